@@ -1,0 +1,47 @@
+"""The `curate` command line: a thin layer over the library.
+
+Each feature keeps its commands in its own `cli_*.py` module; this file only
+assembles them, so features can grow without touching one shared file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from curate.errors import CurateError
+
+
+class _Group(click.Group):
+    """Turns library errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CurateError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Curate chatbot conversation logs into clean datasets.
+
+    Example: curate ingest logs/ && curate stats
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from curate import cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline
+
+    for module in (cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline):
+        for command in getattr(module, "COMMANDS", []):
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,3 @@
+"""CLI commands for dedup (filled in by its feature)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands for pipeline (filled in by its feature)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands for serve (filled in by its feature)."""
+
+COMMANDS: list = []

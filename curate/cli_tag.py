@@ -1,0 +1,3 @@
+"""CLI commands for tag (filled in by its feature)."""
+
+COMMANDS: list = []
