@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`. Both set everything up on a fresh
+# machine with only Python 3.11 (a .venv, pinned packages, offline environment).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LAKE   ?= out/lake
+OUT    ?= out
+
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test test-slow test-llm ci bench lock clean demo-logs
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: unpinned, pip would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0 -c requirements.lock
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev,ray]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	$(BIN)/python -m flows.pipeline --lake $(LAKE) --out $(OUT)
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow and not llm"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m "slow and not llm"
+
+test-llm: setup
+	$(BIN)/python -m pytest -q -m "llm"
+
+demo-logs: setup
+	$(BIN)/python -m curate.demo curate/demo_logs
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(OUT) .prefect

@@ -1,0 +1,348 @@
+"""Ingest conversation logs into the lake: incremental, idempotent, nothing lost.
+
+Per source file: hash its bytes; skip it when the catalog already holds that version;
+otherwise read, normalise and stream rows into a conversations file and rejects into a
+quarantine file (both renamed into place atomically), then commit one catalog row.
+
+Changed-file policy (`on_change`): `replace` (default) swaps the file's old rows for the
+new version's in one catalog commit (a log that grew is re-read whole); `skip` keeps the
+old version and warns; `error` stops with a message. A file whose bytes equal an already
+ingested file at another path is recorded as `duplicate_file` and not read again.
+
+Ids: a record's own id (`id`, `conversation_id`) is its conversation_id when it is new to
+the lake. An id already present with identical content quarantines as
+`duplicate_record`, with different content as `duplicate_id_conflict`. Records without
+an id get `h-<content hash>` (suffixed `-2`, `-3`, ... for repeats, so exact duplicates
+stay rows for dedup to judge).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import xxhash
+
+from curate import schema
+from curate.errors import ConfigError, LakeError
+from curate.lake import AtomicParquetWriter, Lake, new_run_id
+from curate.normalize import Limits, Rejected, normalize
+from curate.read_logs import FORMATS, RawRecord, read_records, sniff
+from curate.reasons import Reason
+
+log = logging.getLogger(__name__)
+
+LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".parquet", ".gz")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    format: str | None = None  # force a format; None detects per file
+    on_change: str = "replace"  # replace | skip | error
+    max_messages: int = 2000
+    max_message_chars: int = 1_000_000
+    max_record_bytes: int = 64 << 20
+    batch_rows: int = 20_000
+    user_id_salt: str = "chatcurate"
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format not in FORMATS:
+            raise ConfigError(f"format must be one of {FORMATS}, not {self.format!r}")
+        if self.on_change not in ("replace", "skip", "error"):
+            raise ConfigError(f"on_change must be replace, skip or error, not {self.on_change!r}")
+        for name in ("max_messages", "max_message_chars", "max_record_bytes", "batch_rows"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_messages, self.max_message_chars, self.user_id_salt)
+
+
+@dataclass
+class FileResult:
+    path: str
+    action: str  # ingested | replaced | unchanged | duplicate_file | skipped_changed
+    source_format: str = ""
+    records_in: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestStats:
+    run_id: str
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(f.records_in for f in self.files)
+
+    @property
+    def kept(self) -> int:
+        return sum(f.rows_kept for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    def as_dict(self) -> dict:
+        reasons: dict[str, int] = {}
+        for f in self.files:
+            for k, v in f.reasons.items():
+                reasons[k] = reasons.get(k, 0) + v
+        actions: dict[str, int] = {}
+        for f in self.files:
+            actions[f.action] = actions.get(f.action, 0) + 1
+        return {
+            "run_id": self.run_id,
+            "total": self.total,
+            "kept": self.kept,
+            "quarantined": self.quarantined,
+            **{f"dropped_{k}": v for k, v in sorted(reasons.items())},
+            "files": actions,
+        }
+
+
+def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand folders into the log files they contain (sorted, hidden files skipped)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(
+                sorted(
+                    f for f in p.rglob("*")
+                    if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                    and f.name.lower().endswith(LOG_SUFFIXES)
+                )
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise LakeError(f"{p}: no such file or folder")
+    return out
+
+
+def file_hash(path: Path) -> str:
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _IdRegistry:
+    """conversation_id -> content_hash of everything in the lake plus this run."""
+
+    def __init__(self, lake: Lake, exclude_source: set[str]):
+        self.ids: dict[str, str] = {}
+        if lake.exists():
+            con = lake.connect()
+            rows = con.execute(
+                "SELECT conversation_id, content_hash, source_file FROM conversations"
+            ).fetchall()
+            con.close()
+            for cid, chash, src in rows:
+                if src not in exclude_source:
+                    self.ids[cid] = chash
+
+    def assign(self, source_id: str | None, chash: str) -> tuple[str | None, Reason | None, str]:
+        if source_id is not None:
+            seen = self.ids.get(source_id)
+            if seen is None:
+                self.ids[source_id] = chash
+                return source_id, None, ""
+            if seen == chash:
+                return None, Reason.DUPLICATE_RECORD, f"id {source_id!r} already in the lake with the same content"
+            return None, Reason.DUPLICATE_ID_CONFLICT, f"id {source_id!r} already in the lake with different content"
+        base = "h-" + chash[:24]
+        cid, n = base, 1
+        while cid in self.ids:
+            n += 1
+            cid = f"{base}-{n}"
+        self.ids[cid] = chash
+        return cid, None, ""
+
+    def forget(self, ids: Iterable[str]) -> None:
+        for cid in ids:
+            self.ids.pop(cid, None)
+
+
+def ingest(
+    lake: Lake,
+    paths: Iterable[str | os.PathLike],
+    config: IngestConfig | None = None,
+    *,
+    run_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestStats:
+    """Ingest files or folders into `lake`. `progress(n_bytes)` is called as files finish.
+
+    Returns per-file results; records in = rows kept + rows quarantined for every file.
+    """
+    config = config or IngestConfig()
+    files = discover(paths)
+    run_id = run_id or new_run_id()
+    started = datetime.now(timezone.utc)
+    stats = IngestStats(run_id)
+    with lake.writer_lock():
+        lake.init()
+        lake.remove_orphans()
+        catalog = {row["path"]: row for row in lake.source_files().to_pylist()}
+        by_hash = {row["content_hash"]: row["path"] for row in catalog.values() if row["status"] == "ingested"}
+        plan: list[tuple[Path, str, str, int, float]] = []
+        for path in files:
+            key = str(path.resolve())
+            st = path.stat()
+            prev = catalog.get(key)
+            # size+mtime unchanged: trust the stored hash and skip reading the bytes
+            if prev and prev["size"] == st.st_size and prev["mtime"] == st.st_mtime:
+                stats.files.append(FileResult(key, "unchanged", prev["source_format"] or ""))
+                continue
+            digest = file_hash(path)
+            if prev and prev["content_hash"] == digest:
+                stats.files.append(FileResult(key, "unchanged", prev["source_format"] or ""))
+                continue
+            if prev and prev["status"] == "ingested" and config.on_change != "replace":
+                if config.on_change == "error":
+                    raise LakeError(f"{key} changed since it was ingested (pass --on-change replace or skip)")
+                log.warning("%s changed since it was ingested; keeping the old version (on_change=skip)", key)
+                stats.files.append(FileResult(key, "skipped_changed", prev["source_format"] or ""))
+                continue
+            if digest in by_hash and by_hash[digest] != key:
+                _commit_duplicate_file(lake, key, st, digest, by_hash[digest], run_id)
+                stats.files.append(FileResult(key, "duplicate_file"))
+                continue
+            plan.append((path, key, digest, st.st_size, st.st_mtime))
+            by_hash[digest] = key
+
+        replacing = {key for _, key, *_ in plan if key in catalog}
+        registry = _IdRegistry(lake, exclude_source=replacing)
+        for path, key, digest, size, mtime in plan:
+            result = _ingest_file(lake, path, key, digest, size, mtime, config, registry, run_id)
+            result.action = "replaced" if key in catalog else "ingested"
+            stats.files.append(result)
+            if progress:
+                progress(size)
+        order = {str(p.resolve()): i for i, p in enumerate(files)}
+        stats.files.sort(key=lambda f: order.get(f.path, 0))
+        lake.record_run(run_id, "ingest", started, stats.as_dict())
+    return stats
+
+
+def _commit_duplicate_file(lake: Lake, key: str, st: os.stat_result, digest: str, original: str, run_id: str) -> None:
+    with lake.catalog() as con:
+        con.execute("DELETE FROM source_files WHERE path = ?", [key])
+        con.execute(
+            "INSERT INTO source_files (path, size, mtime, content_hash, status, duplicate_of, records_in,"
+            " rows_kept, rows_quarantined, run_id, ingested_at) VALUES (?, ?, ?, ?, 'duplicate_file', ?, 0, 0, 0, ?, ?)",
+            [key, st.st_size, st.st_mtime, digest, original, run_id, datetime.now(timezone.utc)],
+        )
+
+
+def _ingest_file(
+    lake: Lake, path: Path, key: str, digest: str, size: int, mtime: float,
+    config: IngestConfig, registry: _IdRegistry, run_id: str,
+) -> FileResult:
+    name = f"{xxhash.xxh64_hexdigest(key.encode())}-{digest[:16]}"
+    conv_rel = f"conversations/{name}.parquet"
+    quar_rel = f"quarantine/{name}.parquet"
+    fmt, container = sniff(path)
+    if config.format is not None:
+        fmt = config.format
+        if container == "parquet" and fmt != "lmsys":
+            log.info("%s: parquet read as %s rows", key, fmt)
+    result = FileResult(key, "ingested", fmt)
+    conv_writer = AtomicParquetWriter(lake.root / conv_rel, schema.CONVERSATIONS)
+    quar_writer = AtomicParquetWriter(lake.root / quar_rel, schema.QUARANTINE)
+    assigned: list[str] = []
+    try:
+        rows: list[dict] = []
+        rejects: list[dict] = []
+        limits = config.limits
+        for rec in read_records(path, container, max_record_bytes=config.max_record_bytes):
+            result.records_in += 1
+            row = _to_row(rec, fmt, limits, registry, key, run_id)
+            if "reason" in row:
+                rejects.append(row)
+                result.reasons[row["reason"]] = result.reasons.get(row["reason"], 0) + 1
+            else:
+                rows.append(row)
+                assigned.append(row["conversation_id"])
+            if len(rows) >= config.batch_rows:
+                conv_writer.write(_rows_table(rows))
+                rows = []
+            if len(rejects) >= 1000:
+                quar_writer.write(pa.Table.from_pylist(rejects, schema=schema.QUARANTINE))
+                rejects = []
+        conv_writer.write(_rows_table(rows))
+        quar_writer.write(pa.Table.from_pylist(rejects, schema=schema.QUARANTINE))
+        result.rows_kept = conv_writer.rows
+        result.rows_quarantined = quar_writer.rows
+        conv_writer.commit()
+        quar_writer.commit()
+    except BaseException:
+        conv_writer.abort()
+        quar_writer.abort()
+        registry.forget(assigned)
+        raise
+    _commit_file(lake, key, size, mtime, digest, fmt, result, conv_rel, quar_rel, run_id)
+    return result
+
+
+def _to_row(rec: RawRecord, fmt: str, limits: Limits, registry: _IdRegistry, key: str, run_id: str) -> dict:
+    if rec.error is None:
+        try:
+            fields = normalize(rec.obj, fmt, limits)
+        except Rejected as rej:
+            reason, detail = rej.reason, rej.detail
+        else:
+            cid, reason, detail = registry.assign(fields.pop("source_id"), fields["content_hash"])
+            if reason is None:
+                fields["conversation"] = [{"role": r, "content": c} for r, c in fields["conversation"]]
+                return {
+                    "conversation_id": cid, "source_file": key, "source_format": fmt,
+                    "source_index": rec.index, "run_id": run_id, **fields,
+                }
+    else:
+        reason, detail = rec.error, rec.detail
+    return {
+        "source_file": key, "source_format": fmt, "source_index": rec.index, "byte_offset": rec.offset,
+        "reason": str(reason), "detail": detail, "raw": rec.raw, "run_id": run_id,
+    }
+
+
+def _rows_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema.CONVERSATIONS)
+
+
+def _commit_file(
+    lake: Lake, key: str, size: int, mtime: float, digest: str, fmt: str,
+    result: FileResult, conv_rel: str, quar_rel: str, run_id: str,
+) -> None:
+    """One catalog transaction makes the new version visible and retires the old one."""
+    with lake.catalog() as con:
+        con.execute("BEGIN")
+        old = con.execute(
+            "SELECT conversations_file, quarantine_file FROM source_files WHERE path = ?", [key]
+        ).fetchone()
+        con.execute("DELETE FROM source_files WHERE path = ?", [key])
+        con.execute(
+            "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, 'ingested', NULL, ?, ?, ?, ?, ?, ?, ?)",
+            [key, size, mtime, digest, fmt, result.records_in, result.rows_kept, result.rows_quarantined,
+             conv_rel, quar_rel, run_id, datetime.now(timezone.utc)],
+        )
+        con.execute("COMMIT")
+    if old:
+        for rel in old:
+            if rel and rel not in (conv_rel, quar_rel):
+                try:
+                    (lake.root / rel).unlink()
+                except FileNotFoundError:
+                    pass
