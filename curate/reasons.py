@@ -26,6 +26,9 @@ class Reason(str, Enum):
     # ingest: the record collides with one already in the lake
     DUPLICATE_ID_CONFLICT = "duplicate_id_conflict"
     DUPLICATE_RECORD = "duplicate_record"
+    # moderation LLM tier: a message got no verdict
+    LLM_INVALID_OUTPUT = "llm_invalid_output"
+    LLM_REQUEST_FAILED = "llm_request_failed"
 
     def __str__(self) -> str:  # so f-strings and Arrow columns carry the code
         return self.value
@@ -49,4 +52,6 @@ REASON_HELP: dict[str, str] = {
     "invalid_field": "a mapped field (model, tstamp, ...) has an unusable type",
     "duplicate_id_conflict": "the id is already in the lake with different content",
     "duplicate_record": "the same id with the same content is already in the lake",
+    "llm_invalid_output": "the model's answers failed schema validation on every attempt",
+    "llm_request_failed": "the model server did not answer after the client's retries",
 }
