@@ -10,6 +10,7 @@ one annotation row per input row, keyed by `conversation_id`. `run_tagger` does 
   as its own part file (`<run_id>-<batch>.parquet`, atomic), so a crash loses at most
   the batch in flight;
 - checks that every input row came back exactly once (counts add up: nothing dropped);
+- adds a `run_id` column when the tagger did not;
 - records the run and its stats in the catalog.
 
 >>> from curate.lake import Lake                                   # doctest: +SKIP
@@ -157,6 +158,8 @@ def run_tagger(
         ):
             result = tag_batch(batch)
             _check_result(table, batch, result)
+            if "run_id" not in result.column_names:
+                result = result.append_column("run_id", pa.array([run_id] * result.num_rows, pa.string()))
             lake.write_annotation(table, result, part=f"{run_id}-{i:05d}")
             stats.parts_written += 1
             stats.tagged += batch.num_rows
