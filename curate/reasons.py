@@ -10,6 +10,8 @@ class Reason(str, Enum):
     INVALID_UTF8 = "invalid_utf8"
     INVALID_JSON = "invalid_json"
     RECORD_TOO_LARGE = "record_too_large"
+    DECOMPRESSED_TOO_LARGE = "decompressed_too_large"
+    NESTING_TOO_DEEP = "nesting_too_deep"
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_FORMAT = "unknown_format"
     # ingest: the record does not fit the canonical schema
@@ -29,6 +31,10 @@ class Reason(str, Enum):
     # moderation LLM tier: a message got no verdict
     LLM_INVALID_OUTPUT = "llm_invalid_output"
     LLM_REQUEST_FAILED = "llm_request_failed"
+    # export: a conversation left out of the exported dataset
+    EXPORT_DUPLICATE = "duplicate"
+    EXPORT_CONTAMINATED = "benchmark_contamination"
+    EXPORT_FLAGGED = "moderation_flagged"
 
     def __str__(self) -> str:  # so f-strings and Arrow columns carry the code
         return self.value
@@ -38,6 +44,8 @@ REASON_HELP: dict[str, str] = {
     "invalid_utf8": "the record's bytes are not valid UTF-8",
     "invalid_json": "the record is not valid JSON (truncated, malformed)",
     "record_too_large": "the record exceeds max_record_bytes",
+    "decompressed_too_large": "the stream decompresses past max_decompressed_bytes (a zip bomb?); the rest is not read",
+    "nesting_too_deep": "the record parses but is nested too deeply to store or hash",
     "not_an_object": "the record is JSON but not an object",
     "unknown_format": "the file's log format could not be detected (pass --format)",
     "missing_messages": "no messages/conversations field",
@@ -54,4 +62,7 @@ REASON_HELP: dict[str, str] = {
     "duplicate_record": "the same id with the same content is already in the lake",
     "llm_invalid_output": "the model's answers failed schema validation on every attempt",
     "llm_request_failed": "the model server did not answer after the client's retries",
+    "duplicate": "export: dedup marked the conversation a duplicate of a kept one",
+    "benchmark_contamination": "export: the conversation quotes or rephrases a benchmark item",
+    "moderation_flagged": "export: moderation flagged a message (drop_flagged)",
 }
