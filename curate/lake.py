@@ -206,7 +206,7 @@ class Lake:
         if not self.exists():
             return pa.table({})
         with self.catalog(read_only=True) as con:
-            return con.execute("SELECT * FROM source_files ORDER BY path").to_arrow_table()
+            return con.sql("SELECT * FROM source_files ORDER BY path").to_arrow_table()
 
     def committed_files(self, kind: str) -> list[Path]:
         """Parquet files the catalog names for `kind` ('conversations' or 'quarantine')."""
