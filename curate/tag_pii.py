@@ -335,6 +335,18 @@ class _PhoneFinder:
         return None
 
 
+_DEFAULT_PHONE_FINDERS: dict[tuple[str, ...], _PhoneFinder] = {}
+
+
+def find_phones(text: str, regions: tuple[str, ...] | None = None) -> list[Span]:
+    """Phone numbers in `text` (national numbers tried in `regions`, default PIIConfig's)."""
+    regions = regions or PIIConfig.__dataclass_fields__["phone_regions"].default
+    finder = _DEFAULT_PHONE_FINDERS.get(regions)
+    if finder is None:
+        finder = _DEFAULT_PHONE_FINDERS[regions] = _PhoneFinder(regions)
+    return finder(text)
+
+
 # ---------------------------------------------------------------------------- addresses
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
 _EN_STREET = (
@@ -662,25 +674,25 @@ def redacted_conversations(lake: Lake, *, require_complete: bool = True) -> pa.T
     """
     from curate.errors import LakeError
 
+    out_schema = schema.CONVERSATIONS.append(pa.field("redacted", pa.bool_()))
     con = lake.connect()
     try:
-        if TABLE not in lake.annotation_tables():
-            missing = con.execute("SELECT count(*) FROM conversations").fetchone()[0]
-        else:
-            missing = con.execute(
-                "SELECT count(*) FROM conversations c ANTI JOIN pii p USING (conversation_id)"
-            ).fetchone()[0]
+        has_table = TABLE in lake.annotation_tables()
+        missing_sql = ("SELECT count(*) FROM conversations c ANTI JOIN pii p USING (conversation_id)"
+                       if has_table else "SELECT count(*) FROM conversations")
+        missing = con.execute(missing_sql).fetchall()[0][0]
         if missing and require_complete:
             raise LakeError(f"{missing} conversations have no PII redaction yet: run `curate tag pii` first")
-        cols = [c for c in schema.CONVERSATIONS.names if c != "conversation"]
-        select = ", ".join(f"c.{c}" for c in cols[:5])
-        rest = ", ".join(f"c.{c}" for c in cols[5:])
-        if TABLE not in lake.annotation_tables():
-            return con.sql(f"SELECT {select}, NULL::STRUCT(role VARCHAR, content VARCHAR)[] AS conversation, {rest}, "
-                           "NULL::BOOLEAN AS redacted FROM conversations c WHERE false").to_arrow_table()
-        return con.sql(
-            f"SELECT {select}, p.redacted_conversation AS conversation, {rest}, p.redacted "
-            "FROM conversations c JOIN pii p USING (conversation_id) ORDER BY c.conversation_id"
+        if not has_table:
+            return out_schema.empty_table()
+        select = ", ".join("p.redacted_conversation AS conversation" if c == "conversation" else f"c.{c}"
+                           for c in schema.CONVERSATIONS.names)
+        # a conversation tagged twice (parts of two runs) keeps its latest redaction
+        table = con.sql(
+            f"SELECT {select}, p.redacted FROM conversations c JOIN "
+            "(SELECT * FROM pii QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY run_id DESC) = 1) p "
+            "USING (conversation_id) ORDER BY c.conversation_id"
         ).to_arrow_table()
+        return table.cast(out_schema)
     finally:
         con.close()

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from curate.errors import ConfigError, CurateError
+from curate.errors import ConfigError, CurateError, LakeError
 from curate.lake import Lake, _check_name, new_run_id
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,12 @@ def count_pending(lake: Lake, table: str) -> tuple[int, int]:
     """(conversations in the lake, conversations not yet in `table`)."""
     con = lake.connect()
     try:
-        total = con.execute("SELECT count(*) FROM conversations").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM conversations").fetchall()[0][0]
         if tagged_ids_sql(lake, table) is None:
             return int(total), int(total)
         pending = con.execute(
             f"SELECT count(*) FROM conversations c ANTI JOIN {table} t USING (conversation_id)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         return int(total), int(pending)
     finally:
         con.close()
@@ -146,6 +146,8 @@ def run_tagger(
     `limit` caps how many conversations this run tags (the rest wait for the next run).
     """
     _check_name(table)
+    if not lake.exists():
+        raise LakeError(f"no lake at {lake.root} (run `curate ingest` first or pass --lake)")
     run_id = new_run_id()
     stats = TagStats(table=table, run_id=run_id)
     started_at = datetime.now(timezone.utc)

@@ -1,0 +1,98 @@
+import json
+import sys
+
+import pyarrow as pa
+import pytest
+
+from conftest import DEMO_LOGS, REPO
+from curate.errors import ConfigError
+from curate.ingest import IngestConfig, ingest
+from curate.tag_language import LanguageConfig, LanguageTagger, clean_for_detection, tag_language
+
+EVAL = REPO / "tests" / "data" / "lang_eval.jsonl"
+EVAL_LANGS = ("en", "es", "fr", "de", "pt", "it", "nl", "ru", "zh", "ja", "ko", "ar", "pl")
+
+
+@pytest.fixture(scope="module")
+def small_tagger():
+    # the languages of the eval set and the demo logs: quick to load for unit tests
+    return LanguageTagger(LanguageConfig(languages=EVAL_LANGS))
+
+
+def test_clean_for_detection_removes_code_urls_and_emails():
+    text = "Warum geht das nicht?\n```python\nprint('hello world')\n```\nSiehe https://example.com/x und `foo()` a@b.de"
+    cleaned = clean_for_detection(text)
+    assert "print" not in cleaned and "https" not in cleaned and "foo" not in cleaned and "@" not in cleaned
+    assert cleaned.startswith("Warum geht das nicht?")
+
+
+def test_code_only_or_empty_text_is_unknown(small_tagger):
+    for text in ("", None, "```\nx = 1\n```", "12345 + 678", "🙂🙂"):
+        det = small_tagger.detect(text)
+        assert det.language == "unknown" and det.code is None
+
+
+def test_question_above_code_gets_the_question_language(small_tagger):
+    text = "このコードはなぜ構文エラーになるのですか？\n\n```python\ndef f(x):\n    return x +\n```"
+    assert small_tagger.detect(text).code == "ja"
+
+
+def test_conversation_language_is_first_user_message_with_a_language(small_tagger):
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant that answers briefly."},
+        {"role": "user", "content": "```js\nconsole.log(1)\n```"},
+        {"role": "user", "content": "¿Por qué este código no imprime nada en la consola?"},
+        {"role": "assistant", "content": "Because the script never runs: you did not call it."},
+    ]
+    conv, per_message = small_tagger.tag_conversation(messages)
+    assert conv.code == "es" and conv.language == "Spanish"
+    assert [m["language_code"] for m in per_message] == ["en", None, "es", "en"]
+    assert [m["message_index"] for m in per_message] == [0, 1, 2, 3]
+
+
+def test_small_set_accuracy_on_eval(small_tagger):
+    items = [json.loads(line) for line in EVAL.open(encoding="utf-8")]
+    correct = sum(small_tagger.detect(it["text"]).code == it["lang"] for it in items)
+    assert len({it["lang"] for it in items}) >= 7 and len(items) >= 20 * 7
+    assert correct / len(items) >= 0.97
+
+
+def test_config_is_validated_before_data_is_read():
+    with pytest.raises(ConfigError, match="not supported"):
+        LanguageConfig(languages=("en", "xx"))
+    with pytest.raises(ConfigError):
+        LanguageConfig(languages=("en",))
+    with pytest.raises(ConfigError):
+        LanguageConfig(max_chars=0)
+    LanguageConfig(languages=("all",))
+
+
+def test_tag_language_on_demo_lake_and_rerun_does_no_work(lake):
+    ingest(lake, [DEMO_LOGS], IngestConfig())
+    config = LanguageConfig(languages=EVAL_LANGS)
+    stats = tag_language(lake, config)
+    assert stats.tagged == stats.total > 0
+    assert sum(v for k, v in stats.extra.items() if k.startswith("language_")) == stats.total
+    con = lake.connect()
+    codes = {r[0] for r in con.execute("SELECT DISTINCT language_code FROM language").fetchall()}
+    assert {"en", "fr", "de", "es", "zh", "ja", "ru", "pt", "it"} <= codes
+    n_msgs, n_tagged = con.execute(
+        "SELECT (SELECT count(*) FROM messages), (SELECT sum(len(message_languages)) FROM language)").fetchall()[0]
+    assert n_msgs == n_tagged
+    row = con.execute(
+        "SELECT DISTINCT l.language, l.language_code FROM language l JOIN conversations c USING (conversation_id) "
+        "WHERE c.conversation[1].content LIKE 'Wie funktioniert eine Wärmepumpe%'").fetchall()
+    assert row == [("German", "de")]
+    again = tag_language(lake, config)
+    assert again.tagged == 0 and again.skipped_already_tagged == stats.total
+
+
+@pytest.mark.slow
+def test_default_config_accuracy_on_eval_set():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_taggers_quality import eval_language
+
+    result = eval_language()
+    assert result["languages"] >= 7
+    assert result["accuracy"] >= 0.95
+    assert min(result["per_language"].values()) >= 0.9
