@@ -1,0 +1,213 @@
+"""Detector quality on the reference tool's rephrased benchmarks (the paper's protocol).
+
+Per set: positives are (original, rephrasing) for the first 100 items, negatives 100
+random mismatched pairs (see `decontam.testbed`). Every cut-off (cosine, judge margin)
+is fitted on the calibration split (items past the first 100), never on scored pairs.
+
+Two steps, because the judge model is too slow on this CPU:
+
+  # 1. judge margins with transformers, on a GPU box (writes one JSONL of margins)
+  python benchmarks/eval_decontam_quality.py margins --testbed DIR --gguf qwen.gguf --out margins.jsonl
+  # 2. the table: 10-gram, embedding-only, judge (raw and calibrated), cascade; CodeAlpaca agreement
+  python benchmarks/eval_decontam_quality.py report --testbed DIR [--margins margins.jsonl] [--out out/]
+
+Without --margins the judge columns are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from decontam.calibrate import auc, fit_threshold
+from decontam.check import DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH
+from decontam.judge import JudgePair
+from decontam.ngram import NgramIndex
+from decontam.testbed import calibration_pairs, codealpaca_db, scored_pairs
+
+PAPER_GPT4_F1 = {  # the paper's tables 5 and 6 (GPT-4 judge)
+    "humaneval_python": .995, "humaneval_c": .974, "humaneval_js": .980,
+}
+
+
+def _all_pairs(testbed: str) -> list[tuple[str, str, int, str, str, bool, str]]:
+    """(split, set, item, a, b, label, data_type) for scored, calibration and CodeAlpaca pairs."""
+    rows = []
+    for name, pairs in scored_pairs(testbed).items():
+        rows += [("scored", name, p.item, p.a, p.b, p.label, p.data_type) for p in pairs]
+    rows += [("calibration", p.set_name, p.item, p.a, p.b, p.label, p.data_type) for p in calibration_pairs(testbed)]
+    for i, row in enumerate(codealpaca_db(testbed)):
+        rows.append(("codealpaca", "codealpaca", i, row["test"], row["train"][0], bool(row["results"][0]), "code"))
+    return rows
+
+
+def cmd_margins(args: argparse.Namespace) -> None:
+    from decontam.hf_judge import TransformersJudge
+
+    t0 = time.time()
+    gguf = Path(args.gguf)
+    judge = TransformersJudge(str(gguf.parent), gguf_file=gguf.name, model_id=args.model_id, batch_size=args.batch_size)
+    print(f"model loaded in {time.time() - t0:.0f}s on {judge.device}", file=sys.stderr, flush=True)
+    rows = _all_pairs(args.testbed)
+    if args.limit:
+        rows = rows[: args.limit]
+    t1 = time.time()
+    verdicts = judge.judge_many([JudgePair(a, b, dt) for _, _, _, a, b, _, dt in rows])
+    print(f"{len(rows)} pairs judged in {time.time() - t1:.0f}s", file=sys.stderr, flush=True)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for k, ((split, name, item, _, _, label, dt), v) in enumerate(zip(rows, verdicts)):
+            fh.write(json.dumps({"k": k, "split": split, "set": name, "item": item, "label": label, "data_type": dt,
+                                 "answer": v.label, "margin": v.margin, "model": v.model}) + "\n")
+
+
+def _prf(pred: list[bool], gold: list[bool]) -> tuple[float, float, float]:
+    tp = sum(p and g for p, g in zip(pred, gold))
+    fp = sum(p and not g for p, g in zip(pred, gold))
+    fn = sum(g and not p for p, g in zip(pred, gold))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return prec, rec, f1
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from curate.embed import Embedder
+
+    rows = _all_pairs(args.testbed)
+    t0 = time.time()
+    embedder = Embedder()
+    texts = sorted({t for r in rows for t in (r[3], r[4])})
+    vecs = dict(zip(texts, embedder.embed(texts)))
+    cos = [float(np.dot(vecs[r[3]], vecs[r[4]])) for r in rows]
+    print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
+    ngram = [bool(NgramIndex([r[3]], n=10).match([r[4]])) for r in rows]
+
+    margins = {}
+    if args.margins:
+        with open(args.margins, encoding="utf-8") as fh:
+            for line in fh:
+                m = json.loads(line)
+                margins[m["k"]] = m
+    # Rows are matched by position; the pair lists are seeded, so both steps build the same.
+    judged = [margins.get(k) for k in range(len(rows))]
+    for k, j in enumerate(judged):
+        if j is not None and (j["set"], j["label"], j["item"]) != (rows[k][1], rows[k][5], rows[k][2]):
+            raise SystemExit(f"margins file does not match the pairs at row {k}: rebuild it")
+
+    cal = [k for k, r in enumerate(rows) if r[0] == "calibration"]
+    cos_cut, cos_cal_f1 = fit_threshold([cos[k] for k in cal], [rows[k][5] for k in cal])
+    margin_cuts: dict[str, float] = {}
+    if margins:
+        cal_j = [k for k in cal if judged[k] and judged[k]["margin"] is not None]
+        margin_cuts["*"], _ = fit_threshold([judged[k]["margin"] for k in cal_j], [rows[k][5] for k in cal_j])
+        for dt in ("code", "knowledge"):
+            sub = [k for k in cal_j if rows[k][6] == dt]
+            margin_cuts[dt], _ = fit_threshold([judged[k]["margin"] for k in sub], [rows[k][5] for k in sub])
+
+    def margin_says(k: int) -> bool | None:
+        j = judged[k]
+        if not j or j["margin"] is None:
+            return None
+        return j["margin"] >= margin_cuts.get(rows[k][6], margin_cuts["*"])
+
+    def cascade(k: int) -> bool:
+        if ngram[k] or cos[k] >= DEFAULT_CASCADE_HIGH:
+            return True
+        if cos[k] < DEFAULT_CASCADE_FLOOR:
+            return False
+        said = margin_says(k)
+        return cos[k] >= cos_cut if said is None else said
+
+    methods = {
+        "10-gram": lambda k: ngram[k],
+        "embedding": lambda k: cos[k] >= cos_cut,
+    }
+    if margins:
+        methods["judge (raw answer)"] = lambda k: bool(judged[k]) and judged[k]["answer"] == "true"
+        methods["judge (calibrated margin)"] = lambda k: bool(margin_says(k))
+        methods["cascade (default w/ judge)"] = cascade
+
+    table = []
+    set_names = sorted({r[1] for r in rows if r[0] == "scored"}, key=lambda s: (not s.startswith("humaneval"), s))
+    for name in set_names:
+        ks = [k for k, r in enumerate(rows) if r[0] == "scored" and r[1] == name]
+        gold = [rows[k][5] for k in ks]
+        entry = {"set": name, "positives": sum(gold), "negatives": len(gold) - sum(gold),
+                 "cosine_auc": auc([cos[k] for k in ks], gold)}
+        if margins:
+            mk = [k for k in ks if judged[k] and judged[k]["margin"] is not None]
+            entry["margin_auc"] = auc([judged[k]["margin"] for k in mk], [rows[k][5] for k in mk])
+        for label, fn in methods.items():
+            entry[label] = _prf([fn(k) for k in ks], gold)
+        table.append(entry)
+
+    ca = [k for k, r in enumerate(rows) if r[0] == "codealpaca"]
+    gpt4 = [rows[k][5] for k in ca]
+    agreement = {}
+    for label, fn in methods.items():
+        ours = [fn(k) for k in ca]
+        agree = sum(o == g for o, g in zip(ours, gpt4)) / len(ca)
+        agreement[label] = {"agreement": agree, "flagged": sum(ours), "gpt4_true": sum(gpt4),
+                            "both_true": sum(o and g for o, g in zip(ours, gpt4))}
+
+    result = {"cosine_cut": cos_cut, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts,
+              "cascade": {"high": DEFAULT_CASCADE_HIGH, "floor": DEFAULT_CASCADE_FLOOR},
+              "calibration_pairs": len(cal), "table": table, "codealpaca": agreement,
+              "judge_model": next((j["model"] for j in judged if j), None)}
+    md = _markdown(result, list(methods))
+    print(md)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "decontam_quality.json").write_text(json.dumps(result, indent=2))
+        (out / "decontam_quality.md").write_text(md)
+
+
+def _markdown(result: dict, methods: list[str]) -> str:
+    lines = [
+        f"Cut-offs fitted on {result['calibration_pairs']} calibration pairs (items past the first 100): "
+        f"cosine {result['cosine_cut']:.3f}"
+        + (f", judge margin {', '.join(f'{k} {v:.2f}' for k, v in result['margin_cuts'].items())}" if result["margin_cuts"] else "")
+        + (f"; judge model {result['judge_model']}" if result["judge_model"] else ""),
+        "",
+        "F1 (precision/recall) per set:",
+        "",
+        "| set | pos/neg | " + " | ".join(methods) + " | cos AUC" + (" | margin AUC" if "margin_auc" in result["table"][0] else "") + " |",
+        "|---|---|" + "---|" * (len(methods) + 1 + ("margin_auc" in result["table"][0])),
+    ]
+    for e in result["table"]:
+        cells = [f"**{e[m][2]:.3f}** ({e[m][0]:.2f}/{e[m][1]:.2f})" for m in methods]
+        tail = f" | {e['cosine_auc']:.3f}" + (f" | {e['margin_auc']:.3f}" if "margin_auc" in e else "")
+        lines.append(f"| {e['set']} | {e['positives']}/{e['negatives']} | " + " | ".join(cells) + tail + " |")
+    lines += ["", "Agreement with the reference tool's GPT-4 verdicts on CodeAlpaca-20k vs HumanEval (164 top-1 pairs):", "",
+              "| method | agreement | flagged | GPT-4 True | both True |", "|---|---:|---:|---:|---:|"]
+    for m, a in result["codealpaca"].items():
+        lines.append(f"| {m} | {a['agreement']:.1%} | {a['flagged']} | {a['gpt4_true']} | {a['both_true']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("margins", help="judge margins with transformers (GPU)")
+    m.add_argument("--testbed", required=True)
+    m.add_argument("--gguf", required=True)
+    m.add_argument("--model-id", default="qwen2.5-coder-1.5b-instruct")
+    m.add_argument("--batch-size", type=int, default=16)
+    m.add_argument("--limit", type=int)
+    m.add_argument("--out", required=True)
+    r = sub.add_parser("report", help="the quality table")
+    r.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
+    r.add_argument("--margins")
+    r.add_argument("--out")
+    args = parser.parse_args()
+    {"margins": cmd_margins, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Cut-offs fitted on a calibration split: for the judge margin and for the cosine.
+
+A calibration is fitted on labelled pairs that are *not* the pairs being scored (for the
+bundled evaluation: HumanEval items 100-163, MMLU rows past 100 and GSM8K, while the
+scored pairs use the first 100 items). It is tied to the judge model and prompt version:
+a calibration for another model does not apply, and an uncalibrated judge is advisory only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from decontam.errors import CalibrationError
+from decontam.prompts import PROMPT_VERSION
+
+
+def fit_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+    """The cut-off (flag when score >= cut) that maximises F1, and that F1.
+
+    Cut-offs sit midway between neighbouring distinct scores, so the fitted value does
+    not hug one calibration example.
+
+    >>> fit_threshold([0.1, 0.2, 0.8, 0.9], [False, False, True, True])
+    (0.5, 1.0)
+    """
+    if len(scores) != len(labels) or not scores:
+        raise CalibrationError("calibration needs as many labels as scores, and at least one of each")
+    if not any(labels) or all(labels):
+        raise CalibrationError("calibration needs both positive and negative pairs")
+    pairs = sorted(zip(scores, labels), key=lambda p: -p[0])
+    total_pos = sum(labels)
+    best = (-1.0, pairs[0][0])
+    tp = fp = 0
+    for k, (score, label) in enumerate(pairs):
+        tp += label
+        fp += not label
+        nxt = pairs[k + 1][0] if k + 1 < len(pairs) else None
+        if nxt is not None and nxt == score:
+            continue
+        f1 = 2 * tp / (tp + fp + total_pos)
+        cut = score if nxt is None else (score + nxt) / 2
+        if f1 > best[0]:
+            best = (f1, cut)
+    return float(best[1]), float(best[0])
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Area under the ROC curve (ties count one half)."""
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted cut-offs. `margin_cuts` maps a data type (or "*") to a margin cut-off."""
+
+    judge_model: str | None = None
+    prompt_version: str = PROMPT_VERSION
+    margin_cuts: dict[str, float] = field(default_factory=dict)
+    cosine_cut: float | None = None
+    embed_model: str | None = None
+    fitted_on: dict[str, int] = field(default_factory=dict)
+    quality: dict[str, float] = field(default_factory=dict)
+
+    def margin_cut(self, data_type: str, judge_model: str) -> float | None:
+        """The cut-off for this judge and data type, or None when this calibration does not fit it."""
+        if self.judge_model is None or judge_model != self.judge_model or self.prompt_version != PROMPT_VERSION:
+            return None
+        return self.margin_cuts.get(data_type, self.margin_cuts.get("*"))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(**data)
+        except FileNotFoundError as exc:
+            raise CalibrationError(f"no calibration file at {path}: make one with `decontam calibrate`") from exc
+        except (ValueError, TypeError) as exc:
+            raise CalibrationError(f"calibration file {path} is malformed ({exc}); refit it with `decontam calibrate`") from exc
+
+
+def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None) -> Calibration:
+    """Fit the cosine cut-off (and, with a judge, margin cut-offs per data type) on labelled pairs.
+
+    `pairs` are `decontam.testbed.LabelledPair`s (a, b, label, data_type).
+    """
+    import numpy as np
+
+    from decontam.embed_search import default_embedder, embed_texts
+    from decontam.judge import ERROR, JudgePair
+
+    say = progress or (lambda msg: None)
+    embedder = embedder or default_embedder()
+    labels = [bool(p.label) for p in pairs]
+    va = embed_texts([p.a for p in pairs], embedder)
+    vb = embed_texts([p.b for p in pairs], embedder)
+    cosines = [float(x) for x in np.einsum("ij,ij->i", va, vb)]
+    cos_cut, cos_f1 = fit_threshold(cosines, labels)
+    say(f"cosine cut {cos_cut:.3f} (F1 {cos_f1:.3f}, AUC {auc(cosines, labels):.3f}) on {len(pairs)} pairs")
+    quality = {"cosine_f1": cos_f1, "cosine_auc": auc(cosines, labels)}
+    margin_cuts: dict[str, float] = {}
+    fitted_on = {"pairs": len(pairs), "positives": sum(labels)}
+    judge_model = None
+    if judge is not None:
+        judge_model = judge.model_id
+        verdicts = judge.judge_many([JudgePair(p.a, p.b, p.data_type) for p in pairs])
+        ok = [(v.margin, y, p.data_type) for v, y, p in zip(verdicts, labels, pairs) if v.label != ERROR and v.margin is not None]
+        fitted_on["judged"] = len(ok)
+        if len({y for _, y, _ in ok}) < 2:
+            raise CalibrationError("the judge returned no usable margins (does the server return logprobs?)")
+        margin_cuts["*"], quality["margin_f1"] = fit_threshold([m for m, _, _ in ok], [y for _, y, _ in ok])
+        quality["margin_auc"] = auc([m for m, _, _ in ok], [y for _, y, _ in ok])
+        for dt in sorted({d for _, _, d in ok}):
+            sub = [(m, y) for m, y, d in ok if d == dt]
+            if len({y for _, y in sub}) == 2 and len(sub) >= 40:
+                margin_cuts[dt], quality[f"margin_f1_{dt}"] = fit_threshold([m for m, _ in sub], [y for _, y in sub])
+        say(f"margin cuts {margin_cuts} (AUC {quality['margin_auc']:.3f})")
+    return Calibration(
+        judge_model=judge_model, margin_cuts=margin_cuts, cosine_cut=cos_cut,
+        embed_model=embedder.model_id, fitted_on=fitted_on, quality=quality,
+    )

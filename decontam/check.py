@@ -1,0 +1,349 @@
+"""`run_check`: n-gram overlap, embedding neighbours and the judge, over several benchmarks.
+
+The decision for a candidate pair (a benchmark item and one of its top-k training
+neighbours) is made in this order:
+
+1. a shared normalised n-gram (13 tokens by default) flags it: verbatim copy;
+2. cosine >= `cascade_high` flags it without asking the judge;
+3. cosine < `cascade_floor` clears it without asking the judge;
+4. in the band between, the embedding decision (cosine >= `cosine_threshold`) stands
+   unless the judge is calibrated for its model and prompt version: then the judge's
+   graded margin against the calibrated cut-off decides. An uncalibrated judge is only
+   recorded as evidence, and a judge error leaves the embedding decision in place.
+
+So the default never does worse than the embedding stage alone: measured here, small
+judges say True to almost everything and only their calibrated margin is worth trusting.
+
+>>> from decontam.check import CheckConfig, run_check          # doctest: +SKIP
+>>> result = run_check("train.jsonl", ["humaneval"], CheckConfig())  # doctest: +SKIP
+>>> result.benchmarks[0].rate                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from decontam.benchmarks import Benchmark, load_benchmark
+from decontam.calibrate import Calibration
+from decontam.embed_search import INDEX_TYPES, TrainIndex, default_embedder, embed_texts
+from decontam.errors import DecontamError
+from decontam.judge import ERROR, TRUE, Judge, JudgePair, Verdict
+from decontam.ngram import NgramIndex
+from decontam.prompts import DATA_TYPES, PROMPT_VERSION
+from decontam.train_data import TrainData, load_train
+
+logger = logging.getLogger(__name__)
+
+# Exclusion reason code for rows dropped by --write-clean (stable, snake_case).
+REASON_CONTAMINATION = "benchmark_contamination"
+
+# all-MiniLM-L6-v2 cut-offs fitted on the calibration split of the bundled evaluation
+# (HumanEval items 100-163, MMLU rows past 100, GSM8K), never on the scored pairs.
+DEFAULT_COSINE_THRESHOLD = 0.70
+DEFAULT_CASCADE_HIGH = 0.92
+DEFAULT_CASCADE_FLOOR = 0.35
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckConfig:
+    """What `run_check` does; validated before any data is read."""
+
+    ngram_n: int = 13
+    use_ngram: bool = True
+    use_embeddings: bool = True
+    top_k: int = 1
+    cosine_threshold: float | None = None  # None: the calibration's, else the default
+    cascade: bool = True
+    cascade_high: float = DEFAULT_CASCADE_HIGH
+    cascade_floor: float = DEFAULT_CASCADE_FLOOR
+    data_type: str | None = None  # override the benchmark's judge prompt variant
+    index_type: str = "flat"
+    cache_dir: Path | None = Path(".cache/decontam")
+    max_chars: int = 2000
+    chunk_size: int = 4096
+    calibration: Calibration | None = None
+
+    def __post_init__(self) -> None:
+        if self.ngram_n < 1:
+            raise DecontamError("ngram_n must be at least 1 (13 is the usual choice)")
+        if self.top_k < 1:
+            raise DecontamError("top_k must be at least 1")
+        if not (-1.0 <= self.cascade_floor <= self.cascade_high <= 1.0001):
+            raise DecontamError("need -1 <= cascade_floor <= cascade_high <= 1 (e.g. 0.35 and 0.92)")
+        if self.cosine_threshold is not None and not -1.0 <= self.cosine_threshold <= 1.0:
+            raise DecontamError("cosine_threshold must lie in [-1, 1]")
+        if self.data_type is not None and self.data_type not in DATA_TYPES:
+            raise DecontamError(f"unknown data type {self.data_type!r}; use one of {', '.join(DATA_TYPES)}")
+        if self.index_type not in INDEX_TYPES:
+            raise DecontamError(f"unknown index type {self.index_type!r}; use one of {', '.join(INDEX_TYPES)}")
+        if not (self.use_ngram or self.use_embeddings):
+            raise DecontamError("enable at least one of the n-gram and embedding stages")
+
+    def effective_cosine(self, embed_model: str | None) -> float:
+        if self.cosine_threshold is not None:
+            return self.cosine_threshold
+        cal = self.calibration
+        if cal is not None and cal.cosine_cut is not None and (cal.embed_model in (None, embed_model)):
+            return cal.cosine_cut
+        return DEFAULT_COSINE_THRESHOLD
+
+
+@dataclass
+class FlaggedPair:
+    """A benchmark item, a training row, and why they were judged the same."""
+
+    benchmark: str
+    test_id: str
+    test_index: int
+    train_id: str
+    train_index: int
+    decided_by: str  # ngram | embedding_high | embedding | judge
+    cosine: float | None = None
+    ngram_shared: int | None = None
+    ngram_examples: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None
+    test_text: str = ""
+    train_text: str = ""
+
+
+@dataclass
+class BenchmarkResult:
+    name: str
+    source: str
+    data_type: str
+    size: int
+    contaminated_items: int
+    counts: dict[str, int]
+    flagged: list[FlaggedPair]
+    cosine_threshold: float | None = None
+    judge_calibrated: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.contaminated_items / self.size if self.size else 0.0
+
+
+@dataclass
+class CheckResult:
+    run_id: str
+    train_source: str
+    train_rows: int
+    benchmarks: list[BenchmarkResult]
+    config: dict[str, Any]
+    judge_model: str | None
+    prompt_version: str
+    timings_s: dict[str, float]
+    judge_stats: dict[str, int] = field(default_factory=dict)
+
+    def flagged_train_indices(self) -> set[int]:
+        return {p.train_index for b in self.benchmarks for p in b.flagged}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for b, src in zip(out["benchmarks"], self.benchmarks):
+            b["rate"] = src.rate
+        return out
+
+
+def run_check(
+    train: TrainData | str,
+    benchmarks: Sequence[Benchmark | str],
+    config: CheckConfig | None = None,
+    *,
+    embedder: Any | None = None,
+    embedding_store: Any | None = None,
+    judge: Judge | None = None,
+    run_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CheckResult:
+    """Check `benchmarks` for contamination in `train`; returns counts, rates and flagged pairs.
+
+    `train` is a `TrainData` or a spec for `load_train`; benchmarks are `Benchmark`s or
+    names/paths for `load_benchmark`. Without `judge`, the n-gram and embedding stages decide.
+    """
+    config = config or CheckConfig()
+    say = progress or (lambda msg: logger.info("%s", msg))
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data = train if isinstance(train, TrainData) else load_train(train)
+    benches = [b if isinstance(b, Benchmark) else load_benchmark(b) for b in benchmarks]
+    if not benches:
+        raise DecontamError("name at least one benchmark (--benchmark humaneval)")
+    timings["load"] = time.perf_counter() - t0
+    say(f"training side: {len(data)} texts from {data.source}; benchmarks: {', '.join(b.name for b in benches)}")
+
+    ngram_hits: list[dict[int, list]] = [{} for _ in benches]
+    if config.use_ngram:
+        t = time.perf_counter()
+        indexes = [NgramIndex(b.texts, n=config.ngram_n) for b in benches]
+        for start in range(0, len(data), 50_000):
+            chunk = data.texts[start : start + 50_000]
+            for k, index in enumerate(indexes):
+                for m in index.match(chunk, start=start):
+                    ngram_hits[k].setdefault(m.test_index, []).append(m)
+        timings["ngram"] = time.perf_counter() - t
+        say(f"n-gram stage done in {timings['ngram']:.1f}s")
+
+    neighbours = [None] * len(benches)
+    embed_model = None
+    if config.use_embeddings and len(data):
+        t = time.perf_counter()
+        embedder = embedder or default_embedder()
+        embed_model = embedder.model_id
+        index = TrainIndex.build(
+            data.texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
+            index_type=config.index_type, max_chars=config.max_chars, store=embedding_store,
+            progress=lambda done, total: say(f"embedding training side: {done}/{total}"),
+        )
+        timings["embed_index"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for k, b in enumerate(benches):
+            q = embed_texts(list(b.texts), embedder, max_chars=config.max_chars, store=embedding_store)
+            neighbours[k] = index.search(q, k=config.top_k)
+        timings["embed_search"] = time.perf_counter() - t
+        say(f"embedding stage done in {timings['embed_index'] + timings['embed_search']:.1f}s")
+
+    cos_cut = config.effective_cosine(embed_model)
+    high, floor = (config.cascade_high, config.cascade_floor) if config.cascade else (np.inf, -np.inf)
+
+    # Gather the judge's work over all benchmarks first, so it runs as one concurrent batch.
+    jobs: list[tuple[int, int, int, float]] = []  # (bench k, test i, train j, cosine)
+    for k, b in enumerate(benches):
+        nb = neighbours[k]
+        if nb is None:
+            continue
+        for i in range(len(b)):
+            for s, j in zip(nb.scores[i], nb.indices[i]):
+                if j < 0:
+                    continue
+                if floor <= s < high and judge is not None:
+                    jobs.append((k, i, int(j), float(s)))
+    verdicts: dict[tuple[int, int, int], Verdict] = {}
+    judge_stats: dict[str, int] = {}
+    if jobs and judge is not None:
+        t = time.perf_counter()
+        say(f"judge: {len(jobs)} pairs")
+        pairs = [
+            JudgePair(benches[k].texts[i], data.texts[j], config.data_type or benches[k].data_type)
+            for k, i, j, _ in jobs
+        ]
+        for (k, i, j, _), v in zip(jobs, judge.judge_many(pairs)):
+            verdicts[(k, i, j)] = v
+        timings["judge"] = time.perf_counter() - t
+        stats = getattr(judge, "stats", None)
+        judge_stats = asdict(stats) if stats is not None else {}
+        say(f"judge done in {timings['judge']:.1f}s")
+
+    results = []
+    judge_model = getattr(judge, "model_id", None) if judge is not None else None
+    for k, b in enumerate(benches):
+        data_type = config.data_type or b.data_type
+        margin_cut = (
+            config.calibration.margin_cut(data_type, judge_model)
+            if config.calibration is not None and judge_model
+            else None
+        )
+        counts = {
+            "ngram_pairs": 0, "ngram_items": 0, "candidates": 0, "above_high": 0, "below_floor": 0,
+            "band": 0, "judge_calls": 0, "judge_cached": 0, "judge_errors": 0, "judge_true": 0,
+            "judge_overrides": 0, "judge_calls_saved": 0,
+            "flagged_ngram": 0, "flagged_embedding_high": 0, "flagged_embedding": 0, "flagged_judge": 0,
+        }
+        flagged: dict[tuple[int, int], FlaggedPair] = {}
+        for i, matches in ngram_hits[k].items():
+            counts["ngram_items"] += 1
+            for m in matches:
+                counts["ngram_pairs"] += 1
+                flagged[(i, m.train_index)] = FlaggedPair(
+                    b.name, b.ids[i], i, data.ids[m.train_index], m.train_index, "ngram",
+                    ngram_shared=m.n_shared, ngram_examples=list(m.examples),
+                )
+                counts["flagged_ngram"] += 1
+        nb = neighbours[k]
+        if nb is not None:
+            for i in range(len(b)):
+                for s, j in zip(nb.scores[i], nb.indices[i]):
+                    if j < 0:
+                        continue
+                    j, s = int(j), float(s)
+                    counts["candidates"] += 1
+                    existing = flagged.get((i, j))
+                    if existing is not None:
+                        existing.cosine = s
+                    decided_by, verdict = None, verdicts.get((k, i, j))
+                    if verdict is not None:
+                        counts["judge_cached" if verdict.cached else "judge_calls"] += 1
+                        counts["judge_errors"] += verdict.label == ERROR
+                        counts["judge_true"] += verdict.label == TRUE
+                    if s >= high:
+                        counts["above_high"] += 1
+                        counts["judge_calls_saved"] += judge is not None
+                        decided_by = "embedding_high"
+                    elif s < floor:
+                        counts["below_floor"] += 1
+                        counts["judge_calls_saved"] += judge is not None
+                    else:
+                        counts["band"] += 1
+                        embed_says = s >= cos_cut
+                        judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
+                        if margin_cut is not None and judged:
+                            judge_says = verdict.margin >= margin_cut
+                            counts["judge_overrides"] += judge_says != embed_says
+                            decided_by = "judge" if judge_says else None
+                        elif embed_says:
+                            decided_by = "embedding"
+                    if decided_by is None:
+                        continue
+                    if existing is not None:
+                        existing.verdict = existing.verdict or (verdict.to_dict() if verdict else None)
+                        continue
+                    counts[f"flagged_{decided_by}"] += 1
+                    flagged[(i, j)] = FlaggedPair(
+                        b.name, b.ids[i], i, data.ids[j], j, decided_by, cosine=s,
+                        verdict=verdict.to_dict() if verdict is not None else None,
+                    )
+        pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine or 0)))
+        for p in pairs:
+            p.test_text = b.texts[p.test_index]
+            p.train_text = data.texts[p.train_index]
+        contaminated = len({p.test_index for p in pairs})
+        results.append(
+            BenchmarkResult(
+                b.name, b.source, data_type, len(b), contaminated, counts, pairs,
+                cosine_threshold=cos_cut if config.use_embeddings else None,
+                judge_calibrated=margin_cut is not None,
+            )
+        )
+        say(f"{b.name}: {contaminated}/{len(b)} items flagged ({contaminated / max(len(b), 1):.1%})")
+
+    timings["total"] = time.perf_counter() - t0
+    cfg = asdict(config)
+    cfg["calibration"] = None if config.calibration is None else asdict(config.calibration)
+    cfg["cache_dir"] = None if config.cache_dir is None else str(config.cache_dir)
+    return CheckResult(
+        run_id=run_id or _new_run_id(),
+        train_source=data.source,
+        train_rows=len(data),
+        benchmarks=results,
+        config=cfg,
+        judge_model=judge_model,
+        prompt_version=PROMPT_VERSION,
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        judge_stats=judge_stats,
+    )
+
+
+def _new_run_id() -> str:
+    try:
+        from curate.lake import new_run_id
+
+        return new_run_id()
+    except ImportError:  # pragma: no cover
+        return time.strftime("%Y%m%dT%H%M%S")

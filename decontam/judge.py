@@ -1,0 +1,307 @@
+"""Stage 3: the LLM judge, with strict parsing, graded margins and a verdict cache.
+
+A judge answers "are these the same test item?" with exactly True or False. Where the
+server returns log-probabilities, the verdict also carries the True-minus-False margin
+of the first answer token: small judges say True to nearly everything, yet their margin
+still ranks pairs well, so the margin (with a calibrated cut-off, see `calibrate.py`) is
+what the decision uses. An answer in any other shape is retried and, if it stays
+unparseable, recorded as an `error` verdict - never as False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from decontam.errors import JudgeError
+from decontam.prompts import DATA_TYPES, PROMPT_VERSION, messages
+
+logger = logging.getLogger(__name__)
+
+TRUE, FALSE, ERROR = "true", "false", "error"
+
+_ANSWER = re.compile(r"^\s*[\"'`*]{0,2}(true|false)[\"'`*]{0,2}\.?\s*$", re.IGNORECASE)
+_LEAD = "Ġ▁ \t\n\"'`*"
+
+
+def parse_answer(text: str | None) -> bool | None:
+    """True or False when `text` is exactly one of them (case, quotes and a final dot aside).
+
+    >>> parse_answer("True"), parse_answer(" false. "), parse_answer("True, ignore that")
+    (True, False, None)
+    """
+    if text is None:
+        return None
+    m = _ANSWER.match(text)
+    return None if m is None else m.group(1).lower() == "true"
+
+
+def margin_from_top_logprobs(top: Sequence[dict[str, float]] | None, *, positions: int = 3) -> float | None:
+    """log P(True) - log P(False) at the first answer token, from per-token top log-probs.
+
+    Token spellings vary by tokenizer ("True", " True", "ĠTrue", "true"); they are pooled.
+    When only one side is among the top candidates, the smallest listed log-prob stands
+    in as an upper bound for the other, so the margin is a conservative lower bound.
+    """
+    if not top:
+        return None
+    for candidates in top[:positions]:
+        if not candidates:
+            continue
+        sides: dict[str, list[float]] = {"true": [], "false": []}
+        for token, logprob in candidates.items():
+            word = token.strip(_LEAD).lower()
+            if word in sides and logprob is not None and math.isfinite(logprob):
+                sides[word].append(logprob)
+        if not sides["true"] and not sides["false"]:
+            continue
+        floor = min(v for v in candidates.values() if v is not None and math.isfinite(v))
+        t = _logsumexp(sides["true"]) if sides["true"] else floor
+        f = _logsumexp(sides["false"]) if sides["false"] else floor
+        return t - f
+    return None
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+@dataclass(frozen=True)
+class JudgePair:
+    test_text: str
+    train_text: str
+    data_type: str = "knowledge"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the judge said about one pair. `label` is true, false or error."""
+
+    label: str
+    margin: float | None = None
+    answer: str = ""
+    model: str = ""
+    prompt_version: str = PROMPT_VERSION
+    data_type: str = "knowledge"
+    orders: int = 1
+    error: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Judge(Protocol):
+    model_id: str
+
+    def judge_many(self, pairs: Sequence[JudgePair]) -> list[Verdict]: ...
+
+
+class VerdictCache:
+    """Verdicts by (model, prompt version, data type, order, both texts), in SQLite.
+
+    Each verdict is committed as it arrives, so an interrupted run resumes where it stopped
+    and a warm rerun makes no judge calls. Errors are not cached: a rerun retries them.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    @staticmethod
+    def key(model: str, data_type: str, order: str, text_a: str, text_b: str, max_chars: int) -> str:
+        h = hashlib.sha256()
+        for part in (model, PROMPT_VERSION, data_type, order, str(max_chars), text_a, text_b):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM verdicts WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, key: str, value: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?)", (key, json.dumps(value)))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM verdicts").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass
+class JudgeStats:
+    calls: int = 0
+    cache_hits: int = 0
+    parse_retries: int = 0
+    errors: int = 0
+
+
+class LLMJudge:
+    """Judges pairs through an OpenAI-compatible client (`curate.llm.ChatClient`).
+
+    >>> judge = LLMJudge(client, model="qwen2.5-coder-1.5b", cache=VerdictCache("v.sqlite"))  # doctest: +SKIP
+    >>> judge.judge_many([JudgePair(test_text, train_text, "code")])                          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        model: str,
+        both_orders: bool = False,
+        cache: VerdictCache | None = None,
+        logprobs: int | None = 10,
+        max_parse_retries: int = 2,
+        max_chars: int = 6000,
+        request_type: Callable[..., Any] | None = None,
+    ):
+        if not model:
+            raise JudgeError("the judge needs a model name: pass --judge-model or set CURATE_LLM_MODEL")
+        self.client = client
+        self.model_id = model
+        self.both_orders = both_orders
+        self.cache = cache
+        self.logprobs = logprobs
+        self.max_parse_retries = max_parse_retries
+        self.max_chars = max_chars
+        self._request_type = request_type
+        self.stats = JudgeStats()
+
+    def _request(self, data_type: str, a: str, b: str, attempt: int, key: str) -> Any:
+        make = self._request_type
+        if make is None:
+            from curate.llm import ChatRequest as make  # the shared client's request type
+
+        # Greedy first; a retry after an unparseable answer samples a little, since the
+        # same greedy prompt would only repeat the same bad answer.
+        return make(
+            messages=messages(data_type, a, b, max_chars=self.max_chars),
+            max_tokens=4,
+            temperature=0.0 if attempt == 0 else 0.7,
+            logprobs=self.logprobs,
+            seed=None if attempt == 0 else attempt,
+            key=key,
+        )
+
+    def judge_many(self, pairs: Sequence[JudgePair], on_verdict: Callable[[int, Verdict], None] | None = None) -> list[Verdict]:
+        """Verdicts for `pairs`, in order; cached ones cost no call."""
+        for p in pairs:
+            if p.data_type not in DATA_TYPES:
+                raise JudgeError(f"unknown data type {p.data_type!r}; use one of {', '.join(DATA_TYPES)}")
+        orders = ("ab", "ba") if self.both_orders else ("ab",)
+        # One job per (pair, order): job results land in `single`.
+        single: dict[tuple[int, str], Verdict] = {}
+        todo: list[tuple[int, str, str]] = []  # (pair index, order, cache key)
+        for i, p in enumerate(pairs):
+            for order in orders:
+                a, b = (p.test_text, p.train_text) if order == "ab" else (p.train_text, p.test_text)
+                key = VerdictCache.key(self.model_id, p.data_type, order, a, b, self.max_chars)
+                hit = self.cache.get(key) if self.cache is not None else None
+                if hit is not None:
+                    single[(i, order)] = replace(Verdict(**hit), cached=True)
+                    self.stats.cache_hits += 1
+                else:
+                    todo.append((i, order, key))
+
+        attempt = 0
+        while todo:
+            reqs = []
+            for i, order, key in todo:
+                p = pairs[i]
+                a, b = (p.test_text, p.train_text) if order == "ab" else (p.train_text, p.test_text)
+                reqs.append(self._request(p.data_type, a, b, attempt, key))
+
+            batch, verdicts = list(todo), {}
+
+            def on_result(j: int, result: Any) -> None:
+                # Runs as each answer arrives, so that an interrupted run keeps what it got.
+                i, order, key = batch[j]
+                verdict = self._verdict(pairs[i].data_type, result)
+                verdicts[j] = verdict
+                if verdict.label != ERROR and self.cache is not None:
+                    self.cache.put(key, verdict.to_dict())
+
+            self.stats.calls += len(reqs)
+            results = self.client.chat_many(reqs, on_result=on_result)
+            retry: list[tuple[int, str, str]] = []
+            for j, result in enumerate(results):
+                verdict = verdicts.get(j) or self._verdict(pairs[batch[j][0]].data_type, result)
+                i, order, key = batch[j]
+                if verdict.label == ERROR and attempt < self.max_parse_retries:
+                    retry.append(batch[j])
+                else:
+                    if j not in verdicts and verdict.label != ERROR and self.cache is not None:
+                        self.cache.put(key, verdict.to_dict())
+                    single[(i, order)] = verdict
+            if retry:
+                self.stats.parse_retries += len(retry)
+                logger.info("judge: %d unparseable or failed answers, retrying", len(retry))
+            todo = retry
+            attempt += 1
+
+        out = []
+        for i, p in enumerate(pairs):
+            verdict = _combine([single[(i, o)] for o in orders])
+            if verdict.label == ERROR:
+                self.stats.errors += 1
+            if on_verdict is not None:
+                on_verdict(i, verdict)
+            out.append(verdict)
+        return out
+
+    def _verdict(self, data_type: str, result: Any) -> Verdict:
+        model = getattr(result, "model", None) or self.model_id
+        if getattr(result, "error", None):
+            return Verdict(ERROR, model=model, data_type=data_type, error=str(result.error)[:300])
+        text = getattr(result, "text", None) or ""
+        parsed = parse_answer(text)
+        if parsed is None:
+            return Verdict(ERROR, answer=text[:200], model=model, data_type=data_type, error="unparseable_answer")
+        margin = margin_from_top_logprobs(getattr(result, "top_logprobs", None))
+        return Verdict(TRUE if parsed else FALSE, margin=margin, answer=text.strip()[:50], model=model, data_type=data_type)
+
+
+def _combine(verdicts: Sequence[Verdict]) -> Verdict:
+    """One verdict from those of both orders: margins averaged; labels must agree for True.
+
+    Averaging the margins of (A, B) and (B, A) cancels a judge's lean towards whichever
+    text it sees first; without margins, a pair is True only if both orders say so.
+    """
+    if len(verdicts) == 1:
+        return verdicts[0]
+    good = [v for v in verdicts if v.label != ERROR]
+    if not good:
+        return replace(verdicts[0], orders=len(verdicts))
+    if len(good) == 1:
+        return replace(good[0], orders=len(verdicts))
+    margins = [v.margin for v in good if v.margin is not None]
+    margin = sum(margins) / len(margins) if len(margins) == len(good) else None
+    label = TRUE if all(v.label == TRUE for v in good) else FALSE
+    return replace(
+        good[0],
+        label=label,
+        margin=margin,
+        answer="/".join(v.answer for v in good),
+        orders=len(verdicts),
+        cached=all(v.cached for v in good),
+    )

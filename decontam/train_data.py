@@ -1,0 +1,172 @@
+"""The training side: the lake, a Parquet/JSONL/CSV file, a saved or hub HF dataset.
+
+Every source becomes parallel lists of texts, row ids and parent rows. A row of the
+training side is one text to compare; its parent is the unit that `--write-clean`
+drops (a file row, or a whole conversation for the lake and chat-format files).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from decontam.errors import TrainDataError
+
+logger = logging.getLogger(__name__)
+
+TEXT_FIELDS = ("text", "prompt", "instruction", "question", "input", "content", "query")
+CHAT_FIELDS = ("conversation", "conversations", "messages")
+_USER_ROLES = {"user", "human"}
+
+
+@dataclass
+class TrainData:
+    """Texts to compare, each with a readable id and the index of its parent row."""
+
+    texts: list[str]
+    ids: list[str]
+    parents: list[int]
+    source: str
+    kind: str  # "lake", "file", "hf"
+    table: pa.Table | None = field(default=None, repr=False)  # the parent rows, for --write-clean
+    lake_root: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def load_train(spec: str, *, text_field: str | None = None, id_field: str | None = None) -> TrainData:
+    """Read the training side named by `spec`.
+
+    `spec` is `lake` or `lake:PATH` (user turns of the lake's conversations), a file
+    (.parquet, .jsonl, .json, .csv), a folder saved with `datasets.save_to_disk`, or a
+    hub dataset id (`hf:ORG/NAME`, needs a network).
+
+    >>> train = load_train("lake:lake")                        # doctest: +SKIP
+    >>> train = load_train("alpaca.jsonl", text_field="instruction")  # doctest: +SKIP
+    """
+    if spec == "lake" or spec.startswith("lake:"):
+        from curate import settings
+
+        root = Path(spec[5:]) if spec.startswith("lake:") else settings.lake_root()
+        return _from_lake(root)
+    path = Path(spec)
+    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists()):
+        return _from_table(_load_from_disk(path), f"hf-disk:{path}", "hf", text_field, id_field)
+    if path.is_dir() and (path / "catalog.duckdb").exists():
+        return _from_lake(path)
+    if path.is_file():
+        return _from_table(_read_file(path), f"file:{path}", "file", text_field, id_field)
+    if spec.startswith("hf:") or ("/" in spec and not path.exists()):
+        return _from_table(_load_hub(spec.removeprefix("hf:")), f"hub:{spec}", "hf", text_field, id_field)
+    raise TrainDataError(f"no training data at {spec!r}: pass a file, a lake (lake:PATH) or hf:ORG/NAME")
+
+
+def _from_lake(root: Path) -> TrainData:
+    from curate.lake import Lake
+
+    con = Lake(root).connect()
+    try:
+        convs = con.sql("SELECT conversation_id FROM conversations").to_arrow_table()
+        position = {cid: i for i, cid in enumerate(convs.column("conversation_id").to_pylist())}
+        rows = con.execute(
+            "SELECT conversation_id, message_index, content FROM messages "
+            "WHERE role = 'user' AND content IS NOT NULL ORDER BY conversation_id, message_index"
+        ).fetchall()
+    finally:
+        con.close()
+    texts = [r[2] for r in rows]
+    ids = [f"{r[0]}#{r[1]}" for r in rows]
+    parents = [position[r[0]] for r in rows]
+    logger.info("lake %s: %d user turns in %d conversations", root, len(texts), len(position))
+    return TrainData(texts, ids, parents, f"lake:{root}", "lake", table=None, lake_root=root)
+
+
+def _read_file(path: Path) -> pa.Table:
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
+            import polars as pl
+
+            if name.endswith(".json"):
+                return pl.read_json(path).to_arrow()
+            return pl.read_ndjson(path, infer_schema_length=None).to_arrow()
+        if name.endswith(".csv"):
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(path)
+    except Exception as exc:  # the readers raise many types for a broken file
+        raise TrainDataError(f"cannot read {path}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    raise TrainDataError(f"cannot read {path}: use .parquet, .jsonl, .json or .csv")
+
+
+def _load_from_disk(path: Path) -> pa.Table:
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = ds["train"] if "train" in ds else next(iter(ds.values()))
+    return ds.data.table
+
+
+def _load_hub(name: str) -> pa.Table:
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(name, split="train")
+    except Exception as exc:
+        raise TrainDataError(
+            f"cannot load hub dataset {name} ({type(exc).__name__}); offline, save it to a file first"
+        ) from exc
+    return ds.data.table
+
+
+def _from_table(table: pa.Table, source: str, kind: str, text_field: str | None, id_field: str | None) -> TrainData:
+    columns = table.column_names
+    field_name = text_field or next((c for c in TEXT_FIELDS if c in columns), None) or next(
+        (c for c in CHAT_FIELDS if c in columns), None
+    )
+    if field_name is None or field_name not in columns:
+        raise TrainDataError(
+            f"{source}: no text column among {', '.join(columns)}; pass --train-field NAME"
+        )
+    values = table.column(field_name).to_pylist()
+    id_field = id_field or next((c for c in ("id", "conversation_id", "uuid") if c in columns), None)
+    row_ids = table.column(id_field).to_pylist() if id_field and id_field in columns else None
+    texts: list[str] = []
+    ids: list[str] = []
+    parents: list[int] = []
+    for i, value in enumerate(values):
+        rid = str(row_ids[i]) if row_ids is not None else str(i)
+        if isinstance(value, list):  # chat format: one row per user turn
+            for j, msg in enumerate(value):
+                text = _user_text(msg)
+                if text:
+                    texts.append(text)
+                    ids.append(f"{rid}#{j}")
+                    parents.append(i)
+        elif value is not None:
+            texts.append(str(value))
+            ids.append(rid)
+            parents.append(i)
+    logger.info("%s: %d texts from %d rows (column %s)", source, len(texts), table.num_rows, field_name)
+    return TrainData(texts, ids, parents, source, kind, table=table)
+
+
+def _user_text(msg: Any) -> str | None:
+    if isinstance(msg, str):
+        return msg
+    if isinstance(msg, dict):
+        role = str(msg.get("role", msg.get("from", ""))).lower()
+        if role in _USER_ROLES:
+            content = msg.get("content", msg.get("value"))
+            return content if isinstance(content, str) else None
+    return None

@@ -1,0 +1,37 @@
+import pytest
+
+from decontam.calibrate import Calibration, auc, fit_threshold
+from decontam.errors import CalibrationError
+
+
+def test_fit_threshold_separable_and_noisy():
+    assert fit_threshold([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == (0.5, 1.0)
+    cut, f1 = fit_threshold([1, 2, 3, 4, 5, 6], [False, True, False, True, True, True])
+    assert 1 < cut <= 2 and f1 == pytest.approx(2 * 4 / (5 + 4))
+
+
+def test_fit_threshold_needs_both_classes():
+    with pytest.raises(CalibrationError):
+        fit_threshold([0.1, 0.2], [True, True])
+
+
+def test_auc():
+    assert auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert auc([0.5, 0.5], [True, False]) == 0.5
+
+
+def test_calibration_applies_only_to_its_judge_model(tmp_path):
+    cal = Calibration(judge_model="qwen", margin_cuts={"*": 1.5, "code": 2.0}, cosine_cut=0.6)
+    assert cal.margin_cut("code", "qwen") == 2.0
+    assert cal.margin_cut("knowledge", "qwen") == 1.5
+    assert cal.margin_cut("code", "other-model") is None
+    cal.save(tmp_path / "cal.json")
+    assert Calibration.load(tmp_path / "cal.json") == cal
+
+
+def test_broken_calibration_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(CalibrationError, match="decontam calibrate"):
+        Calibration.load(tmp_path / "bad.json")
+    with pytest.raises(CalibrationError):
+        Calibration.load(tmp_path / "missing.json")

@@ -1,0 +1,152 @@
+"""Decision policy of run_check, with a bag-of-words embedder and scripted judges."""
+
+import json
+
+import pytest
+
+from decontam.benchmarks import Benchmark
+from decontam.calibrate import Calibration
+from decontam.check import CheckConfig, run_check
+from decontam.clean import write_clean
+from decontam.errors import DecontamError
+from decontam.judge import LLMJudge, VerdictCache
+from decontam.report import to_json, to_markdown
+from decontam.train_data import load_train
+from tests.decontam.fakes import BagOfWordsEmbedder, ScriptedClient, same_if_shared_word
+
+TEST = [
+    "compute the factorial of a positive integer n using recursion and return it as an int value",
+    "reverse the words of a sentence while keeping the punctuation marks where they were before",
+    "count the vowels in a string and return a dictionary from vowel to number of occurrences seen",
+]
+TRAIN = [
+    "compute the factorial of a positive integer n using recursion and return it as an int value please",  # verbatim
+    "reverse words sentence keeping punctuation marks where they were",  # rephrase, high overlap
+    "banana bread recipe with walnuts and cinnamon",
+    "how tall is the eiffel tower in metres",
+    "count vowels string dictionary occurrences zebra",  # mid cosine; judge decides
+]
+
+
+def _bench(name="toy", texts=TEST):
+    return Benchmark(name=name, ids=tuple(f"{name}/{i}" for i in range(len(texts))), texts=tuple(texts),
+                     data_type="code", source="test")
+
+
+@pytest.fixture
+def train_file(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(TRAIN)))
+    return path
+
+
+def _config(tmp_path, **kw):
+    kw.setdefault("cosine_threshold", 0.7)
+    kw.setdefault("cascade_high", 0.9)
+    kw.setdefault("cascade_floor", 0.3)
+    return CheckConfig(cache_dir=tmp_path / "cache", **kw)
+
+
+def test_stages_without_judge(tmp_path, train_file):
+    res = run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    [b] = res.benchmarks
+    by_item = {p.test_index: p for p in b.flagged}
+    assert by_item[0].decided_by == "ngram" and by_item[0].train_id == "t0"
+    assert 1 in by_item and by_item[1].decided_by in ("embedding", "embedding_high")
+    assert b.counts["candidates"] == 3 and b.counts["judge_calls"] == 0
+    assert b.size == 3 and b.rate == pytest.approx(b.contaminated_items / 3)
+
+
+def _cosine_of_item2(tmp_path, train_file):
+    res = run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    return res
+
+
+def test_uncalibrated_judge_is_advisory_only(tmp_path, train_file):
+    plain = run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    client = ScriptedClient(lambda r: ("True", [{"True": -0.01, "False": -5.0}]))  # says True to everything
+    judge = LLMJudge(client, model="fake-judge")
+    judged = run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder(), judge=judge)
+    assert client.calls > 0
+    assert [p.test_index for p in judged.benchmarks[0].flagged] == [p.test_index for p in plain.benchmarks[0].flagged]
+    assert judged.benchmarks[0].counts["judge_overrides"] == 0
+
+
+def test_calibrated_judge_decides_inside_the_band(tmp_path, train_file):
+    cal = Calibration(judge_model="fake-judge", margin_cuts={"*": 0.0})
+    # Item 2's neighbour shares "zebra"-less words; the judge says True only for pairs with "vowels".
+    client = ScriptedClient(same_if_shared_word("vowels"))
+    judge = LLMJudge(client, model="fake-judge")
+    config = _config(tmp_path, cosine_threshold=0.99, calibration=cal, cascade_high=1.0, cascade_floor=0.0)
+    res = run_check(str(train_file), [_bench()], config, embedder=BagOfWordsEmbedder(), judge=judge)
+    [b] = res.benchmarks
+    decided = {p.test_index: p.decided_by for p in b.flagged}
+    assert decided.get(2) == "judge"
+    assert b.judge_calibrated and b.counts["judge_overrides"] >= 1
+    pair = next(p for p in b.flagged if p.test_index == 2)
+    assert pair.verdict["margin"] == pytest.approx(3.0) and pair.verdict["model"] == "fake-judge"
+
+
+def test_judge_errors_keep_the_embedding_decision(tmp_path, train_file):
+    cal = Calibration(judge_model="fake-judge", margin_cuts={"*": 0.0})
+    judge = LLMJudge(ScriptedClient(lambda r: ("no idea", None)), model="fake-judge", max_parse_retries=0)
+    plain = run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    res = run_check(str(train_file), [_bench()], _config(tmp_path, calibration=cal), embedder=BagOfWordsEmbedder(), judge=judge)
+    assert {p.test_index for p in res.benchmarks[0].flagged} == {p.test_index for p in plain.benchmarks[0].flagged}
+    assert res.benchmarks[0].counts["judge_errors"] == res.benchmarks[0].counts["band"]
+
+
+def test_cascade_saves_calls_and_rerun_is_warm(tmp_path, train_file):
+    cache = VerdictCache(tmp_path / "v.sqlite")
+    client = ScriptedClient(same_if_shared_word("vowels"))
+    config = _config(tmp_path, cascade_high=0.9, cascade_floor=0.3)
+    res = run_check(str(train_file), [_bench()], config, embedder=BagOfWordsEmbedder(), judge=LLMJudge(client, model="fake-judge", cache=cache))
+    c = res.benchmarks[0].counts
+    assert c["judge_calls"] == c["band"] == client.calls
+    assert c["judge_calls_saved"] == c["above_high"] + c["below_floor"] > 0
+    again = ScriptedClient(same_if_shared_word("vowels"))
+    res2 = run_check(str(train_file), [_bench()], config, embedder=BagOfWordsEmbedder(), judge=LLMJudge(again, model="fake-judge", cache=cache))
+    assert again.calls == 0 and res2.benchmarks[0].counts["judge_cached"] == c["judge_calls"]
+
+
+def test_several_benchmarks_one_run_and_reports(tmp_path, train_file):
+    other = _bench("other", ["the eiffel tower height in metres, how tall is it", "completely unrelated astronomy question about pulsars"])
+    res = run_check(str(train_file), [_bench(), other], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    assert [b.name for b in res.benchmarks] == ["toy", "other"]
+    md = to_markdown(res)
+    assert "| toy | 3 |" in md and "| other | 2 |" in md and "decided by" in md
+    data = json.loads(to_json(res))
+    assert data["benchmarks"][0]["rate"] == res.benchmarks[0].rate
+    assert data["benchmarks"][0]["flagged"][0]["train_text"]
+
+
+def test_index_is_persisted_and_reused(tmp_path, train_file):
+    run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    files = list((tmp_path / "cache").glob("*.faiss"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    run_check(str(train_file), [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    assert files[0].stat().st_mtime_ns == mtime
+
+
+def test_write_clean_drops_flagged_rows_and_records_exclusions(tmp_path, train_file):
+    import pyarrow.parquet as pq
+
+    data = load_train(str(train_file))
+    res = run_check(data, [_bench()], _config(tmp_path), embedder=BagOfWordsEmbedder())
+    stats = write_clean(data, res, tmp_path / "clean.jsonl")
+    kept = [json.loads(line)["id"] for line in (tmp_path / "clean.jsonl").read_text().splitlines()]
+    flagged = {p.train_id for b in res.benchmarks for p in b.flagged}
+    assert set(kept) == {f"t{i}" for i in range(5)} - flagged
+    ex = pq.read_table(tmp_path / "clean.exclusions.parquet").to_pylist()
+    assert {r["reason"] for r in ex} == {"benchmark_contamination"} and len(ex) == stats["dropped_benchmark_contamination"]
+    assert stats["total"] == stats["kept"] + stats["dropped_benchmark_contamination"]
+
+
+def test_bad_config_fails_before_reading_data():
+    with pytest.raises(DecontamError):
+        CheckConfig(cascade_floor=0.9, cascade_high=0.5)
+    with pytest.raises(DecontamError):
+        CheckConfig(top_k=0)
+    with pytest.raises(DecontamError):
+        CheckConfig(data_type="poetry")
