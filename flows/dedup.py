@@ -1,0 +1,67 @@
+"""Flow: exact, near and semantic dedup over the lake (`curate.dedup.run_dedup`).
+
+Dedup writes its verdicts to the `dedup` annotation table (one row per conversation:
+kept, or a duplicate of which conversation and why); the export drops duplicates.
+
+    python -m flows.dedup --lake out/lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+
+
+@task(name="dedup", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def dedup_task(lake: str, semantic: bool) -> dict:
+    mod = optional_module("curate.dedup")
+    if mod is None:
+        return {"skipped_missing_stage": "curate.dedup"}
+    from curate.lake import Lake
+
+    config = _config(mod, semantic)  # validated before any data is read
+
+    def work() -> dict:
+        return as_stats(mod.run_dedup(Lake(lake), config))
+
+    key = fingerprint("dedup", lake_state(lake), _describe(config))
+    return run_once(lake, "dedup", key, work)
+
+
+def _config(mod, semantic: bool):
+    cls = getattr(mod, "DedupConfig")
+    fields = getattr(cls, "__dataclass_fields__", {})
+    return cls(semantic=semantic) if "semantic" in fields else cls()
+
+
+def _describe(config) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {"repr": repr(config)}
+
+
+@flow(name="dedup")
+def dedup_flow(lake: Path = Path("out/lake"), semantic: bool = True) -> dict:
+    """Mark exact, near and (with `semantic`) embedding duplicates in the lake."""
+    stats = dedup_task(str(lake), semantic)
+    logger().info("dedup: %s", {k: v for k, v in stats.items() if not isinstance(v, (dict, list))})
+    publish_stats("dedup", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
+    parser.add_argument("--no-semantic", action="store_true")
+    args = parser.parse_args(argv)
+    print(json.dumps(dedup_flow(lake=args.lake, semantic=not args.no_semantic), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

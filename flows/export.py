@@ -1,0 +1,107 @@
+"""Flow: export the lake as a Hugging Face dataset with its generated data card.
+
+Writes `<out>/export/<name>/` (README.md card with YAML metadata, data/train-*.parquet,
+images/, card_stats.json), `<out>/export/<name>.exclusions.parquet` and a copy of the
+card in `<out>/data_card/` (or `card_dir`). Pushes to the Hub when `options.repo_id` is
+set and `HF_TOKEN` is in the environment (the token is never a parameter, never logged).
+
+    python -m flows.export --lake out/lake --out out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.options import ExportOptions
+
+
+def export_config(options: ExportOptions):
+    from curate.export import ExportConfig
+
+    return ExportConfig(name=options.name, drop_duplicates=options.drop_duplicates, drop_flagged=options.drop_flagged,
+                        drop_contaminated=options.drop_contaminated, shard_rows=options.shard_rows,
+                        license=options.license)
+
+
+@task(name="export-dataset", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def export_task(lake: str, dest: str, card_dir: str, options: ExportOptions) -> dict:
+    from curate.data_card import card_writer, copy_card
+    from curate.export import export_dataset
+    from curate.lake import Lake
+
+    config = export_config(options)  # validated before any data is read
+    tables = Lake(lake).annotation_tables()
+    if "pii" not in tables and optional_module("curate.tag_pii") is None:
+        # Only redacted text may leave the lake; without the PII stage there is none.
+        logger().warning("export: the PII tagger is not installed yet, so nothing can be exported (refused)")
+        return {"skipped_missing_stage": "pii", "refused": "no redacted text"}
+
+    def work() -> dict:
+        lk = Lake(lake)
+        result = export_dataset(lk, dest, config, card=card_writer(lk))
+        card = copy_card(result.path, card_dir)
+        return {**result.stats, "path": str(result.path), "exclusions": str(result.exclusions_path),
+                "card": str(card), "shards": len(result.shards)}
+
+    key = fingerprint("export", lake_state(lake, tables), tables, options.model_dump(exclude={"repo_id", "private"}),
+                      str(Path(dest).resolve()), str(Path(card_dir).resolve()))
+    return run_once(lake, "export", key, work,
+                    valid=lambda s: (Path(dest) / "README.md").exists() and (Path(card_dir) / "README.md").exists())
+
+
+@task(name="push-to-hub", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def push_task(path: str, repo_id: str, private: bool) -> str:
+    from curate import settings
+    from curate.export import push_to_hub
+
+    return push_to_hub(path, repo_id, settings.hf_token() or "", private=private)
+
+
+@flow(name="export")
+def export_flow(
+    lake: Path = Path("out/lake"),
+    out: Path = Path("out"),
+    options: ExportOptions = ExportOptions(),  # noqa: B008
+    card_dir: Path | None = None,
+) -> dict:
+    """Export the lake (redacted text only) and write the data card."""
+    from curate import settings
+
+    dest = Path(out) / "export" / options.name
+    card_dir = Path(card_dir) if card_dir else Path(out) / "data_card"
+    stats = export_task(str(lake), str(dest), str(card_dir), options)
+    if options.repo_id:
+        if settings.hf_token():
+            stats["pushed_to"] = push_task(stats["path"], options.repo_id, options.private)
+        else:
+            logger().warning("export: repo_id=%s given but HF_TOKEN is not set: not pushed", options.repo_id)
+    logger().info("export: %s of %s conversations -> %s", stats.get("kept"), stats.get("total"), stats.get("path"))
+    publish_stats("export", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument("--card-dir", type=Path, default=None)
+    parser.add_argument("--name", default="chatcurate-demo")
+    parser.add_argument("--keep-duplicates", action="store_true")
+    parser.add_argument("--drop-flagged", action="store_true")
+    parser.add_argument("--keep-contaminated", action="store_true")
+    parser.add_argument("--repo-id", default=None, help="push to this Hub dataset repo (needs HF_TOKEN)")
+    args = parser.parse_args(argv)
+    options = ExportOptions(name=args.name, drop_duplicates=not args.keep_duplicates, drop_flagged=args.drop_flagged,
+                            drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
+    print(json.dumps(export_flow(lake=args.lake, out=args.out, options=options, card_dir=args.card_dir),
+                     indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The main job: ingest -> dedup -> tag -> decontam -> export, as one Prefect flow.
+
+    python -m flows.pipeline --lake out/lake --out out            # what `make run` does
+    python -m flows.pipeline --inputs landing/ --llm serve         # with the LLM tiers, own model server
+
+Every stage is its own subflow with completion markers: a rerun skips finished stages,
+a run killed half-way resumes where it stopped, and a run after new log files arrived
+does only the new conversations. A stage whose module is not installed is skipped with
+a log line. The run ends by printing where the export, the data card and the decontam
+report are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import logger, publish_stats
+from flows.dedup import dedup_flow
+from flows.decontam import decontam_flow
+from flows.export import export_flow
+from flows.ingest import ingest_flow
+from flows.options import ExportOptions, LLMOptions, served_llm
+from flows.tag import TAGGERS, tag_flow
+
+DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "demo_logs"
+
+
+@flow(name="pipeline")
+def pipeline(
+    lake: Path = Path("out/lake"),
+    inputs: list[Path] = [DEMO_LOGS],  # noqa: B006 - Prefect copies parameters
+    out: Path = Path("out"),
+    benchmarks: list[str] = ["humaneval"],  # noqa: B006
+    llm: LLMOptions = LLMOptions(),  # noqa: B008
+    export: ExportOptions = ExportOptions(),  # noqa: B008
+    taggers: list[str] = list(TAGGERS),  # noqa: B006
+    semantic_dedup: bool = True,
+    card_dir: Path | None = None,
+) -> dict:
+    """Run every stage in order over `inputs`; returns per-stage stats and the output paths."""
+    results: dict = {"ingest": ingest_flow(lake=lake, inputs=inputs)}
+    results["dedup"] = dedup_flow(lake=lake, semantic=semantic_dedup)
+    # The LLM tiers share one model server, started here and stopped when they are done.
+    with served_llm(llm) as endpoint:
+        results["tag"] = tag_flow(lake=lake, taggers=taggers, llm=endpoint)
+        results["decontam"] = decontam_flow(lake=lake, out=out, benchmarks=benchmarks, llm=endpoint)
+    results["export"] = export_flow(lake=lake, out=out, options=export, card_dir=card_dir)
+    results["paths"] = {
+        "export": results["export"].get("path"),
+        "data_card": results["export"].get("card"),
+        "decontam_report": results["decontam"].get("report"),
+        "lake": str(lake),
+    }
+    summary = {
+        "ingest_records_in": results["ingest"].get("total"),
+        "ingest_files_new": results["ingest"].get("files", {}).get("ingested", 0),
+        **{f"tag_{k}_tagged": v.get("tagged") for k, v in results["tag"].items()},
+        "decontam_checked": results["decontam"].get("total"),
+        "exported": results["export"].get("kept"),
+    }
+    publish_stats("pipeline", summary, description="pipeline: what this run did")
+    logger().info("pipeline done: %s", results["paths"])
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the chatcurate pipeline (ingest, dedup, tag, decontam, export).")
+    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument("--inputs", type=Path, nargs="+", default=[DEMO_LOGS], help="log files or folders")
+    parser.add_argument("--benchmark", action="append", help="repeatable; default humaneval (offline)")
+    parser.add_argument("--llm", choices=["off", "serve", "endpoint"], default="off",
+                        help="LLM tiers: off, serve (start a local model server), endpoint (--llm-url/--llm-model)")
+    parser.add_argument("--llm-url")
+    parser.add_argument("--llm-model")
+    parser.add_argument("--card-dir", type=Path, default=None, help="where the data card copy goes (default OUT/data_card)")
+    parser.add_argument("--name", default="chatcurate-demo", help="dataset name")
+    parser.add_argument("--drop-flagged", action="store_true")
+    parser.add_argument("--keep-duplicates", action="store_true")
+    parser.add_argument("--keep-contaminated", action="store_true")
+    parser.add_argument("--repo-id", default=None, help="push the export to this Hub dataset repo (needs HF_TOKEN)")
+    parser.add_argument("--skip", action="append", choices=list(TAGGERS), default=[],
+                        help="leave out a tagger (repeatable)")
+    parser.add_argument("--no-semantic-dedup", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print all stats as JSON")
+    args = parser.parse_args(argv)
+    llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model)
+    export = ExportOptions(name=args.name, drop_flagged=args.drop_flagged, drop_duplicates=not args.keep_duplicates,
+                           drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
+    result = pipeline(lake=args.lake, inputs=args.inputs, out=args.out, benchmarks=args.benchmark or ["humaneval"],
+                      llm=llm, export=export, card_dir=args.card_dir,
+                      taggers=[t for t in TAGGERS if t not in args.skip], semantic_dedup=not args.no_semantic_dedup)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    print(format_paths(result), file=sys.stdout)
+    return 0
+
+
+def format_paths(result: dict) -> str:
+    p, exp = result["paths"], result["export"]
+    lines = ["", "pipeline finished"]
+    if p.get("export"):
+        lines.append(f"  export:          {p['export']}  ({exp.get('kept')} of {exp.get('total')} conversations)")
+    else:
+        lines.append(f"  export:          not written ({exp.get('refused') or exp.get('skipped_missing_stage')})")
+    lines.append(f"  data card:       {p.get('data_card') or 'not written'}")
+    lines.append(f"  decontam report: {p.get('decontam_report') or 'not written (' + str(result['decontam'].get('skipped_missing_stage')) + ' missing)'}")
+    lines.append(f"  lake:            {p['lake']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Flow: the taggers, each writing its own annotation table keyed by conversation_id.
+
+Order: PII first (the export and every later stage that quotes text read its redacted
+conversations), then language, moderation (tier 1; tier 2 when an LLM is configured)
+and topics. Each tagger only tags conversations missing from its table, so a rerun
+or a scheduled run does only the new ones; a tagger whose module is not installed is
+skipped with a log line.
+
+    python -m flows.tag --lake out/lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.options import LLMOptions, chat_client
+
+TAGGERS = ("pii", "language", "moderation", "moderation_llm", "topics")
+
+
+def _pii(lake, llm: LLMOptions) -> dict | None:
+    mod = optional_module("curate.tag_pii")
+    return None if mod is None else as_stats(mod.tag_pii(lake))
+
+
+def _language(lake, llm: LLMOptions) -> dict | None:
+    mod = optional_module("curate.tag_language")
+    return None if mod is None else as_stats(mod.tag_language(lake))
+
+
+def _moderation(lake, llm: LLMOptions) -> dict | None:
+    mod = optional_module("moderation.tag")
+    return None if mod is None else as_stats(mod.tag_moderation_local(lake))
+
+
+def _moderation_llm(lake, llm: LLMOptions) -> dict | None:
+    mod = optional_module("moderation.tag")
+    if mod is None:
+        return None
+    client = chat_client(llm, lake.root)
+    try:
+        return as_stats(mod.tag_moderation_llm(lake, client))
+    finally:
+        if client is not None and client.cache is not None:
+            client.cache.close()
+
+
+def _topics(lake, llm: LLMOptions) -> dict | None:
+    mod = optional_module("curate.tag_topics")
+    if mod is None:
+        return None
+    client = chat_client(llm, lake.root)
+    try:
+        return as_stats(mod.tag_topics(lake, client=client) if client is not None else mod.tag_topics(lake))
+    finally:
+        if client is not None and client.cache is not None:
+            client.cache.close()
+
+
+RUNNERS: dict[str, Callable] = {
+    "pii": _pii, "language": _language, "moderation": _moderation,
+    "moderation_llm": _moderation_llm, "topics": _topics,
+}
+# Annotation tables a tagger reads besides the conversations (part of its fingerprint).
+READS: dict[str, tuple[str, ...]] = {"moderation_llm": ("moderation",), "topics": ("pii",)}
+
+
+@task(name="tag", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE,
+      task_run_name="tag-{tagger}")
+def tag_task(lake: str, tagger: str, llm: LLMOptions) -> dict:
+    from curate.lake import Lake
+
+    if not _available(tagger):
+        return {"skipped_missing_stage": tagger}
+    runner = RUNNERS[tagger]
+    key = fingerprint("tag", tagger, lake_state(lake, READS.get(tagger, ())),
+                      llm.model_dump(exclude={"concurrency", "timeout_s"}))
+    return run_once(lake, f"tag_{tagger}", key, lambda: runner(Lake(lake), llm) or {})
+
+
+def _available(tagger: str) -> bool:
+    module = {"pii": "curate.tag_pii", "language": "curate.tag_language", "moderation": "moderation.tag",
+              "moderation_llm": "moderation.tag", "topics": "curate.tag_topics"}[tagger]
+    return optional_module(module) is not None
+
+
+@flow(name="tag")
+def tag_flow(
+    lake: Path = Path("out/lake"),
+    taggers: list[str] = list(TAGGERS),  # noqa: B006 - Prefect copies parameters
+    llm: LLMOptions = LLMOptions(),  # noqa: B008
+) -> dict:
+    """Run the taggers in order; LLM tiers only when `llm` names a model endpoint."""
+    unknown = sorted(set(taggers) - set(TAGGERS))
+    if unknown:
+        raise ValueError(f"unknown taggers {unknown}; choose from {list(TAGGERS)}")
+    results: dict[str, dict] = {}
+    for tagger in TAGGERS:
+        if tagger not in taggers:
+            continue
+        if tagger == "moderation_llm" and not llm.enabled:
+            logger().info("tag moderation_llm: no LLM configured (llm.mode=off), tier 2 not run")
+            continue
+        stats = tag_task(str(lake), tagger, llm)
+        results[tagger] = stats
+        publish_stats(f"tag-{tagger}", stats)
+        logger().info("tag %s: %s", tagger, {k: v for k, v in stats.items() if not isinstance(v, (dict, list))})
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
+    parser.add_argument("--tagger", action="append", choices=TAGGERS, help="repeatable; default: all")
+    parser.add_argument("--llm-url", help="OpenAI-compatible endpoint for the LLM tiers")
+    parser.add_argument("--llm-model")
+    args = parser.parse_args(argv)
+    llm = LLMOptions(mode="endpoint", base_url=args.llm_url, model=args.llm_model) if args.llm_url else LLMOptions()
+    print(json.dumps(tag_flow(lake=args.lake, taggers=args.tagger or list(TAGGERS), llm=llm), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
