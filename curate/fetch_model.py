@@ -226,3 +226,8 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(8 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+if __name__ == "__main__":  # python -m curate.fetch_model [NAME]: the same as `curate fetch-model`
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    print(fetch_model(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL).root)
