@@ -10,7 +10,7 @@ import threading
 import click
 
 from curate import settings
-from curate.fetch_model import DEFAULT_MODEL, MODELS, fetch_model
+from curate.fetch_model import DEFAULT_MODEL, DEFAULT_MODELS_DIR, MODELS, fetch_model
 from curate.serve_model import ModelServer, ServeConfig
 
 
@@ -22,7 +22,7 @@ from curate.serve_model import ModelServer, ServeConfig
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback only.")
 @click.option("--max-model-len", type=int, default=2048, show_default=True)
 @click.option("--startup-timeout", type=float, default=600, show_default=True, help="Seconds to wait for health.")
-@click.option("--models-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--models-dir", default=str(DEFAULT_MODELS_DIR), show_default=True, type=click.Path(file_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Server log (default: a temp file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint as one JSON line.")
 def serve_model(backend, model, port, host, max_model_len, startup_timeout, models_dir, log_file, as_json):
@@ -68,7 +68,7 @@ def serve_model(backend, model, port, host, max_model_len, startup_timeout, mode
 
 @click.command("fetch-model")
 @click.argument("name", default=DEFAULT_MODEL, type=click.Choice(list(MODELS)))
-@click.option("--models-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--models-dir", default=str(DEFAULT_MODELS_DIR), show_default=True, type=click.Path(file_okay=False))
 @click.option("--gguf-only", is_flag=True, help="Skip the safetensors conversion (enough for llamacpp).")
 @click.option("--force", is_flag=True, help="Download and convert again.")
 @click.option("--list", "list_models", is_flag=True, help="List the known models and exit.")

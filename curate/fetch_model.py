@@ -31,12 +31,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from curate import settings
 from curate.errors import ConfigError, LLMError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2"
-DEFAULT_MODELS_DIR = Path("models")
+# Where built models live: CURATE_MODELS_DIR, else ./models (gitignored).
+DEFAULT_MODELS_DIR = Path(settings.env("CURATE_MODELS_DIR") or "models")
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ class ModelServer:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True, cwd=REPO_ROOT,
+            start_new_session=True,
         )
         _LIVE.add(self)
         try:
@@ -309,8 +309,8 @@ class ModelServer:
         cfg = self.config
         if cfg.model in MODELS:
             paths = fetch_model(cfg.model, models_dir=cfg.models_dir, convert=need_hf)
-            return paths.hf_dir if need_hf else paths.gguf
-        path = Path(cfg.model)
+            return (paths.hf_dir if need_hf else paths.gguf).resolve()
+        path = Path(cfg.model).resolve()
         if need_hf and not (path / "config.json").exists():
             raise ConfigError(f"vllm needs a Hugging Face model directory with config.json, got {path}")
         if not need_hf and not (path.is_file() and path.suffix == ".gguf"):
