@@ -1,0 +1,175 @@
+"""Semantic duplicates: sentence embeddings searched with faiss, pairs above a threshold.
+
+The index holds one vector per distinct text key (the `EmbeddingStore` key of the text as
+the model reads it), so the 167 copies of "What is up?" are one vector, found at
+similarity 1.0 by construction. Below `exact_max` vectors the index is exact inner product
+(`IndexFlatIP`; vectors are L2-normalised, so inner product is cosine similarity); above
+it, HNSW (`IndexHNSWFlat`, inner product), which trades a little recall for search time
+that no longer grows with the lake. The index is persisted so a new batch is searched
+against everything already in the lake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import ConfigError, LakeError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemanticConfig:
+    """`threshold`: cosine similarity at or above which two prompts are semantic duplicates
+    (0.9 with all-MiniLM-L6-v2 catches rewordings of the same request; 0.8 starts to merge
+    different questions on one topic). `k`: neighbours checked per new text."""
+
+    model: str | None = None
+    threshold: float = 0.9
+    k: int = 10
+    exact_max: int = 200_000
+    hnsw_m: int = 32
+    ef_search: int = 128
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"semantic threshold must be in (0, 1], got {self.threshold}")
+        if self.k < 1:
+            raise ConfigError(f"k must be >= 1, got {self.k}")
+        if self.exact_max < 1 or self.hnsw_m < 4 or self.ef_search < 1:
+            raise ConfigError("exact_max >= 1, hnsw_m >= 4 and ef_search >= 1 are required")
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - core dependency
+        raise MissingDependencyError("semantic dedup needs `pip install faiss-cpu`") from exc
+    return faiss
+
+
+class SemanticIndex:
+    """A faiss inner-product index over unique text keys, persisted in one folder.
+
+    >>> idx = SemanticIndex(dim=2)
+    >>> idx.add(["a", "b"], np.eye(2, dtype=np.float32))
+    >>> idx.pairs(["a"], np.eye(2, dtype=np.float32)[:1], threshold=0.5, k=5)
+    []
+    """
+
+    def __init__(self, dim: int, config: SemanticConfig = SemanticConfig()):
+        self.dim = dim
+        self.config = config
+        self.keys: list[str] = []
+        self.pos: dict[str, int] = {}
+        self._index = _faiss().IndexFlatIP(dim)
+        self.kind = "flat"
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, keys: list[str], vecs: np.ndarray) -> None:
+        """Add vectors of keys not yet in the index (others are ignored)."""
+        fresh = [i for i, k in enumerate(keys) if k not in self.pos]
+        seen: set[str] = set()
+        fresh = [i for i in fresh if not (keys[i] in seen or seen.add(keys[i]))]
+        if not fresh:
+            return
+        vecs = np.ascontiguousarray(vecs[fresh], dtype=np.float32)
+        for i in fresh:
+            self.pos[keys[i]] = len(self.keys)
+            self.keys.append(keys[i])
+        self._index.add(vecs)
+        if self.kind == "flat" and len(self.keys) > self.config.exact_max:
+            self._to_hnsw()
+
+    def _to_hnsw(self) -> None:
+        faiss = _faiss()
+        vecs = self._index.reconstruct_n(0, self._index.ntotal)
+        index = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = max(40, self.config.hnsw_m * 2)
+        index.add(vecs)
+        self._index, self.kind = index, "hnsw"
+        log.info("semantic index: %d vectors, switched to HNSW", len(self.keys))
+
+    def vectors(self, keys: list[str]) -> np.ndarray:
+        return np.stack([self._index.reconstruct(self.pos[k]) for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+    def search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "hnsw":
+            self._index.hnsw.efSearch = max(self.config.ef_search, k)
+        k = min(k, len(self.keys))
+        return self._index.search(np.ascontiguousarray(vecs, dtype=np.float32), k)
+
+    def pairs(self, keys: list[str], vecs: np.ndarray, *, threshold: float, k: int) -> list[tuple[str, str, float]]:
+        """(key, neighbour key, similarity) for neighbours of `keys` at or above threshold."""
+        if not keys or not self.keys:
+            return []
+        sims, idx = self.search(vecs, k + 1)
+        out = []
+        for key, row_s, row_i in zip(keys, sims, idx):
+            for s, j in zip(row_s, row_i):
+                if j < 0 or s < threshold - 1e-6:
+                    continue
+                other = self.keys[j]
+                if other != key:
+                    out.append((key, other, float(min(s, 1.0))))
+        return out
+
+    # ---- persistence ------------------------------------------------------------------
+    def save(self, folder: Path, meta: dict) -> None:
+        """Write a new version folder, then switch the `CURRENT` pointer to it (atomic)."""
+        import shutil
+        import uuid
+
+        faiss = _faiss()
+        from curate.lake import write_parquet_atomic
+
+        version = uuid.uuid4().hex[:12]
+        target = folder / version
+        target.mkdir(parents=True, exist_ok=True, mode=0o750)
+        faiss.write_index(self._index, str(target / "index.faiss"))
+        write_parquet_atomic(pa.table({"text_key": pa.array(self.keys, pa.string())}), target / "keys.parquet")
+        (target / "meta.json").write_text(json.dumps({**meta, "kind": self.kind, "dim": self.dim, "size": len(self.keys)}))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(version)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / "CURRENT")
+        for old in folder.iterdir():
+            if old.is_dir() and old.name != version:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def stored_meta(folder: Path) -> dict | None:
+        current = folder / "CURRENT"
+        if not current.exists():
+            return None
+        return json.loads((folder / current.read_text().strip() / "meta.json").read_text())
+
+    @classmethod
+    def load(cls, folder: Path, dim: int, config: SemanticConfig) -> "SemanticIndex":
+        idx = cls(dim, config)
+        if not (folder / "CURRENT").exists():
+            return idx
+        target = folder / (folder / "CURRENT").read_text().strip()
+        index = _faiss().read_index(str(target / "index.faiss"))
+        keys = pq.read_table(target / "keys.parquet").column("text_key").to_pylist()
+        if index.ntotal != len(keys) or index.d != dim:
+            raise LakeError(f"semantic index at {target} is inconsistent ({index.ntotal} vectors, {len(keys)} keys, "
+                            f"dim {index.d} vs {dim}); delete {folder} and rerun with a fresh dedup table")
+        idx._index = index
+        idx.kind = "hnsw" if "HNSW" in type(index).__name__ else "flat"
+        idx.keys = keys
+        idx.pos = {k: i for i, k in enumerate(keys)}
+        return idx

@@ -1,0 +1,244 @@
+"""Dedup: exact keys, MinHash LSH, the stage over a real lake (fake embedder), the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from curate.dedup import DedupConfig, run_dedup
+from curate.dedup_exact import exact_key, normalize_text
+from curate.dedup_minhash import MinHashConfig, cluster, optimal_band_rows, signatures
+from curate.errors import ConfigError
+from curate.ingest import ingest
+from tests.conftest import needs_testbed
+
+
+class BowEmbedder:
+    """Deterministic fake: hashed bag of words, L2-normalised (same interface as Embedder)."""
+
+    model_id = "fake-bow"
+    dim = 64
+
+    def __init__(self):
+        self.calls = 0
+
+    def prepare(self, text: str) -> str:
+        return " ".join(text.split())
+
+    def embed(self, texts, *, show_progress=False):
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, hash(w) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def write_log(path, prompts, start=0, ts0=1_700_000_000):
+    with open(path, "w") as fh:
+        for i, p in enumerate(prompts):
+            rec = {"id": f"c{start + i}", "created": ts0 + start + i,
+                   "messages": [{"role": "user", "content": p}, {"role": "assistant", "content": f"answer {i}"}]}
+            fh.write(json.dumps(rec) + "\n")
+    return path
+
+
+BASE = [
+    "How do I reverse a list in Python without using the built-in reversed function?",
+    "how do i   REVERSE a list in python without using the built-in reversed function?",  # exact
+    "How do I reverse a list in Python, without using the built in reversed function!!",  # near (punct.)
+    "How do I revrese a list in Python without using the built-in reversed function?",    # near (typo)
+    "What is the capital of Australia and why was it chosen over Sydney?",
+    "Write a haiku about the autumn rain falling on a quiet temple roof",
+    "Explain the difference between TCP and UDP in simple terms",
+]
+
+
+def test_normalize_and_exact_key():
+    assert normalize_text("  Ｈello\u00a0 WORLD\n") == "hello world"
+    assert exact_key("Straße") == exact_key("STRASSE")
+    assert exact_key("hello, world") != exact_key("hello world")
+
+
+def test_minhash_signatures_ignore_case_and_punctuation_and_empty_has_none():
+    sig, has = signatures(["The cat sat on the mat", "the CAT sat on the mat!!", "", "?!"])
+    assert (sig[0] == sig[1]).all()
+    assert has.tolist() == [True, True, False, False]
+
+
+def test_minhash_clusters_typos_not_unrelated():
+    labels = cluster(BASE).tolist()
+    assert labels[0] == labels[1] == labels[2] == labels[3]
+    assert len(set(labels[3:])) == 4
+
+
+def test_word_shingles_and_short_texts():
+    cfg = MinHashConfig(shingle="word", ngram=5, threshold=0.5)
+    labels = cluster(["a b", "a b", "a c", "one two three four five six", "one two three four five six seven"], cfg)
+    assert labels[0] == labels[1] != labels[2]
+    assert labels[3] == labels[4]
+
+
+def test_optimal_band_rows_fits_num_perm():
+    b, r = optimal_band_rows(0.7, 128)
+    assert b * r <= 128 and 0.6 < (1 / b) ** (1 / r) < 0.8
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"key": "assistant"}, {"keep": "newest"}, {"exact": False, "near": False, "semantic": False},
+    {"frequency_cap": 0}, {"frequency_cap": 2, "frequency_cap_percentile": 99.0},
+])
+def test_bad_config_fails_fast(kwargs):
+    with pytest.raises(ConfigError):
+        DedupConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"bands": 3}, {"bands": 20, "rows": 10}, {"threshold": 1.0}, {"shingle": "sentence"}, {"ngram": 0},
+])
+def test_bad_minhash_config_fails_fast(kwargs):
+    with pytest.raises(ConfigError):
+        MinHashConfig(**kwargs)
+
+
+def _run(lake, **kw):
+    kw.setdefault("semantic", True)
+    emb = kw.pop("embedder", BowEmbedder())
+    return run_dedup(lake, DedupConfig(**kw), embedder=emb), emb
+
+
+def test_stage_writes_provenance_and_rerun_does_no_work(lake, tmp_path):
+    ingest(lake, [write_log(tmp_path / "a.jsonl", BASE)])
+    stats, emb = _run(lake)
+    assert stats.new == len(BASE) == stats.kept + stats.dropped_exact + stats.dropped_near + stats.dropped_semantic
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert len(rows) == len(BASE)
+    assert rows["c0"]["is_representative"] and rows["c0"]["duplicate_of"] is None
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "exact"
+    assert rows["c1"]["similarity"] == 1.0
+    for cid in ("c2", "c3"):
+        assert rows[cid]["duplicate_of"] == "c0" and rows[cid]["duplicate_kind"] == "near"
+        assert 0.7 <= rows[cid]["similarity"] <= 1.0
+    assert rows["c0"]["exact_cluster"] == rows["c1"]["exact_cluster"] != rows["c2"]["exact_cluster"]
+    assert rows["c0"]["near_cluster"] == rows["c3"]["near_cluster"]
+    for cid in ("c4", "c5", "c6"):
+        assert rows[cid]["is_representative"]
+    # rerun: nothing new, no embedding, no new part
+    calls = emb.calls
+    again, _ = _run(lake, embedder=emb)
+    assert again.new == 0 and emb.calls == calls
+    assert len(lake.annotation_files("dedup")) == 1
+
+
+def test_second_batch_is_checked_against_the_lake(lake, tmp_path):
+    ingest(lake, [write_log(tmp_path / "a.jsonl", BASE)])
+    _run(lake)
+    later = ["HOW DO I REVERSE A LIST IN PYTHON WITHOUT USING THE BUILT-IN REVERSED FUNCTION?", "Explain the diference between TCP and UDP in simple terms.",
+             "A brand new question about gardening tomatoes in pots"]
+    ingest(lake, [write_log(tmp_path / "b.jsonl", later, start=100)])
+    stats, _ = _run(lake)
+    assert stats.new == 3 and stats.cross_batch == 2
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c100"]["duplicate_of"] == "c0" and rows["c100"]["duplicate_kind"] == "exact"
+    assert rows["c101"]["duplicate_of"] == "c6" and rows["c101"]["duplicate_kind"] == "near"
+    assert rows["c101"]["near_cluster"] == rows["c6"]["near_cluster"]
+    assert rows["c102"]["is_representative"]
+    con = lake.connect()
+    assert con.execute("SELECT count(*) FROM dedup").fetchall()[0][0] == len(BASE) + 3
+
+
+def test_semantic_pairs_with_fake_embedder(lake, tmp_path):
+    prompts = ["tell me a joke about cats and dogs", "dogs and cats: tell a joke about them, me",
+               "completely different topic here"]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    from curate.dedup_semantic import SemanticConfig
+
+    stats, _ = _run(lake, near=False, semantic_config=SemanticConfig(threshold=0.8))
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "semantic"
+    assert rows["c1"]["similarity"] >= 0.8
+    assert rows["c0"]["semantic_cluster"] == rows["c1"]["semantic_cluster"] != rows["c2"]["semantic_cluster"]
+    assert rows["c0"]["near_cluster"] is None
+    assert stats.dropped_semantic == 1
+
+
+def test_hnsw_index_above_exact_max_and_persisted(lake, tmp_path):
+    from curate.dedup_semantic import SemanticConfig, SemanticIndex
+
+    words = [f"w{i}" for i in range(200)]
+    prompts = [" ".join(words[i: i + 6]) for i in range(0, 180, 6)] + ["w0 w1 w2 w3 w4 w5"]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    cfg = SemanticConfig(threshold=0.95, exact_max=10)
+    _run(lake, near=False, semantic_config=cfg)
+    idx = SemanticIndex.load(lake.root / "index" / "dedup" / "semantic", 64, cfg)
+    assert idx.kind == "hnsw" and len(idx) == 30
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c30"]["duplicate_of"] == "c0"
+
+
+def test_keep_longest_and_frequency_cap(lake, tmp_path):
+    prompts = ["hi"] * 5 + ["hello there my friend", "hello there my friend!!! how are you"]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    stats, _ = _run(lake, semantic=False, keep="longest", frequency_cap=2,
+                    minhash=MinHashConfig(threshold=0.5))
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert sorted(r["frequency_rank"] for cid, r in rows.items() if cid in {f"c{i}" for i in range(5)}) == [1, 2, 3, 4, 5]
+    assert stats.frequency_capped == 3
+    assert rows["c6"]["is_representative"] and rows["c5"]["duplicate_of"] == "c6"
+
+
+def test_config_change_on_existing_table_is_refused(lake, tmp_path):
+    ingest(lake, [write_log(tmp_path / "a.jsonl", BASE)])
+    _run(lake, semantic=False)
+    with pytest.raises(ConfigError):
+        _run(lake, semantic=False, minhash=MinHashConfig(ngram=3))
+    stats, _ = _run(lake, semantic=False, minhash=MinHashConfig(ngram=3), table="dedup_ngram3")
+    assert stats.new == len(BASE)
+
+
+def test_dummy_conversation_repeats_cluster(lake):
+    path = needs_testbed("fastchat", "dummy_conversation.json")
+    ingest(lake, [path])
+    run_dedup(lake, DedupConfig(key="first_user", semantic=True), embedder=BowEmbedder())
+    con = lake.connect()
+    size, kept, clusters, sem = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE d.is_representative), count(DISTINCT d.exact_cluster),
+               count(DISTINCT d.semantic_cluster)
+        FROM dedup d JOIN conversations c USING (conversation_id)
+        WHERE c.conversation[1].content = 'What is up?'""").fetchall()[0]
+    assert (size, kept, clusters, sem) == (167, 1, 1, 1)
+    distinct_prompts, clusters = con.execute("""
+        SELECT count(DISTINCT c.conversation[1].content), count(DISTINCT d.exact_cluster)
+        FROM dedup d JOIN conversations c USING (conversation_id)""").fetchall()[0]
+    assert clusters == distinct_prompts < 100
+
+
+def test_cli_dedup(lake, tmp_path):
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    ingest(lake, [write_log(tmp_path / "a.jsonl", BASE)])
+    res = CliRunner().invoke(main, ["dedup", "--lake", str(lake.root), "--no-semantic", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["new"] == len(BASE) and out["dropped_exact"] == 1 and out["dropped_near"] == 2
+    res = CliRunner().invoke(main, ["dedup", "--lake", str(lake.root), "--no-semantic"])
+    assert res.exit_code == 0 and "nothing new" in res.output
+    bad = CliRunner().invoke(main, ["dedup", "--lake", str(lake.root), "--keep", "newest"])
+    assert bad.exit_code != 0
+
+
+@pytest.mark.slow
+def test_real_embedder_on_demo_logs(lake):
+    from tests.conftest import DEMO_LOGS
+
+    ingest(lake, [DEMO_LOGS])
+    stats = run_dedup(lake, DedupConfig())
+    assert stats.dropped_semantic >= 1 and stats.dropped_exact >= 1
+    again = run_dedup(lake, DedupConfig())
+    assert again.new == 0
