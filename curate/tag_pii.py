@@ -473,11 +473,14 @@ _NAME_CONTEXT: list[tuple[str, re.Pattern]] = [
         r"thanks|thank\s+you|cheers|best|cordialement|saludos|atentamente|mit\s+freundlichen\s+grüßen|grüße|"
         r"cordiali\s+saluti|atenciosamente|с\s+уважением),?\s*\n+\s*)(" + _NAME_SEQ + r")\s*$", re.M)),
     ("name_relation", re.compile(r"(?i:\bmy\s+(?:" + _RELATIONS + r")(?:'s\s+name\s+is|\s+is\s+called|,)?)\s+(" + _NAME_SEQ + ")")),
+    # any "Capitalised Capitalised" pair, kept when the first word is a known given name; a
+    # lookahead so that "Dear John Smith" still tries "John Smith" after rejecting "Dear John"
     ("name_given_surname", re.compile(
-        r"\b((?:" + "|".join(sorted(_GIVEN_NAMES, key=len, reverse=True)) + r")\s+(?:[A-Z]\.\s+)?"
-        + r"(?:(?:van|von|der|de|da|di|del|le|la|al|bin)\s+)?" + _NAME_TOKEN + r")\b")),
+        r"\b(?=([A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+\s+(?:[A-Z]\.\s+)?"
+        + r"(?:(?:van|von|der|de|da|di|del|le|la|al|bin)\s+)?" + _NAME_TOKEN + r")\b)")),
 ]
-_NAME_WORD_RULES = {"name_weak_cue"}  # weak cue: the first word must be a known given name
+# weak cues: the first word must be a known given name
+_NAME_WORD_RULES = {"name_weak_cue", "name_given_surname"}
 
 
 def _clean_name(value: str) -> tuple[int, str]:
