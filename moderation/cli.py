@@ -67,7 +67,7 @@ def _print_stats(title: str, stats: dict, as_json: bool) -> None:
 
 @click.command("moderation")
 @lake_option
-@click.option("--method", type=click.Choice(["rules", "embedding", "hybrid"]), default="hybrid", show_default=True,
+@click.option("--method", type=click.Choice(["rules", "embedding", "hybrid"]), default="rules", show_default=True,
               help="Tier 1 classifier: keyword rules + profanity model, embedding classifier, or both.")
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Tier 1 flag threshold per category.")
 @click.option("--band-low", type=float, default=0.25, show_default=True,

@@ -21,7 +21,9 @@ from moderation.taxonomy import CATEGORIES
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+    # Patterns are lower case and run on lower-cased text: re.IGNORECASE makes every
+    # alternation several times slower in Python's engine.
+    return re.compile(pattern)
 
 
 _YOU = r"(?:you|your|you're|ur|u|yourself|ya)"
@@ -143,6 +145,7 @@ _GROUP_VIOLENCE_RX = _rx(r"\b(?:exterminat\w+|round (?:them )?up|rounded up|get 
 
 def score_text(text: str) -> dict[str, float]:
     """Scores in [0, 1] for the eleven categories from the keyword rules alone."""
+    text = text.lower()
     miss = {c: 1.0 for c in CATEGORIES}
     for cat, weight, rx in RULES:
         if rx.search(text):
