@@ -1,7 +1,6 @@
 import json
 import sys
 
-import pyarrow as pa
 import pytest
 
 from conftest import DEMO_LOGS, REPO
