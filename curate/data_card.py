@@ -129,6 +129,21 @@ def _moderation(con, tables: list[str]) -> dict | None:
     }
 
 
+def _pii(con, tables: list[str]) -> dict | None:
+    if "pii" not in tables:
+        return None
+    n, red = con.execute("SELECT count(*), count(*) FILTER (WHERE redacted) FROM pii").fetchall()[0]
+    out = {"conversations": int(n), "redacted_conversations": int(red), "by_kind": []}
+    cols = {r[0]: r[1] for r in con.execute("DESCRIBE pii").fetchall()}
+    if "counts" in cols:
+        counts = con.sql("SELECT counts FROM pii").to_arrow_table().column("counts").combine_chunks()
+        if pa.types.is_struct(counts.type):
+            import pyarrow.compute as pc
+
+            out["by_kind"] = _ranked(Counter({f.name: int(pc.sum(counts.field(f.name)).as_py() or 0) for f in counts.type}))
+    return out
+
+
 def _table_counts(con, table: str, tables: list[str], candidates: tuple[str, ...]) -> dict | None:
     if table not in tables:
         return None
@@ -137,7 +152,7 @@ def _table_counts(con, table: str, tables: list[str], candidates: tuple[str, ...
     for col in candidates:
         if col in cols:
             rows = con.execute(f"SELECT CAST({col} AS VARCHAR), count(*) FROM {table} GROUP BY 1").fetchall()
-            out[f"by_{col}"] = _ranked(Counter({("null" if k is None else k): int(v) for k, v in rows}))
+            out[f"by_{col}"] = _ranked(Counter({("none" if k is None else k): int(v) for k, v in rows}))
     return out
 
 
@@ -155,6 +170,7 @@ def collect_stats(lake: Lake, inp) -> dict:
             "languages": _distribution(table.column("language").to_pylist(), "untagged"),
             "models": _distribution(table.column("model").to_pylist(), "unknown"),
             "moderation": _moderation(con, tables),
+            "pii": _pii(con, tables),
             "topics": None,
             "ingest": {
                 "source_files": ingest["source_files"],
@@ -164,7 +180,7 @@ def collect_stats(lake: Lake, inp) -> dict:
                 "rows_quarantined": ingest["rows_quarantined"],
                 "quarantine_reasons": _ranked(Counter(ingest["quarantine_reasons"])),
             },
-            "dedup": _table_counts(con, "dedup", tables, ("reason", "method", "is_duplicate", "duplicate")),
+            "dedup": _table_counts(con, "dedup", tables, ("duplicate_kind", "frequency_capped")),
             "decontam": _table_counts(con, "decontam", tables, ("contaminated", "decided_by")),
             "annotations": tables,
             "export": {k: v for k, v in inp.stats.items()},
@@ -311,6 +327,16 @@ def render_card(stats: dict, plots: dict[str, str], image_prefix: str = "") -> s
     else:
         L += ["The topic tagger has not run on this lake.", ""]
 
+    L += ["## PII", ""]
+    pii = stats.get("pii")
+    if pii:
+        L += [f"{pii['redacted_conversations']:,} of {pii['conversations']:,} conversations had PII replaced by "
+              "placeholders (`EMAIL_1`, `NAME_1`, ...) before export; the exported text is the redacted text.", ""]
+        if pii["by_kind"]:
+            L += _md_table(["kind", "values redacted"], pii["by_kind"]) + [""]
+    else:
+        L += ["The PII tagger has not run on this lake, so nothing was exported.", ""]
+
     L += ["## What was removed, and why", ""]
     ing = stats["ingest"]
     L += [f"**Ingest**: {ing['records_in']:,} records read from {ing['source_files']:,} files "
@@ -382,3 +408,27 @@ def copy_card(dataset_dir: str | os.PathLike, card_dir: str | os.PathLike) -> Pa
     if (src / "images").exists():
         shutil.copytree(src / "images", dst / "images")
     return dst / "README.md"
+
+
+def diff_cards(fresh: str | os.PathLike, committed: str | os.PathLike) -> list[str]:
+    """What differs between a freshly generated card folder and a committed one ([] if none).
+
+    Compares README.md and card_stats.json as text and the images byte for byte: the
+    card is deterministic, so any difference means the committed card is stale.
+    """
+    fresh, committed = Path(fresh), Path(committed)
+    problems: list[str] = []
+    for name in ("README.md", STATS_FILE):
+        a, b = fresh / name, committed / name
+        if not b.exists():
+            problems.append(f"{b} is missing")
+        elif a.read_text(encoding="utf-8") != b.read_text(encoding="utf-8"):
+            problems.append(f"{b} differs from the generated one")
+    fa = {p.name for p in (fresh / "images").glob("*.png")} if (fresh / "images").exists() else set()
+    fb = {p.name for p in (committed / "images").glob("*.png")} if (committed / "images").exists() else set()
+    if fa != fb:
+        problems.append(f"plots differ: generated {sorted(fa)}, committed {sorted(fb)}")
+    for name in sorted(fa & fb):
+        if (fresh / "images" / name).read_bytes() != (committed / "images" / name).read_bytes():
+            problems.append(f"{committed / 'images' / name} differs from the generated plot")
+    return problems

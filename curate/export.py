@@ -163,18 +163,17 @@ def select_rows(lake: Lake, config: ExportConfig, *, run_id: str | None = None) 
         if "dedup" in tables:
             cols = _columns(con, "dedup")
             joins.append(_latest(con, "dedup", "d"))
-            dup_of = _pick(cols, "duplicate_of", "cluster_representative", "keep_id")
-            if "is_duplicate" in cols:
-                select["duplicate"] = "coalesce(d.is_duplicate, false)"
-            elif "duplicate" in cols:
-                select["duplicate"] = "coalesce(d.duplicate, false)"
-            elif "keep" in cols:
-                select["duplicate"] = "NOT coalesce(d.keep, true)"
+            dup_of = _pick(cols, "duplicate_of")
+            capped = "coalesce(d.frequency_capped, false)" if "frequency_capped" in cols else "false"
+            if "is_representative" in cols:
+                select["duplicate"] = f"(NOT coalesce(d.is_representative, true) OR {capped})"
             elif dup_of:
-                select["duplicate"] = f"(d.{dup_of} IS NOT NULL AND d.{dup_of} <> conversation_id)"
+                select["duplicate"] = f"(coalesce(d.{dup_of} <> conversation_id, false) OR {capped})"
             select["duplicate_of"] = f"CAST(d.{dup_of} AS VARCHAR)" if dup_of else "NULL"
-            reason_col = _pick(cols, "reason", "method", "dup_reason", "duplicate_reason")
-            dup_reason = f"d.{reason_col}" if reason_col else "NULL"
+            kind = _pick(cols, "duplicate_kind")
+            if kind:
+                dup_reason = (f"CASE WHEN d.{kind} IS NOT NULL THEN d.{kind} WHEN {capped} THEN 'frequency_capped'"
+                              " END")
         select["_dup_reason"] = dup_reason
         if "decontam" in tables:
             joins.append(_latest(con, "decontam", "x"))
@@ -414,12 +413,15 @@ def push_to_hub(path: str | os.PathLike, repo_id: str, token: str, *, private: b
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
+    failure = None
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         api.upload_folder(folder_path=str(path), repo_id=repo_id, repo_type="dataset",
                           commit_message="chatcurate export")
-    except Exception as exc:  # scrub: never let the token reach a log or a traceback text
-        message = str(exc).replace(token, "***")
-        raise ExportError(f"push to {repo_id} failed: {type(exc).__name__}: {message[:300]}") from None
+    except Exception as exc:  # noqa: BLE001 - any client error: reported without the token
+        failure = f"{type(exc).__name__}: {str(exc).replace(token, '***')[:300]}"
+    if failure is not None:
+        # raised outside the handler, so no chained exception carries the token's text
+        raise ExportError(f"push to {repo_id} failed: {failure}")
     return f"https://huggingface.co/datasets/{repo_id}"
 

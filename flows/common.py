@@ -55,10 +55,14 @@ def retry_transient(task, task_run, state) -> bool:
         return True
     except CurateError:
         return False
-    except (ImportError, TypeError, ValueError, KeyError, AttributeError):
+    except (ImportError, TypeError, ValueError, KeyError, AttributeError, AssertionError):
         return False  # programming or data errors: the same input fails the same way
-    except Exception:  # noqa: BLE001 - I/O, timeouts, lock trouble: worth another try
-        return True
+    except Exception as exc:  # noqa: BLE001
+        import duckdb
+
+        # SQL that does not bind or parse, or bad data, fails the same way every time;
+        # I/O and lock trouble (OperationalError) is worth another try.
+        return not isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.ResourceInUseException))
     return False
 
 

@@ -67,10 +67,24 @@ def served_llm(options: LLMOptions) -> Iterator[LLMOptions]:
     if options.mode != "serve":
         yield options
         return
+    import os
+
     from curate.serve_model import ModelServer  # lazy: only runs that ask for it need it
 
     with ModelServer() as server:
-        yield endpoint_options(server.base_url, server.model, options)
+        ep = server.endpoint
+        # The server's key (if any) travels in the environment, never as a flow parameter.
+        previous = os.environ.get("CURATE_LLM_API_KEY")
+        if ep.api_key:
+            os.environ["CURATE_LLM_API_KEY"] = ep.api_key
+        try:
+            yield endpoint_options(ep.base_url, ep.model, options)
+        finally:
+            if ep.api_key:
+                if previous is None:
+                    os.environ.pop("CURATE_LLM_API_KEY", None)
+                else:
+                    os.environ["CURATE_LLM_API_KEY"] = previous
 
 
 def chat_client(options: LLMOptions, lake_root: str | Path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from flows.common import as_stats, fingerprint, lake_state, logger, optional_mod
 from flows.options import LLMOptions, chat_client
 
 TAGGERS = ("pii", "language", "moderation", "moderation_llm", "topics")
+# A failure of these stops the run; the others are enrichments the run can do without.
+ESSENTIAL = ("pii",)
 
 
 def _pii(lake, llm: LLMOptions) -> dict | None:
@@ -108,7 +111,20 @@ def tag_flow(
         if tagger == "moderation_llm" and not llm.enabled:
             logger().info("tag moderation_llm: no LLM configured (llm.mode=off), tier 2 not run")
             continue
-        stats = tag_task(str(lake), tagger, llm)
+        t0 = time.perf_counter()
+        state = tag_task(str(lake), tagger, llm, return_state=True)
+        wall = round(time.perf_counter() - t0, 2)
+        if state.is_failed():
+            if tagger in ESSENTIAL:
+                state.result()  # raises: nothing may be exported without redaction
+            # An enrichment tagger that fails does not stop the run: its columns stay
+            # empty, it has no marker so the next run tries again, and the run reports it.
+            message = str(state.message or "failed")[:300]
+            logger().error("tag %s FAILED, continuing without it: %s", tagger, message)
+            results[tagger] = {"failed": message}
+            publish_stats(f"tag-{tagger}", results[tagger])
+            continue
+        stats = {**state.result(), "wall_s": wall}
         results[tagger] = stats
         publish_stats(f"tag-{tagger}", stats)
         logger().info("tag %s: %s", tagger, {k: v for k, v in stats.items() if not isinstance(v, (dict, list))})
