@@ -1,0 +1,176 @@
+"""Scale benchmarks: the pipeline's heavy steps locally and on a Ray cluster, and embedding on GPU.
+
+Two parts, each printing a table against a baseline measured in the same run:
+
+`lake`: N generated conversations (default 1M) through ingest and near-duplicate
+clustering, first with `LocalExecutor` (the baseline: one process), then on a local Ray
+cluster (`ray.init(num_cpus=W)`), with wall time, throughput and peak RSS per worker.
+
+    .venv/bin/python benchmarks/bench_scale.py lake --rows 1000000 --workers 2
+
+`embed`: texts/s of the default embedding model (all-MiniLM-L6-v2) against batch size
+and dtype on whatever device torch sees; baseline is `Embedder`'s current default on that
+device (float32, batch 256 on CUDA). Needs only torch, sentence-transformers, numpy:
+
+    python3 benchmarks/bench_scale.py embed --model models/minilm-fp16 --texts 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+WORDS = (
+    "the a to of and in is it you that for on how what can with this my be do are write code python function "
+    "explain please why list data model error file help me make use like about time from not have will an "
+    "which would your more example question answer string number table query user server test value when "
+    "world system learning network image text language translate summary story poem email letter recipe"
+).split()
+
+
+def chat_texts(n: int, seed: int = 0) -> list[str]:
+    """Chat-prompt-like texts: mostly short, a long tail up to ~400 words (the model cuts at 256 tokens)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        length = min(400, int(rng.lognormvariate(3.3, 0.9)) + 3)
+        out.append(" ".join(rng.choice(WORDS) for _ in range(length)))
+    return out
+
+
+# ---- embed ------------------------------------------------------------------------------
+
+def bench_embed(args: argparse.Namespace) -> list[dict]:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from curate.gpu import plan_embedding
+
+    plan = plan_embedding()
+    device = plan.device
+    texts = chat_texts(args.texts, seed=1)
+    print(f"device {device} ({torch.cuda.get_device_name(0) if device.startswith('cuda') else 'cpu'}); "
+          f"plan_embedding chose batch {plan.batch_size} {plan.dtype}; {len(texts)} texts", file=sys.stderr)
+    model = SentenceTransformer(args.model, device=device)
+    rows = []
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    for dtype in args.dtypes.split(","):
+        model = model.half() if dtype == "float16" else model.float()
+        model.encode(texts[:2048], batch_size=256, normalize_embeddings=True)  # warm-up: kernels, allocator
+        for bs in sizes:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            vecs = model.encode(texts, batch_size=bs, normalize_embeddings=True, convert_to_numpy=True)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0
+            rows.append({"dtype": dtype, "batch": bs, "seconds": round(dt, 3),
+                         "texts_per_s": round(len(texts) / dt), "peak_gpu_mib": round(peak),
+                         "dim": int(vecs.shape[1])})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    if args.procs:
+        rows.extend(_embed_processes(args, texts, device))
+        t0 = time.perf_counter()
+        for lo in range(0, len(texts), 512):
+            model.tokenize(texts[lo: lo + 512])
+        dt = time.perf_counter() - t0
+        rows.append({"dtype": "tokenize-only", "batch": 512, "seconds": round(dt, 3),
+                     "texts_per_s": round(len(texts) / dt), "peak_gpu_mib": 0, "dim": 0})
+    base = next((r for r in rows if r["dtype"] == "float32" and r["batch"] == 256), rows[0])
+    print(f"\nembedding throughput, {args.model}, {len(texts)} texts, device {device}")
+    print(f"baseline: float32 batch 256 (Embedder's default on CUDA) = {base['texts_per_s']} texts/s")
+    print(f"{'dtype':<20} {'batch':>6} {'seconds':>8} {'texts/s':>9} {'vs base':>8} {'peak MiB':>9}")
+    for r in rows:
+        print(f"{r['dtype']:<20} {r['batch']:>6} {r['seconds']:>8.2f} {r['texts_per_s']:>9} "
+              f"{r['texts_per_s'] / base['texts_per_s']:>7.2f}x {r['peak_gpu_mib']:>9}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": device, "plan": plan.__dict__, "rows": rows}, indent=2))
+    return rows
+
+
+def _embed_worker(model_path: str, texts: list[str], device: str, dtype: str, batch: int, start, q) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device=device)
+    model = model.half() if dtype == "float16" else model.float()
+    model.encode(texts[:1024], batch_size=batch, normalize_embeddings=True)
+    start.wait()
+    t0 = time.perf_counter()
+    model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
+    q.put(time.perf_counter() - t0)
+
+
+def _embed_processes(args: argparse.Namespace, texts: list[str], device: str) -> list[dict]:
+    """P processes sharing one GPU, each with its own model copy (what a Ray actor pool with
+    fractional GPUs does): shows whether one process's host-side work is the bound."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    for procs in [int(p) for p in args.procs.split(",")]:
+        start, q = ctx.Barrier(procs + 1), ctx.Queue()
+        shards = [texts[i::procs] for i in range(procs)]
+        ps = [ctx.Process(target=_embed_worker, args=(args.model, sh, device, "float16", args.proc_batch, start, q))
+              for sh in shards]
+        for p in ps:
+            p.start()
+        start.wait()
+        t0 = time.perf_counter()
+        times = [q.get() for _ in ps]
+        wall = time.perf_counter() - t0
+        for p in ps:
+            p.join()
+        rows.append({"dtype": f"float16 x{procs} procs", "batch": args.proc_batch, "seconds": round(wall, 3),
+                     "texts_per_s": round(len(texts) / wall), "peak_gpu_mib": 0, "dim": 384,
+                     "slowest_proc_s": round(max(times), 3)})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("embed", help="embedding texts/s vs batch size on this machine's device")
+    e.add_argument("--model", default=None, help="model folder (default: the packaged all-MiniLM-L6-v2)")
+    e.add_argument("--texts", type=int, default=50_000)
+    e.add_argument("--batch-sizes", default="32,64,128,256,512,1024,2048")
+    e.add_argument("--dtypes", default="float32,float16")
+    e.add_argument("--procs", default="", help="also run P processes on one GPU, e.g. 2,4,8")
+    e.add_argument("--proc-batch", type=int, default=512)
+    e.add_argument("--json", default=None)
+    lk = sub.add_parser("lake", help="ingest + near-dedup locally and on a local Ray cluster")
+    lk.add_argument("--rows", type=int, default=1_000_000)
+    lk.add_argument("--files", type=int, default=20)
+    lk.add_argument("--workers", type=int, default=2)
+    lk.add_argument("--workdir", type=Path, default=REPO / "out" / "bench_scale")
+    lk.add_argument("--skip-ray", action="store_true")
+    lk.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    if args.cmd == "embed":
+        if args.model is None:
+            from curate.embed import default_model_path
+
+            args.model = default_model_path()
+        bench_embed(args)
+    else:
+        bench_lake(args)
+
+
+if __name__ == "__main__":
+    main()
