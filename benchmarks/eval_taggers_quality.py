@@ -3,7 +3,8 @@
 - Language: accuracy on tests/data/lang_eval.jsonl (13 languages x 20 items, short,
   medium and long, plus one question-with-code item per language), overall, per
   language and per length.
-- PII: recall per kind on tests/data/pii_eval.jsonl (planted values): a value counts as
+- PII: recall per kind on tests/data/pii_eval.jsonl (planted values; a small held-out set,
+  tests/data/pii_heldout.jsonl, was written after the rules were tuned and is reported apart): a value counts as
   found when every one of its characters is inside a redacted span (`full`), and as
   `right kind` when those spans also carry its kind; hard negatives there and real clean
   text (MT-bench and Vicuna-bench questions, MT-bench reference answers, FastChat's dummy
@@ -164,7 +165,8 @@ def eval_clean(config=None) -> dict:
 
 def main() -> None:
     t0 = time.perf_counter()
-    report = {"language": eval_language(), "pii": eval_pii(), "clean": eval_clean()}
+    report = {"language": eval_language(), "pii": eval_pii(), "clean": eval_clean(),
+              "pii_heldout": eval_pii(read_jsonl(DATA / "pii_heldout.jsonl"))}
     report["seconds"] = round(time.perf_counter() - t0, 1)
     if "--json" in sys.argv:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -191,6 +193,11 @@ def main() -> None:
           f"{pii['hard_negative_items']} items")
     for fp in pii["hard_negative_false_positives"]:
         print(f"  fp {fp['id']} {fp['kind']}/{fp['rule']}: {fp['text']!r}")
+    held = report["pii_heldout"]
+    print("\n## PII held-out set (tests/data/pii_heldout.jsonl, written after the rules were tuned; do not tune on it)")
+    print(", ".join(f"{k} {held['recall'][k]:.3f} of {held['planted'][k]}" for k in held["recall"]))
+    for m in held["misses"]:
+        print(f"  miss {m['id']} {m['kind']}: {m['value']!r}")
     clean = report["clean"]
     print(f"\n## False positives on clean text ({clean['messages']} messages: {clean['sources']})")
     print(f"spans per kind: {clean['false_positives'] or 'none'}; messages with any: {clean['messages_with_any']}; "

@@ -354,7 +354,7 @@ _EN_STREET = (
     r"Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Row|Walk|Alley|Plaza|Gardens|Mews|Hill)"
 )
 _UNIT = r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|#)\.?\s*#?\w{1,6})?"
-_CITY = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’-]+"
+_CITY = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’]+(?:-[A-ZÀ-ÖØ-Þa-zà-öø-ÿ][a-zà-öø-ÿ'’]+)*"
 _CITY_TAIL = (
     r"(?:,\s*" + _CITY + r"(?:[ \t]+" + _CITY + r"){0,2})?"  # city
     r"(?:,?\s*(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|\d{5}))?"  # state ZIP / UK postcode
@@ -363,14 +363,14 @@ _ADDRESS_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("address_en", re.compile(
         r"\b\d{1,6}[A-Za-z]?(?:-\d{1,4})?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?(?:" + _CAP + r"\s+){1,4}"
         + _EN_STREET + r"\b\.?(?:\s+(?:NW|NE|SW|SE)\b)?" + _UNIT + _CITY_TAIL)),
-    ("po_box", re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post Office Box)\s+\d{1,6}\b" + _CITY_TAIL, re.I)),
+    ("po_box", re.compile(r"\b(?i:P\.?\s?O\.?\s?Box|Post Office Box)\s+\d{1,6}\b" + _CITY_TAIL)),
     ("address_de", re.compile(
         r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee)\s+\d{1,4}\s?[a-z]?\b"
         r"(?:,\s*\d{4,5}\s+[A-ZÄÖÜ][\wäöüß-]+)?")),
     ("address_fr", re.compile(
-        r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours)\s+"
-        r"(?:(?:de|du|des|la|le|les|l'|d')\s*)*" + _CAP + r"(?:[\s-]+(?:(?:de|du|des|la|le|l'|d')\s*)*" + _CAP + r")*"
-        r"(?:,\s*\d{5}\s+" + _CAP + r")?", re.I)),
+        r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours)\s+"
+        r"(?:(?:de|du|des|la|le|les|l'|d')\s*)*" + _CITY + r"(?:[ -]+(?:(?:de|du|des|la|le|l'|d')\s*)*" + _CITY + r"){0,4}"
+        r"(?:,\s*\d{5}\s+" + _CITY + r"(?:[ -]" + _CITY + r")?)?")),
     ("address_es_it_pt", re.compile(
         r"\b(?:Calle|C/|Avenida|Avda\.|Av\.|Plaza|Paseo|Carrera|Rua|Travessa|Via|Viale|Piazza|Corso|Largo)\s+"
         r"(?:(?:de|del|la|las|los|da|do|dos|das|di|della|dei|delle)\s+)*" + _CAP
