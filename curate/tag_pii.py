@@ -8,9 +8,9 @@ Kinds and how each is found (recall and false positives are measured by
   (international ``+CC`` numbers in any region; national numbers in `phone_regions`).
   A run of bare digits with no separator counts only next to a phone word ("call",
   "tel", "mobile", ...), so order numbers and big integers stay.
-- ``ip``: IPv4 and IPv6, validated by `ipaddress`; loopback, unspecified, netmask and
-  documentation-free forms like ``127.0.0.1`` / ``0.0.0.0`` / ``::1`` are kept, as they
-  name nobody and are common in code.
+- ``ip``: IPv4 and IPv6, validated by `ipaddress`; loopback, unspecified and netmask
+  forms (``127.0.0.1``, ``0.0.0.0``, ``::1``, ``255.255.255.0``) and ``version 1.2.3.4``
+  are kept, as they name nobody and are common in code.
 - ``credit_card``: 13-19 digits (spaces or dashes allowed), Luhn-checked, with a known
   issuer prefix (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro).
 - ``secret``: API keys and tokens by their published prefixes (OpenAI ``sk-``, Anthropic,
@@ -21,8 +21,8 @@ Kinds and how each is found (recall and false positives are measured by
   French, Spanish, Italian, Portuguese forms), with unit, city, state and ZIP/postcode
   when they follow.
 - ``name``: no NER model (the PyPI copies of spaCy's ``en_core_web_sm`` are unofficial
-  uploads). Names are found from context: "my name is X" and its equivalents in six
-  languages, "call me X", "named X", titles (Mr, Dr, ...), greetings ("Dear X,") and
+  uploads). Names are found from context: "my name is X" and its equivalents in French,
+  German, Spanish, Italian, Portuguese and Russian, "call me X", "named X", titles (Mr, Dr, ...), greetings ("Dear X,") and
   sign-offs ("Regards,\\nX"), relations ("my wife X"), and a list of common given names
   followed by a capitalised surname. Once found, every other mention of the name's words
   in the conversation is redacted with the same placeholder. Names in running text
