@@ -17,6 +17,7 @@ Without --margins the judge columns are left out.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from decontam.calibrate import auc, fit_threshold
-from decontam.check import DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH
+from decontam.calibrate import auc, fit_logistic, fit_threshold
+from decontam.check import DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH, DEFAULT_COSINE_THRESHOLD
 from decontam.judge import JudgePair
 from decontam.ngram import NgramIndex
 from decontam.testbed import calibration_pairs, codealpaca_db, scored_pairs
@@ -53,7 +54,7 @@ def cmd_margins(args: argparse.Namespace) -> None:
     gguf = Path(args.gguf)
     judge = TransformersJudge(str(gguf.parent), gguf_file=gguf.name, model_id=args.model_id, batch_size=args.batch_size)
     print(f"model loaded in {time.time() - t0:.0f}s on {judge.device}", file=sys.stderr, flush=True)
-    rows = _all_pairs(args.testbed)
+    rows = _read_hard(args.pairs_file) if args.pairs_file else _all_pairs(args.testbed)
     if args.limit:
         rows = rows[: args.limit]
     t1 = time.time()
@@ -63,6 +64,62 @@ def cmd_margins(args: argparse.Namespace) -> None:
         for k, ((split, name, item, _, _, label, dt), v) in enumerate(zip(rows, verdicts)):
             fh.write(json.dumps({"k": k, "split": split, "set": name, "item": item, "label": label, "data_type": dt,
                                  "answer": v.label, "margin": v.margin, "model": v.model}) + "\n")
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    """Embed every text of the pairs once and save them (sha1 of text -> vector) as .npz."""
+    from curate.embed import Embedder
+
+    rows = _all_pairs(args.testbed)
+    texts = sorted({t for r in rows for t in (r[3], r[4])})
+    t0 = time.time()
+    embedder = Embedder(args.model) if args.model else Embedder()
+    vecs = embedder.embed(texts)
+    print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s with {embedder.model_id} on {embedder.device}", file=sys.stderr)
+    np.savez_compressed(args.out, keys=np.array([_text_key(t) for t in texts]), vecs=vecs.astype(np.float32))
+
+
+def cmd_hard_pairs(args: argparse.Namespace) -> None:
+    """Nearest-neighbour negatives: for each item, the most similar *other* item's rephrasing.
+
+    Random mismatched pairs are easy; a real top-1 neighbour that is not a copy is not.
+    These pairs calibrate (items past 100) and stress-test (first 100) the decision.
+    """
+    from decontam.testbed import calibration_pairs, scored_pairs
+
+    saved = np.load(args.embeddings)
+    by_key = dict(zip(saved["keys"].tolist(), saved["vecs"]))
+    groups = {("scored_hard", n): [p for p in ps if p.label] for n, ps in scored_pairs(args.testbed).items()}
+    for p in calibration_pairs(args.testbed):
+        if p.label:
+            groups.setdefault(("calibration_hard", p.set_name), []).append(p)
+    out = []
+    for (split, name), pos in sorted(groups.items()):
+        a = np.stack([by_key[_text_key(p.a)] for p in pos])
+        b = np.stack([by_key[_text_key(p.b)] for p in pos])
+        sims = a @ b.T
+        np.fill_diagonal(sims, -2.0)
+        for i, p in enumerate(pos):
+            j = int(sims[i].argmax())
+            if pos[j].a != p.a:
+                out.append({"split": split, "set": name, "item": p.item, "a": p.a, "b": pos[j].b,
+                            "label": False, "data_type": p.data_type})
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for k, row in enumerate(out):
+            fh.write(json.dumps({"k": k, **row}, ensure_ascii=False) + "\n")
+    print(f"{len(out)} hard negative pairs", file=sys.stderr)
+
+
+def _read_hard(path: str | None) -> list[tuple[str, str, int, str, str, bool, str]]:
+    if not path:
+        return []
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return [(r["split"], r["set"], r["item"], r["a"], r["b"], r["label"], r["data_type"]) for r in rows]
 
 
 def _prf(pred: list[bool], gold: list[bool]) -> tuple[float, float, float]:
@@ -79,12 +136,16 @@ def cmd_report(args: argparse.Namespace) -> None:
     from curate.embed import Embedder
 
     rows = _all_pairs(args.testbed)
-    t0 = time.time()
-    embedder = Embedder()
     texts = sorted({t for r in rows for t in (r[3], r[4])})
-    vecs = dict(zip(texts, embedder.embed(texts)))
+    if args.embeddings:
+        saved = np.load(args.embeddings)
+        by_key = dict(zip(saved["keys"].tolist(), saved["vecs"]))
+        vecs = {t: by_key[_text_key(t)] for t in texts}
+    else:
+        t0 = time.time()
+        vecs = dict(zip(texts, Embedder().embed(texts)))
+        print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
     cos = [float(np.dot(vecs[r[3]], vecs[r[4]])) for r in rows]
-    print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
     ngram = [bool(NgramIndex([r[3]], n=10).match([r[4]])) for r in rows]
 
     margins = {}
@@ -100,7 +161,10 @@ def cmd_report(args: argparse.Namespace) -> None:
             raise SystemExit(f"margins file does not match the pairs at row {k}: rebuild it")
 
     cal = [k for k, r in enumerate(rows) if r[0] == "calibration"]
-    cos_cut, cos_cal_f1 = fit_threshold([cos[k] for k in cal], [rows[k][5] for k in cal])
+    # The embedding model is English-only: its cut is fitted on same-language pairs (see
+    # decontam.check's DEFAULT_COSINE_THRESHOLD); the judge's margins on all of them.
+    same_lang = [k for k in cal if "chinese" not in rows[k][1]]
+    cos_cut, cos_cal_f1 = fit_threshold([cos[k] for k in same_lang], [rows[k][5] for k in same_lang])
     margin_cuts: dict[str, float] = {}
     if margins:
         cal_j = [k for k in cal if judged[k] and judged[k]["margin"] is not None]
@@ -108,6 +172,19 @@ def cmd_report(args: argparse.Namespace) -> None:
         for dt in ("code", "knowledge"):
             sub = [k for k in cal_j if rows[k][6] == dt]
             margin_cuts[dt], _ = fit_threshold([judged[k]["margin"] for k in sub], [rows[k][5] for k in sub])
+
+    fused: list[float] | None = None
+    if margins:
+        feats = [[cos[k], judged[k]["margin"]] for k in cal_j]
+        w = fit_logistic(feats, [rows[k][5] for k in cal_j])
+        cut, _ = fit_threshold([w[0] * c + w[1] * m + w[2] for c, m in feats], [rows[k][5] for k in cal_j])
+        fused = [w[0], w[1], w[2], cut]
+
+    def fused_says(k: int) -> bool | None:
+        j = judged[k]
+        if fused is None or not j or j["margin"] is None:
+            return None
+        return fused[0] * cos[k] + fused[1] * j["margin"] + fused[2] >= fused[3]
 
     def margin_says(k: int) -> bool | None:
         j = judged[k]
@@ -120,7 +197,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             return True
         if cos[k] < DEFAULT_CASCADE_FLOOR:
             return False
-        said = margin_says(k)
+        said = fused_says(k)
         return cos[k] >= cos_cut if said is None else said
 
     methods = {
@@ -130,6 +207,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     if margins:
         methods["judge (raw answer)"] = lambda k: bool(judged[k]) and judged[k]["answer"] == "true"
         methods["judge (calibrated margin)"] = lambda k: bool(margin_says(k))
+        methods["fused cosine+margin"] = lambda k: bool(fused_says(k))
         methods["cascade (default w/ judge)"] = cascade
 
     table = []
@@ -155,7 +233,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         agreement[label] = {"agreement": agree, "flagged": sum(ours), "gpt4_true": sum(gpt4),
                             "both_true": sum(o and g for o, g in zip(ours, gpt4))}
 
-    result = {"cosine_cut": cos_cut, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts,
+    result = {"cosine_cut": cos_cut, "default_cosine_cut": DEFAULT_COSINE_THRESHOLD, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts, "fused": fused,
               "cascade": {"high": DEFAULT_CASCADE_HIGH, "floor": DEFAULT_CASCADE_FLOOR},
               "calibration_pairs": len(cal), "table": table, "codealpaca": agreement,
               "judge_model": next((j["model"] for j in judged if j), None)}
@@ -173,6 +251,7 @@ def _markdown(result: dict, methods: list[str]) -> str:
         f"Cut-offs fitted on {result['calibration_pairs']} calibration pairs (items past the first 100): "
         f"cosine {result['cosine_cut']:.3f}"
         + (f", judge margin {', '.join(f'{k} {v:.2f}' for k, v in result['margin_cuts'].items())}" if result["margin_cuts"] else "")
+        + (f", fused {' '.join(f'{v:.2f}' for v in result['fused'])} (w_cos w_margin bias cut)" if result.get("fused") else "")
         + (f"; judge model {result['judge_model']}" if result["judge_model"] else ""),
         "",
         "F1 (precision/recall) per set:",
@@ -200,13 +279,23 @@ def main() -> None:
     m.add_argument("--model-id", default="qwen2.5-coder-1.5b-instruct")
     m.add_argument("--batch-size", type=int, default=16)
     m.add_argument("--limit", type=int)
+    m.add_argument("--pairs-file", help="judge these pairs (from hard-pairs) instead of the protocol's")
     m.add_argument("--out", required=True)
+    h = sub.add_parser("hard-pairs", help="nearest-neighbour negatives (.jsonl)")
+    h.add_argument("--testbed", required=True)
+    h.add_argument("--embeddings", required=True)
+    h.add_argument("--out", required=True)
+    e = sub.add_parser("embed", help="embed the pairs' texts once (.npz)")
+    e.add_argument("--testbed", required=True)
+    e.add_argument("--model", help="sentence-transformers model path (default: the project's offline MiniLM)")
+    e.add_argument("--out", required=True)
     r = sub.add_parser("report", help="the quality table")
     r.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
     r.add_argument("--margins")
+    r.add_argument("--embeddings", help=".npz from the embed step (default: embed here)")
     r.add_argument("--out")
     args = parser.parse_args()
-    {"margins": cmd_margins, "report": cmd_report}[args.cmd](args)
+    {"margins": cmd_margins, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

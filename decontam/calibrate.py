@@ -57,9 +57,41 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def fit_logistic(features: Sequence[Sequence[float]], labels: Sequence[bool], *, l2: float = 1e-2, iters: int = 50) -> list[float]:
+    """Weights (one per feature, then the bias) of an L2-regularised logistic regression (Newton steps).
+
+    >>> w = fit_logistic([[0.1], [0.2], [0.8], [0.9]], [False, False, True, True])
+    >>> w[0] > 0
+    True
+    """
+    import numpy as np
+
+    X = np.c_[np.asarray(features, dtype=float), np.ones(len(features))]
+    y = np.asarray(labels, dtype=float)
+    w = np.zeros(X.shape[1])
+    reg = l2 * np.eye(X.shape[1])
+    reg[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+        grad = X.T @ (p - y) + reg @ w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return [float(v) for v in w]
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted cut-offs. `margin_cuts` maps a data type (or "*") to a margin cut-off."""
+    """Fitted cut-offs. `margin_cuts` maps a data type (or "*") to a margin cut-off.
+
+    `fused` is [w_cosine, w_margin, bias, cut]: a logistic score over the pair's cosine and
+    the judge's margin, fitted on the calibration split. Where present it decides the band:
+    the two signals fail on different pairs (the English-only embedding on translations,
+    the small judge on near-duplicates it still calls different), so together they do
+    better than either.
+    """
 
     judge_model: str | None = None
     prompt_version: str = PROMPT_VERSION
@@ -68,10 +100,21 @@ class Calibration:
     embed_model: str | None = None
     fitted_on: dict[str, int] = field(default_factory=dict)
     quality: dict[str, float] = field(default_factory=dict)
+    fused: list[float] | None = None
+
+    def fused_says(self, cosine: float, margin: float, judge_model: str) -> bool | None:
+        """The fused decision, or None when this calibration has none for this judge."""
+        if self.fused is None or not self._fits(judge_model):
+            return None
+        w_cos, w_margin, bias, cut = self.fused
+        return w_cos * cosine + w_margin * margin + bias >= cut
+
+    def _fits(self, judge_model: str) -> bool:
+        return self.judge_model is not None and judge_model == self.judge_model and self.prompt_version == PROMPT_VERSION
 
     def margin_cut(self, data_type: str, judge_model: str) -> float | None:
         """The cut-off for this judge and data type, or None when this calibration does not fit it."""
-        if self.judge_model is None or judge_model != self.judge_model or self.prompt_version != PROMPT_VERSION:
+        if not self._fits(judge_model):
             return None
         return self.margin_cuts.get(data_type, self.margin_cuts.get("*"))
 
@@ -105,16 +148,20 @@ def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None
     va = embed_texts([p.a for p in pairs], embedder)
     vb = embed_texts([p.b for p in pairs], embedder)
     cosines = [float(x) for x in np.einsum("ij,ij->i", va, vb)]
-    cos_cut, cos_f1 = fit_threshold(cosines, labels)
+    # The default embedder is English-only: fit its cut on same-language pairs where told.
+    same = [k for k, p in enumerate(pairs) if not getattr(p, "cross_lingual", False) and "chinese" not in p.set_name]
+    cos_cut, cos_f1 = fit_threshold([cosines[k] for k in same], [labels[k] for k in same])
     say(f"cosine cut {cos_cut:.3f} (F1 {cos_f1:.3f}, AUC {auc(cosines, labels):.3f}) on {len(pairs)} pairs")
     quality = {"cosine_f1": cos_f1, "cosine_auc": auc(cosines, labels)}
     margin_cuts: dict[str, float] = {}
+    fused = None
     fitted_on = {"pairs": len(pairs), "positives": sum(labels)}
     judge_model = None
     if judge is not None:
         judge_model = judge.model_id
         verdicts = judge.judge_many([JudgePair(p.a, p.b, p.data_type) for p in pairs])
         ok = [(v.margin, y, p.data_type) for v, y, p in zip(verdicts, labels, pairs) if v.label != ERROR and v.margin is not None]
+        ok_cos = [c for c, v in zip(cosines, verdicts) if v.label != ERROR and v.margin is not None]
         fitted_on["judged"] = len(ok)
         if len({y for _, y, _ in ok}) < 2:
             raise CalibrationError("the judge returned no usable margins (does the server return logprobs?)")
@@ -124,8 +171,14 @@ def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None
             sub = [(m, y) for m, y, d in ok if d == dt]
             if len({y for _, y in sub}) == 2 and len(sub) >= 40:
                 margin_cuts[dt], quality[f"margin_f1_{dt}"] = fit_threshold([m for m, _ in sub], [y for _, y in sub])
-        say(f"margin cuts {margin_cuts} (AUC {quality['margin_auc']:.3f})")
+        feats = [[c, m] for c, (m, _, _) in zip(ok_cos, ok)]
+        ys = [y for _, y, _ in ok]
+        w = fit_logistic(feats, ys)
+        scores = [w[0] * c + w[1] * m + w[2] for c, m in feats]
+        fused_cut, quality["fused_f1"] = fit_threshold(scores, ys)
+        fused = [w[0], w[1], w[2], fused_cut]
+        say(f"margin cuts {margin_cuts} (AUC {quality['margin_auc']:.3f}); fused F1 {quality['fused_f1']:.3f}")
     return Calibration(
         judge_model=judge_model, margin_cuts=margin_cuts, cosine_cut=cos_cut,
-        embed_model=embedder.model_id, fitted_on=fitted_on, quality=quality,
+        embed_model=embedder.model_id, fitted_on=fitted_on, quality=quality, fused=fused,
     )

@@ -7,8 +7,9 @@ neighbours) is made in this order:
 2. cosine >= `cascade_high` flags it without asking the judge;
 3. cosine < `cascade_floor` clears it without asking the judge;
 4. in the band between, the embedding decision (cosine >= `cosine_threshold`) stands
-   unless the judge is calibrated for its model and prompt version: then the judge's
-   graded margin against the calibrated cut-off decides. An uncalibrated judge is only
+   unless the judge is calibrated for its model and prompt version: then the calibrated
+   fusion of cosine and the judge's graded margin decides (or, for a calibration without
+   one, the margin against its cut-off). An uncalibrated judge is only
    recorded as evidence, and a judge error leaves the embedding decision in place.
 
 So the default never does worse than the embedding stage alone: measured here, small
@@ -44,11 +45,16 @@ logger = logging.getLogger(__name__)
 # Exclusion reason code for rows dropped by --write-clean (stable, snake_case).
 REASON_CONTAMINATION = "benchmark_contamination"
 
-# all-MiniLM-L6-v2 cut-offs fitted on the calibration split of the bundled evaluation
-# (HumanEval items 100-163, MMLU rows past 100, GSM8K), never on the scored pairs.
-DEFAULT_COSINE_THRESHOLD = 0.70
-DEFAULT_CASCADE_HIGH = 0.92
-DEFAULT_CASCADE_FLOOR = 0.35
+# all-MiniLM-L6-v2 cut-offs from the calibration split of the bundled evaluation
+# (HumanEval items 100-163, sociology and US-history MMLU rows past 100), never from the
+# scored pairs (benchmarks/eval_decontam_quality.py). The cosine cut maximises F1 on the
+# same-language pairs: the model is English-only, and fitting it on translations would
+# only drag it down until everything is flagged. The floor sits below 98% of all
+# calibration positives, translations included (below it not even the judge is asked);
+# the high mark sits well above the highest calibration negative (0.71).
+DEFAULT_COSINE_THRESHOLD = 0.40
+DEFAULT_CASCADE_HIGH = 0.90
+DEFAULT_CASCADE_FLOOR = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +82,7 @@ class CheckConfig:
         if self.top_k < 1:
             raise DecontamError("top_k must be at least 1")
         if not (-1.0 <= self.cascade_floor <= self.cascade_high <= 1.0001):
-            raise DecontamError("need -1 <= cascade_floor <= cascade_high <= 1 (e.g. 0.35 and 0.92)")
+            raise DecontamError("need -1 <= cascade_floor <= cascade_high <= 1 (e.g. 0.0 and 0.90)")
         if self.cosine_threshold is not None and not -1.0 <= self.cosine_threshold <= 1.0:
             raise DecontamError("cosine_threshold must lie in [-1, 1]")
         if self.data_type is not None and self.data_type not in DATA_TYPES:
@@ -293,8 +299,12 @@ def run_check(
                         counts["band"] += 1
                         embed_says = s >= cos_cut
                         judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
-                        if margin_cut is not None and judged:
-                            judge_says = verdict.margin >= margin_cut
+                        fused = (
+                            config.calibration.fused_says(s, verdict.margin, judge_model)
+                            if judged and config.calibration is not None else None
+                        )
+                        if fused is not None or (margin_cut is not None and judged):
+                            judge_says = fused if fused is not None else verdict.margin >= margin_cut
                             counts["judge_overrides"] += judge_says != embed_says
                             decided_by = "judge" if judge_says else None
                         elif embed_says:

@@ -79,10 +79,10 @@ def _judge_options(f):
 @click.option("--no-ngram", is_flag=True, help="Skip the n-gram stage.")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding stage (and so the judge).")
 @click.option("--top-k", default=1, show_default=True, help="Training neighbours per benchmark item.")
-@click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.70).")
+@click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.40).")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")
-@click.option("--cascade-high", type=float, default=None, help="Flag without the judge above this cosine [0.92].")
-@click.option("--cascade-floor", type=float, default=None, help="Clear without the judge below this cosine [0.35].")
+@click.option("--cascade-high", type=float, default=None, help="Flag without the judge above this cosine [0.90].")
+@click.option("--cascade-floor", type=float, default=None, help="Clear without the judge below this cosine [0.0].")
 @click.option("--judge/--no-judge", "use_judge", default=False, help="Ask the LLM judge about candidates in the band.")
 @_judge_options
 @click.option("--both-orders", is_flag=True, help="Judge each pair in both orders to cancel position bias.")

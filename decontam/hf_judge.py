@@ -55,7 +55,11 @@ class TransformersJudge:
 
     def prompt(self, pair: JudgePair) -> str:
         msgs = messages(pair.data_type, pair.test_text, pair.train_text, max_chars=self.max_chars)
-        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        # A GGUF whose template did not come through: ChatML, which Qwen and SmolLM2 use.
+        body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
+        return body + "<|im_start|>assistant\n"
 
     def judge_many(self, pairs: Sequence[JudgePair]) -> list[Verdict]:
         torch = self._torch

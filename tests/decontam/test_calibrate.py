@@ -35,3 +35,21 @@ def test_broken_calibration_file_is_a_clear_error(tmp_path):
         Calibration.load(tmp_path / "bad.json")
     with pytest.raises(CalibrationError):
         Calibration.load(tmp_path / "missing.json")
+
+
+def test_fit_logistic_separates_two_signals():
+    from decontam.calibrate import fit_logistic
+
+    # positives have a high cosine OR a high margin; negatives neither
+    feats = [[0.9, -1.0], [0.2, 3.0], [0.8, 0.5], [0.1, -2.0], [0.3, -1.0], [0.2, -0.5]]
+    labels = [True, True, True, False, False, False]
+    w = fit_logistic(feats, labels, l2=1e-3)
+    scores = [w[0] * c + w[1] * m + w[2] for c, m in feats]
+    assert min(scores[:3]) > max(scores[3:]) and w[0] > 0 and w[1] > 0
+
+
+def test_fused_decision_only_for_its_judge():
+    cal = Calibration(judge_model="qwen", margin_cuts={"*": 0.0}, fused=[10.0, 1.0, -5.0, 0.0])
+    assert cal.fused_says(0.9, -1.0, "qwen") is True
+    assert cal.fused_says(0.1, 1.0, "qwen") is False
+    assert cal.fused_says(0.9, 3.0, "other") is None

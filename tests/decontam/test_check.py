@@ -150,3 +150,12 @@ def test_bad_config_fails_before_reading_data():
         CheckConfig(top_k=0)
     with pytest.raises(DecontamError):
         CheckConfig(data_type="poetry")
+
+
+def test_fused_calibration_decides_the_band(tmp_path, train_file):
+    # Fused score = margin alone here (w_cos 0): True pairs have margin +3, False -3.
+    cal = Calibration(judge_model="fake-judge", margin_cuts={"*": 100.0}, fused=[0.0, 1.0, 0.0, 0.0])
+    judge = LLMJudge(ScriptedClient(same_if_shared_word("vowels")), model="fake-judge")
+    config = _config(tmp_path, cosine_threshold=0.99, calibration=cal, cascade_high=1.0, cascade_floor=0.0)
+    res = run_check(str(train_file), [_bench()], config, embedder=BagOfWordsEmbedder(), judge=judge)
+    assert {p.test_index: p.decided_by for p in res.benchmarks[0].flagged}.get(2) == "judge"

@@ -1,0 +1,227 @@
+"""Speed of `decontam`: judge throughput, end-to-end time at 200k rows, warm reruns.
+
+  python benchmarks/bench_decontam.py judge [--model smollm2] [--pairs 48]
+      Judge pairs/s through our client (bounded concurrency) against the reference tool's
+      structure (two worker threads, one blocking request each), on the same served
+      model in the same run. Each side judges set A and set B, in swapped order, so that
+      neither gains from a server cache the other warmed.
+  python benchmarks/bench_decontam.py e2e [--rows 200000]
+      HumanEval against a generated training set (n-gram + embedding stages, this CPU),
+      cold (index built) and warm (index reused); planted copies must be found.
+  python benchmarks/bench_decontam.py warm [--model smollm2]
+      `run_check` with the judge twice over one verdict cache: the rerun makes 0 calls.
+
+Tables go to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from decontam.benchmarks import load_benchmark
+from decontam.judge import JudgePair, LLMJudge, VerdictCache, parse_answer
+from decontam.prompts import messages
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _server(model: str):
+    from curate.serve_model import ModelServer, ServeConfig
+
+    _say(f"starting {model} ...")
+    srv = ModelServer(ServeConfig(model=model)).start()
+    _say(f"served at {srv.base_url}")
+    return srv
+
+
+def _pairs(n: int, offset: int) -> list[JudgePair]:
+    he = load_benchmark("humaneval")
+    out = []
+    for i in range(n):
+        a = he.texts[(offset + i) % len(he)]
+        b = he.texts[(offset + i + (1 if i % 2 else 0)) % len(he)]  # half identical, half different
+        out.append(JudgePair(a[:1200], b[:1200], "code"))
+    return out
+
+
+def _reference_structure(endpoint, pairs: list[JudgePair], workers: int = 2) -> tuple[float, int]:
+    """Two threads, each sending one blocking request at a time (the reference tool's loop)."""
+    import httpx
+
+    from curate.llm import ChatRequest
+
+    todo = list(enumerate(pairs))
+    lock = threading.Lock()
+    parsed = [0]
+
+    def worker() -> None:
+        with httpx.Client(timeout=300) as http:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    _, p = todo.pop()
+                req = ChatRequest(messages=messages(p.data_type, p.test_text, p.train_text), max_tokens=4, temperature=0.0, logprobs=10)
+                r = http.post(f"{endpoint.base_url}/chat/completions", json=req.body(endpoint.model))
+                text = r.json()["choices"][0]["message"]["content"]
+                with lock:
+                    parsed[0] += parse_answer(text) is not None
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return len(pairs) / (time.perf_counter() - t), parsed[0]
+
+
+def _ours(endpoint, pairs: list[JudgePair], concurrency: int) -> tuple[float, int]:
+    from curate.llm import ChatClient
+
+    judge = LLMJudge(ChatClient(endpoint, concurrency=concurrency, timeout_s=300), model=endpoint.model, max_parse_retries=0)
+    t = time.perf_counter()
+    verdicts = judge.judge_many(pairs)
+    return len(pairs) / (time.perf_counter() - t), sum(v.label != "error" for v in verdicts)
+
+
+def cmd_judge(args: argparse.Namespace) -> None:
+    srv = _server(args.model)
+    try:
+        ep = srv.endpoint
+        a, b = _pairs(args.pairs, 0), _pairs(args.pairs, 80)
+        _ours(ep, _pairs(4, 160), args.concurrency)  # warm the server up
+        runs = []
+        for name, fn, pairs in (("reference (2 workers)", lambda p: _reference_structure(ep, p), a),
+                                (f"ours (concurrency {args.concurrency})", lambda p: _ours(ep, p, args.concurrency), b),
+                                (f"ours (concurrency {args.concurrency})", lambda p: _ours(ep, p, args.concurrency), a),
+                                ("reference (2 workers)", lambda p: _reference_structure(ep, p), b)):
+            rate, ok = fn(pairs)
+            _say(f"{name}: {rate:.2f} pairs/s ({ok}/{len(pairs)} parsed)")
+            runs.append((name, rate, ok, len(pairs)))
+    finally:
+        srv.stop()
+    print(f"\nJudge throughput, {args.model} served by vLLM on this machine, {args.pairs} pairs per run:\n")
+    print("| structure | pairs/s (set A, set B) | mean | parsed |")
+    print("|---|---|---:|---:|")
+    for name in dict.fromkeys(r[0] for r in runs):
+        rs = [r for r in runs if r[0] == name]
+        print(f"| {name} | {', '.join(f'{r[1]:.2f}' for r in rs)} | {sum(r[1] for r in rs) / len(rs):.2f} | "
+              f"{sum(r[2] for r in rs)}/{sum(r[3] for r in rs)} |")
+
+
+_WORDS = ("python list dictionary bread recipe travel visa email budget spreadsheet poem story essay cat dog "
+          "weather physics chemistry history tax invoice resume interview marathon guitar piano garden tomato "
+          "database server kubernetes docker regex sql javascript css html rust vector matrix integral").split()
+_FRAMES = ("How do I {w} with {v} in {n} steps?", "Write a short {w} about {v}.", "Explain {w} vs {v} to a {n}-year-old.",
+           "Can you fix my {w} code? It fails on {v} number {n}.", "What is the best {w} for {v} under {n} dollars?",
+           "Translate this sentence about {w} and {v} into French: I have {n} of them.",
+           "Summarize the article on {w}, {v} and {n} other topics.")
+
+
+def generate_train(rows: int, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
+    """Synthetic chat prompts plus planted HumanEval items: 5 verbatim, 5 rephrased."""
+    rng = random.Random(seed)
+    data = []
+    for i in range(rows):
+        frame = rng.choice(_FRAMES)
+        data.append({"id": f"g{i}", "text": frame.format(w=rng.choice(_WORDS), v=rng.choice(_WORDS), n=rng.randint(1, 10_000))})
+    he = load_benchmark("humaneval")
+    planted = {}
+    for k, idx in enumerate((3, 17, 42, 99, 150)):
+        pos = rng.randrange(rows)
+        data[pos] = {"id": f"verbatim{k}", "text": "Please help me with this:\n" + he.texts[idx]}
+        planted[f"verbatim{k}"] = he.ids[idx]
+    for k, idx in enumerate((8, 23, 61, 120, 140)):
+        pos = rng.randrange(rows)
+        text = he.texts[idx].replace("    ", "  ").replace('"""', "'''").replace("def ", "def my_")
+        data[pos] = {"id": f"rephrased{k}", "text": "i need this function, it is like: " + text}
+        planted[f"rephrased{k}"] = he.ids[idx]
+    return data, planted
+
+
+def cmd_e2e(args: argparse.Namespace) -> None:
+    from decontam.check import CheckConfig, run_check
+    from decontam.train_data import load_train
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_decontam_"))
+    data, planted = generate_train(args.rows)
+    path = tmp / "train.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in data:
+            fh.write(json.dumps(row) + "\n")
+    _say(f"generated {args.rows} rows at {path}")
+    results = []
+    for label in ("cold (index built)", "warm (index reused)"):
+        t = time.perf_counter()
+        train = load_train(str(path))
+        res = run_check(train, ["humaneval"], CheckConfig(cache_dir=tmp / "cache"), progress=_say if args.verbose else None)
+        total = time.perf_counter() - t
+        found = {p.train_id for p in res.benchmarks[0].flagged} & set(planted)
+        results.append((label, total, res.timings_s, len(found), res.benchmarks[0].contaminated_items))
+        _say(f"{label}: {total:.1f}s, planted found {len(found)}/{len(planted)}")
+    print(f"\nHumanEval (164) against {args.rows} generated rows, 2-core CPU, all-MiniLM-L6-v2, no judge:\n")
+    print("| run | total s | n-gram s | embed index s | embed search s | planted found | items flagged |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, total, t, found, flagged in results:
+        print(f"| {label} | {total:.1f} | {t.get('ngram', 0):.1f} | {t.get('embed_index', 0):.1f} | "
+              f"{t.get('embed_search', 0):.1f} | {found}/{len(planted)} | {flagged} |")
+
+
+def cmd_warm(args: argparse.Namespace) -> None:
+    from curate.llm import ChatClient
+    from decontam.check import CheckConfig, run_check
+    from decontam.train_data import load_train
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_decontam_warm_"))
+    data, _ = generate_train(2000)
+    path = tmp / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in data))
+    srv = _server(args.model)
+    rows = []
+    try:
+        for label in ("cold", "warm rerun"):
+            client = ChatClient(srv.endpoint, concurrency=args.concurrency, timeout_s=300)
+            judge = LLMJudge(client, model=srv.endpoint.model, cache=VerdictCache(tmp / "verdicts.sqlite"))
+            t = time.perf_counter()
+            res = run_check(load_train(str(path)), ["humaneval"], CheckConfig(cache_dir=tmp / "cache", cascade_floor=-1.0), judge=judge)
+            c = res.benchmarks[0].counts
+            rows.append((label, time.perf_counter() - t, client.stats.calls, c["judge_calls"], c["judge_cached"]))
+            _say(f"{label}: {rows[-1]}")
+    finally:
+        srv.stop()
+    print(f"\nJudge over the band, {args.model}, HumanEval vs 2000 rows, one verdict cache:\n")
+    print("| run | seconds | HTTP calls | judge verdicts made | from cache |")
+    print("|---|---:|---:|---:|---:|")
+    for label, secs, calls, made, cached in rows:
+        print(f"| {label} | {secs:.1f} | {calls} | {made} | {cached} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    j = sub.add_parser("judge")
+    j.add_argument("--model", default="smollm2")
+    j.add_argument("--pairs", type=int, default=48)
+    j.add_argument("--concurrency", type=int, default=8)
+    e = sub.add_parser("e2e")
+    e.add_argument("--rows", type=int, default=200_000)
+    e.add_argument("-v", "--verbose", action="store_true")
+    w = sub.add_parser("warm")
+    w.add_argument("--model", default="smollm2")
+    w.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    {"judge": cmd_judge, "e2e": cmd_e2e, "warm": cmd_warm}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
