@@ -272,22 +272,33 @@ def _redacted_prompts(lake: Lake, ids: list[str], prompts: list[str]) -> tuple[l
     """First prompts from the PII table's redacted conversations where it has them.
 
     Labels quote prompts (keywords, the LLM's examples): with redacted text, no email or
-    name of a user ends up in `topic_labels`. Conversations PII has not tagged yet keep
-    their raw prompt; the count of those taken from the PII table goes into the stats.
+    name of a user ends up in `topic_labels`. Prompts of conversations PII has not tagged
+    yet are redacted here with the same redactor; the count taken from the PII table
+    goes into the stats.
     """
-    if "pii" not in lake.annotation_tables():
-        return prompts, 0
-    con = lake.connect()
-    try:
-        rows = con.execute(
-            "SELECT conversation_id, list_filter(redacted_conversation, m -> m.role = 'user')[1].content FROM pii"
-            " WHERE conversation_id IN (SELECT unnest(?))",
-            [ids],
-        ).fetchall()
-    finally:
-        con.close()
-    red = {cid: text for cid, text in rows if text is not None}
-    return [red.get(cid, p) for cid, p in zip(ids, prompts)], sum(cid in red for cid in ids)
+    red: dict[str, str] = {}
+    if "pii" in lake.annotation_tables():
+        con = lake.connect()
+        try:
+            rows = con.execute(
+                "SELECT conversation_id, list_filter(redacted_conversation, m -> m.role = 'user')[1].content FROM pii"
+                " WHERE conversation_id IN (SELECT unnest(?))",
+                [ids],
+            ).fetchall()
+        finally:
+            con.close()
+        red = {cid: text for cid, text in rows if text is not None}
+    missing = [i for i, cid in enumerate(ids) if cid not in red]
+    out = [red.get(cid, p) for cid, p in zip(ids, prompts)]
+    if missing:
+        # Not tagged by PII yet: redact here, so a topics run before `curate tag pii`
+        # still never quotes an email or a key in a label.
+        from curate.tag_pii import PIIRedactor
+
+        redactor = PIIRedactor()
+        for i in missing:
+            out[i] = redactor.redact_text(prompts[i])[0]
+    return out, len(ids) - len(missing)
 
 
 def _latest_fit(lake: Lake) -> pa.Table | None:

@@ -154,3 +154,20 @@ def test_llm_labels_with_fallback_to_keywords_on_bad_answers(topic_lake):
     # Prompts nearest the centroid plus random members, fenced as a JSON list.
     user = bodies[-1]["messages"][1]["content"]
     assert user.startswith("<<<PROMPTS>>>") and len(json.loads(user.split("\n", 1)[1].rsplit("\n", 2)[0])) == 5
+
+
+def test_labels_never_quote_pii_even_before_the_pii_tagger_ran(lake, tmp_path):
+    from curate.ingest import IngestConfig, ingest
+
+    path = tmp_path / "pii.jsonl"
+    prompts = ["Send zed.quux@example.com the invoice", "Invoice reminder for zed.quux@example.com",
+               "Ask zed.quux@example.com about the overdue invoice"]
+    path.write_text("".join(json.dumps({"id": f"p{i}", "messages": [{"role": "user", "content": p}]}) + "\n"
+                            for i, p in enumerate(prompts)))
+    lake.init()
+    ingest(lake, [path], IngestConfig(format="openai"))
+    assert "pii" not in lake.annotation_tables()
+    tag_topics(lake, TopicsConfig(k=1), embedder=ThemeEmbedder())
+    [(label, keywords)] = lake.connect().execute(f"SELECT topic_label, keyword_label FROM {LABELS_TABLE}").fetchall()
+    assert "invoice" in label
+    assert "zed" not in label + keywords and "quux" not in label + keywords
