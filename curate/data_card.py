@@ -144,6 +144,9 @@ def _pii(con, tables: list[str]) -> dict | None:
     return out
 
 
+_NULL_LABELS = {"duplicate_kind": "kept (not a duplicate)", "decided_by": "not contaminated"}
+
+
 def _table_counts(con, table: str, tables: list[str], candidates: tuple[str, ...]) -> dict | None:
     if table not in tables:
         return None
@@ -152,7 +155,8 @@ def _table_counts(con, table: str, tables: list[str], candidates: tuple[str, ...
     for col in candidates:
         if col in cols:
             rows = con.execute(f"SELECT CAST({col} AS VARCHAR), count(*) FROM {table} GROUP BY 1").fetchall()
-            out[f"by_{col}"] = _ranked(Counter({("none" if k is None else k): int(v) for k, v in rows}))
+            null = _NULL_LABELS.get(col, "none")
+            out[f"by_{col}"] = _ranked(Counter({(null if k is None else k): int(v) for k, v in rows}))
     return out
 
 
@@ -246,7 +250,7 @@ def write_plots(stats: dict, folder: str | os.PathLike) -> dict[str, str]:
               ["in the lake", ing["rows_kept"]]]
     funnel += [[k.removeprefix("dropped_").replace("_", " ") + " (dropped)", v] for k, v in exp.items() if k.startswith("dropped_")]
     funnel += [["exported", exp["kept"]]]
-    draw("funnel", funnel[::-1], "From logs to dataset", "conversations")
+    draw("funnel", funnel, "From logs to dataset", "conversations")
     return drawn
 
 
