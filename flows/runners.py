@@ -1,0 +1,85 @@
+"""Run the flows' tasks on a Ray cluster through Prefect's Ray task runner (`prefect-ray`).
+
+`task_runner_for(address)` gives the task runner for a Ray address (argument, else
+`CURATE_RAY_ADDRESS`), or Prefect's default thread pool when there is none, so one flow
+definition serves both. A task only goes to the runner when it is *submitted*
+(`task.submit(...)`); called directly it runs in the flow's process. `core_flow` below
+submits the pipeline's first stages, ingest and dedup (the tasks of `flows.ingest` and
+`flows.dedup`, unchanged), so they run on Ray workers:
+
+    python -m flows.runners --ray-address local --lake out/lake curate/demo_logs
+
+Lives in `flows/` because libraries never import prefect; the Ray connection settings
+come from `curate.execution.RayConfig`, so tasks and `RayExecutor` share one cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from prefect import flow
+
+from curate.execution import RayConfig, import_ray, ray_address
+
+
+def task_runner_for(address: str | None = None, *, num_cpus: int | None = None,
+                    object_store_mb: int | None = None):
+    """`RayTaskRunner` for `address` (or `CURATE_RAY_ADDRESS`); `ThreadPoolTaskRunner` without one.
+
+    `local` starts (or reuses) a Ray instance in this process; `auto`, `host:port` and
+    `ray://host:10001` connect to a running cluster.
+    """
+    address = ray_address(address)
+    if address is None:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    import_ray()
+    try:
+        from prefect_ray import RayTaskRunner
+    except ImportError as exc:
+        from curate.errors import MissingDependencyError
+
+        raise MissingDependencyError("Prefect's Ray task runner needs: pip install 'chatcurate[ray]'") from exc
+    config = RayConfig(address=address, num_cpus=num_cpus, object_store_mb=object_store_mb)
+    kwargs = config.init_kwargs()
+    kwargs.pop("address", None)
+    kwargs.pop("ignore_reinit_error", None)  # prefect-ray checks is_initialized itself
+    return RayTaskRunner(address=None if address == "local" else address, init_kwargs=kwargs)
+
+
+@flow(name="core-on-ray")
+def core_flow(lake: Path = Path("out/lake"), inputs: list[Path] = [Path("curate/demo_logs")],  # noqa: B006
+              semantic: bool = False) -> dict:
+    """Ingest then dedup, each submitted to the flow's task runner (Ray when given one)."""
+    from flows.dedup import dedup_task
+    from flows.ingest import ingest_task
+
+    ingest = ingest_task.submit(str(lake), [str(p) for p in inputs], "replace").result()
+    dedup = dedup_task.submit(str(lake), semantic).result()
+    return {"ingest": ingest, "dedup": dedup}
+
+
+def run_core(lake: Path, inputs: list[Path], *, address: str | None = None, semantic: bool = False,
+             num_cpus: int | None = None) -> dict:
+    """`core_flow` with the task runner for `address` (local thread pool without one)."""
+    runner = task_runner_for(address, num_cpus=num_cpus)
+    return core_flow.with_options(task_runner=runner)(lake=lake, inputs=inputs, semantic=semantic)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Ingest and dedup with the tasks on a Ray cluster.")
+    parser.add_argument("inputs", nargs="+", type=Path)
+    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
+    parser.add_argument("--ray-address", default=None, help="auto | local | host:6379 | ray://host:10001 "
+                        "(default: CURATE_RAY_ADDRESS, else no Ray)")
+    parser.add_argument("--semantic", action="store_true")
+    args = parser.parse_args(argv)
+    result = run_core(args.lake, args.inputs, address=args.ray_address, semantic=args.semantic)
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
