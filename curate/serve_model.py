@@ -55,6 +55,8 @@ class ServeConfig:
     overrides) and this interpreter for llamacpp (CURATE_LLAMACPP_PYTHON).
     On a machine without a GPU, vllm runs eagerly in float32: torch.compile's
     warm-up takes minutes there, and AVX2-only CPUs have no bf16 matmul.
+    `compact_json` makes vLLM's structured output (xgrammar) emit no whitespace
+    between JSON tokens.
     """
 
     backend: Backend = "vllm"
@@ -68,6 +70,7 @@ class ServeConfig:
     dtype: str | None = None
     enforce_eager: bool | None = None
     cpu_kv_cache_gib: float = 2.0
+    compact_json: bool = True
     startup_timeout_s: float = 600.0
     stop_grace_s: float = 20.0
     api_key: str | None = field(default=None, repr=False)
@@ -173,6 +176,10 @@ class ModelServer:
                 cmd += ["--dtype", dtype]
             if cfg.enforce_eager if cfg.enforce_eager is not None else not gpu:
                 cmd.append("--enforce-eager")
+            if cfg.compact_json:
+                # Structured output without free whitespace between JSON tokens: small
+                # models otherwise spend their token budget on newlines.
+                cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
             if not gpu:
                 env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{cfg.cpu_kv_cache_gib:g}")
             if cfg.api_key:

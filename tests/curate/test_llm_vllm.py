@@ -55,6 +55,7 @@ def test_structured_output_through_response_format(server):
         ask("Classify this message: 'I love puppies.' Answer in JSON.", max_tokens=60, response_format=fmt))
     assert res.error is None, res.error
     verdict = json.loads(res.text)
+    assert "\n" not in res.text  # ServeConfig.compact_json: no free whitespace in structured output
     assert set(verdict) == {"category", "flagged"}
     assert verdict["category"] in {"safe", "harassment", "violence"} and isinstance(verdict["flagged"], bool)
 
