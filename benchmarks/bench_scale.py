@@ -143,6 +143,173 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# ---- lake: ingest + near-dedup, local vs Ray ---------------------------------------------
+
+def write_corpus(folder: Path, rows: int, files: int, seed: int = 0) -> list[Path]:
+    """OpenAI-messages JSONL; about a third of prompts are a near copy of an earlier one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paths = [folder / f"chats-{k:03d}.jsonl" for k in range(files)]
+    if all(p.exists() for p in paths) and (folder / f".rows-{rows}").exists():
+        return paths
+    prompts: list[str] = []
+    per_file = -(-rows // files)
+    n = 0
+    for path in paths:
+        with open(path, "w", encoding="utf-8") as fh:
+            for _ in range(min(per_file, rows - n)):
+                if prompts and rng.random() < 0.33:
+                    w = rng.choice(prompts).split()
+                    w[rng.randrange(len(w))] = rng.choice(WORDS)
+                    prompt = " ".join(w)
+                else:
+                    prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 60)))
+                    if len(prompts) < 200_000:
+                        prompts.append(prompt)
+                answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 80)))
+                fh.write(json.dumps({"messages": [{"role": "user", "content": prompt},
+                                                  {"role": "assistant", "content": answer}]}) + "\n")
+                n += 1
+    (folder / f".rows-{rows}").touch()
+    return paths
+
+
+def _chunk_tasks(paths: list[Path]):
+    from curate.read_logs import LineChunk, iter_line_chunks
+
+    for path in paths:
+        for item in iter_line_chunks(path, 64 << 20):
+            if isinstance(item, LineChunk):
+                yield pa_table({"data": [item.data], "first_line": [item.first_line], "offset": [item.offset]})
+
+
+def pa_table(d: dict):
+    import pyarrow as pa
+
+    return pa.table(d)
+
+
+def normalize_chunk_batch(batch):
+    """The heavy part of ingest as a batch function: parse + normalise one chunk of lines
+    (the columnar fast path, the per-line path for the rest). Id assignment and the commit
+    stay with the single lake writer."""
+    import pyarrow as pa
+
+    from curate.normalize import Limits, Rejected, normalize
+    from curate.normalize_columnar import normalize_chunk
+    from curate.read_logs import LineChunk
+
+    chunk = LineChunk(batch.column("data")[0].as_py(), batch.column("first_line")[0].as_py(),
+                      batch.column("offset")[0].as_py())
+    limits = Limits(2000, 1_000_000, "chatcurate")
+    res = normalize_chunk(chunk, limits)
+    slow_kept = rejected = 0
+    for rec in res.slow:
+        try:
+            if rec.error is not None:
+                raise Rejected(rec.error, rec.detail)
+            normalize(rec.obj, "openai", limits)
+            slow_kept += 1
+        except Rejected:
+            rejected += 1
+    return pa.table({"fast": [res.fast.num_rows], "slow_kept": [slow_kept], "rejected": [rejected],
+                     "rss_mib": [peak_rss_mib()]})
+
+
+def first_prompts(lake_root: Path, batch_rows: int):
+    from curate.lake import Lake
+
+    con = Lake(lake_root).connect()
+    reader = con.sql("SELECT conversation[1].content AS text FROM conversations ORDER BY conversation_id"
+                     ).to_arrow_reader(batch_rows)
+    for rb in reader:
+        yield rb.column(0).to_pylist()
+    con.close()
+
+
+def _worker_rss(ray) -> dict[int, float]:
+    @ray.remote(num_cpus=1)
+    def probe():
+        time.sleep(0.2)
+        return os.getpid(), peak_rss_mib()
+
+    return dict(ray.get([probe.remote() for _ in range(16)]))
+
+
+def bench_lake(args: argparse.Namespace) -> list[dict]:
+    import numpy as np
+
+    from curate.dedup_minhash import MinHashConfig, cluster
+    from curate.dedup_partitioned import PartitionConfig, canonical_labels, cluster_partitioned
+    from curate.execution import LocalExecutor, RayExecutor
+    from curate.ingest import ingest
+    from curate.lake import Lake
+
+    work = args.workdir
+    t0 = time.perf_counter()
+    paths = write_corpus(work / f"corpus-{args.rows}", args.rows, args.files)
+    print(f"corpus: {args.rows} conversations in {len(paths)} files ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+    rows: list[dict] = []
+
+    def record(step: str, where: str, seconds: float, n: int, rss: float, workers: int, note: str = ""):
+        rows.append({"step": step, "executor": where, "workers": workers, "seconds": round(seconds, 1),
+                     "rows_per_s": round(n / seconds), "rows_per_s_per_worker": round(n / seconds / workers),
+                     "peak_rss_mib_per_worker": round(rss), "note": note})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    # baseline: the real ingest into a lake (single writer, one process)
+    import shutil
+
+    lake_root = work / f"lake-{args.rows}"
+    shutil.rmtree(lake_root, ignore_errors=True)
+    t = time.perf_counter()
+    stats = ingest(Lake(lake_root), paths)
+    record("ingest (curate.ingest, commit)", "local", time.perf_counter() - t, stats.total, peak_rss_mib(), 1,
+           f"kept {stats.kept}")
+
+    part = PartitionConfig(shards=args.workers * 4, batch_rows=50_000)
+    cfg = MinHashConfig()
+    texts = [t for b in first_prompts(lake_root, 100_000) for t in b]
+    n = len(texts)
+    rss0 = peak_rss_mib()
+    t = time.perf_counter()
+    base = canonical_labels(cluster(texts, cfg))
+    record("near-dedup in memory (dedup_minhash.cluster)", "local", time.perf_counter() - t, n,
+           peak_rss_mib(), 1, f"{len(set(base.tolist()))} clusters; RSS before {rss0:.0f}")
+
+    executors = [("local", LocalExecutor())]
+    if not args.skip_ray:
+        executors.append(("ray", RayExecutor(address="local", num_cpus=args.workers, object_store_mb=1000)))
+    for name, ex in executors:
+        workers = ex.workers
+        t = time.perf_counter()
+        counts = [b for b in ex.map_batches(normalize_chunk_batch, _chunk_tasks(paths))]
+        dt = time.perf_counter() - t
+        total = sum(b.column("fast")[0].as_py() + b.column("slow_kept")[0].as_py() + b.column("rejected")[0].as_py()
+                    for b in counts)
+        rss = max(b.column("rss_mib")[0].as_py() for b in counts)
+        record("ingest parse+normalise (map over 4 MB chunks)", name, dt, total, rss, workers)
+        t = time.perf_counter()
+        labels = cluster_partitioned((texts[lo: lo + part.batch_rows] for lo in range(0, n, part.batch_rows)),
+                                     cfg, executor=ex, partition=part, workdir=work)
+        dt = time.perf_counter() - t
+        same = bool(np.array_equal(labels, base))
+        rss = max(_worker_rss(ex.ray()).values()) if name == "ray" else peak_rss_mib()
+        record("near-dedup partitioned (signatures, band shards, merge)", name, dt, n, rss, workers,
+               f"equal to in-memory: {same}")
+        ex.close()
+
+    print(f"\n{args.rows} generated conversations, {len(paths)} files; baseline = local rows of each step")
+    print(f"{'step':<55} {'executor':<8} {'workers':>7} {'seconds':>8} {'rows/s':>9} {'rows/s/wkr':>10} "
+          f"{'peak RSS MiB/wkr':>16}  note")
+    for r in rows:
+        print(f"{r['step']:<55} {r['executor']:<8} {r['workers']:>7} {r['seconds']:>8.1f} {r['rows_per_s']:>9} "
+              f"{r['rows_per_s_per_worker']:>10} {r['peak_rss_mib_per_worker']:>16}  {r['note']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
