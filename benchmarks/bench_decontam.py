@@ -128,8 +128,11 @@ _FRAMES = ("How do I {w} with {v} in {n} steps?", "Write a short {w} about {v}."
            "Summarize the article on {w}, {v} and {n} other topics.")
 
 
-def generate_train(rows: int, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
-    """Synthetic chat prompts plus planted HumanEval items: 5 verbatim, 5 rephrased."""
+def generate_train(rows: int, seed: int = 0, plant_within: int | None = None) -> tuple[list[dict], dict[str, str]]:
+    """Synthetic chat prompts plus planted HumanEval items: 5 verbatim, 5 rephrased.
+
+    Planted rows go into the first `plant_within` rows (all rows by default).
+    """
     rng = random.Random(seed)
     data = []
     for i in range(rows):
@@ -137,44 +140,70 @@ def generate_train(rows: int, seed: int = 0) -> tuple[list[dict], dict[str, str]
         data.append({"id": f"g{i}", "text": frame.format(w=rng.choice(_WORDS), v=rng.choice(_WORDS), n=rng.randint(1, 10_000))})
     he = load_benchmark("humaneval")
     planted = {}
+    span = min(plant_within or rows, rows)
+    slots = rng.sample(range(span), 10)
     for k, idx in enumerate((3, 17, 42, 99, 150)):
-        pos = rng.randrange(rows)
-        data[pos] = {"id": f"verbatim{k}", "text": "Please help me with this:\n" + he.texts[idx]}
+        data[slots[k]] = {"id": f"verbatim{k}", "text": "Please help me with this:\n" + he.texts[idx]}
         planted[f"verbatim{k}"] = he.ids[idx]
     for k, idx in enumerate((8, 23, 61, 120, 140)):
-        pos = rng.randrange(rows)
         text = he.texts[idx].replace("    ", "  ").replace('"""', "'''").replace("def ", "def my_")
-        data[pos] = {"id": f"rephrased{k}", "text": "i need this function, it is like: " + text}
+        data[slots[5 + k]] = {"id": f"rephrased{k}", "text": "i need this function, it is like: " + text}
         planted[f"rephrased{k}"] = he.ids[idx]
     return data, planted
 
 
 def cmd_e2e(args: argparse.Namespace) -> None:
-    from decontam.check import CheckConfig, run_check
-    from decontam.train_data import load_train
+    """The n-gram stage runs over all rows; the embedding stage over the first --embed-rows.
 
+    On a 2-core machine shared with other work, embedding 200k rows takes longer than a
+    benchmark run should, so the full-size embedding time is extrapolated from the
+    measured rate (and labelled so). Pass --embed-rows equal to --rows to measure it all.
+    """
+    import os
+
+    from decontam.check import CheckConfig, run_check
+    from decontam.train_data import TrainData, load_train
+
+    embed_rows = min(args.embed_rows or args.rows, args.rows)
     tmp = Path(tempfile.mkdtemp(prefix="bench_decontam_"))
-    data, planted = generate_train(args.rows)
+    data, planted = generate_train(args.rows, plant_within=embed_rows)
     path = tmp / "train.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
         for row in data:
             fh.write(json.dumps(row) + "\n")
-    _say(f"generated {args.rows} rows at {path}")
-    results = []
+    _say(f"generated {args.rows} rows at {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    t = time.perf_counter()
+    train = load_train(str(path))
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ng = run_check(train, ["humaneval"], CheckConfig(use_embeddings=False, cache_dir=None))
+    ngram_s = time.perf_counter() - t
+    ng_found = {p.train_id for p in ng.benchmarks[0].flagged} & set(planted)
+    _say(f"n-gram over {args.rows} rows: {ngram_s:.1f}s, planted found {len(ng_found)}")
+    sample = TrainData(train.texts[:embed_rows], train.ids[:embed_rows], train.parents[:embed_rows], train.source, train.kind)
+    runs = []
     for label in ("cold (index built)", "warm (index reused)"):
         t = time.perf_counter()
-        train = load_train(str(path))
-        res = run_check(train, ["humaneval"], CheckConfig(cache_dir=tmp / "cache"), progress=_say if args.verbose else None)
+        res = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache"), progress=_say if args.verbose else None)
         total = time.perf_counter() - t
         found = {p.train_id for p in res.benchmarks[0].flagged} & set(planted)
-        results.append((label, total, res.timings_s, len(found), res.benchmarks[0].contaminated_items))
-        _say(f"{label}: {total:.1f}s, planted found {len(found)}/{len(planted)}")
-    print(f"\nHumanEval (164) against {args.rows} generated rows, 2-core CPU, all-MiniLM-L6-v2, no judge:\n")
-    print("| run | total s | n-gram s | embed index s | embed search s | planted found | items flagged |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, total, t, found, flagged in results:
-        print(f"| {label} | {total:.1f} | {t.get('ngram', 0):.1f} | {t.get('embed_index', 0):.1f} | "
-              f"{t.get('embed_search', 0):.1f} | {found}/{len(planted)} | {flagged} |")
+        runs.append((label, total, res.timings_s, found))
+        _say(f"{label} on {embed_rows} rows: {total:.1f}s, planted found {len(found)}/{len(planted)}")
+    t_idx = runs[0][2].get("embed_index", 0.0)
+    rate = embed_rows / t_idx if t_idx else float("nan")
+    est = load_s + ngram_s + args.rows / rate + runs[0][2].get("embed_search", 0.0)
+    print(f"\nHumanEval (164) against generated chat prompts, all-MiniLM-L6-v2 on this CPU "
+          f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}), no judge:\n")
+    print("| step | rows | seconds | planted found |")
+    print("|---|---:|---:|---:|")
+    print(f"| read JSONL | {args.rows} | {load_s:.1f} | |")
+    print(f"| n-gram stage (13-gram) | {args.rows} | {ngram_s:.1f} | {len(ng_found)}/{len(planted)} (verbatim only) |")
+    for label, total, tm, found in runs:
+        print(f"| full check, {label} | {embed_rows} | {total:.1f} (index {tm.get('embed_index', 0):.1f}, "
+              f"search {tm.get('embed_search', 0):.1f}) | {len(found)}/{len(planted)} |")
+    print(f"| embedding rate | | {rate:.0f} rows/s | |")
+    if embed_rows < args.rows:
+        print(f"| **full check at {args.rows} rows, extrapolated** | {args.rows} | ~{est:.0f} | |")
 
 
 def cmd_warm(args: argparse.Namespace) -> None:
@@ -215,6 +244,7 @@ def main() -> None:
     j.add_argument("--concurrency", type=int, default=8)
     e = sub.add_parser("e2e")
     e.add_argument("--rows", type=int, default=200_000)
+    e.add_argument("--embed-rows", type=int, help="rows for the embedding stage (default: all)")
     e.add_argument("-v", "--verbose", action="store_true")
     w = sub.add_parser("warm")
     w.add_argument("--model", default="smollm2")

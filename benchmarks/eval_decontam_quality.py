@@ -74,7 +74,9 @@ def cmd_embed(args: argparse.Namespace) -> None:
     """Embed every text of the pairs once and save them (sha1 of text -> vector) as .npz."""
     from curate.embed import Embedder
 
-    rows = _all_pairs(args.testbed)
+    base = _all_pairs(args.testbed)
+    hard = _read_hard(args.hard_pairs)
+    rows = base + hard
     texts = sorted({t for r in rows for t in (r[3], r[4])})
     t0 = time.time()
     embedder = Embedder(args.model) if args.model else Embedder()
@@ -135,7 +137,9 @@ def _prf(pred: list[bool], gold: list[bool]) -> tuple[float, float, float]:
 def cmd_report(args: argparse.Namespace) -> None:
     from curate.embed import Embedder
 
-    rows = _all_pairs(args.testbed)
+    base = _all_pairs(args.testbed)
+    hard = _read_hard(args.hard_pairs)
+    rows = base + hard
     texts = sorted({t for r in rows for t in (r[3], r[4])})
     if args.embeddings:
         saved = np.load(args.embeddings)
@@ -148,19 +152,24 @@ def cmd_report(args: argparse.Namespace) -> None:
     cos = [float(np.dot(vecs[r[3]], vecs[r[4]])) for r in rows]
     ngram = [bool(NgramIndex([r[3]], n=10).match([r[4]])) for r in rows]
 
-    margins = {}
-    if args.margins:
-        with open(args.margins, encoding="utf-8") as fh:
-            for line in fh:
-                m = json.loads(line)
-                margins[m["k"]] = m
+    def read_margins(path: str | None, offset: int) -> dict[int, dict]:
+        out: dict[int, dict] = {}
+        if path:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    m = json.loads(line)
+                    out[offset + m["k"]] = m
+        return out
+
+    margins = read_margins(args.margins, 0) | read_margins(args.hard_margins, len(base))
     # Rows are matched by position; the pair lists are seeded, so both steps build the same.
     judged = [margins.get(k) for k in range(len(rows))]
     for k, j in enumerate(judged):
         if j is not None and (j["set"], j["label"], j["item"]) != (rows[k][1], rows[k][5], rows[k][2]):
             raise SystemExit(f"margins file does not match the pairs at row {k}: rebuild it")
 
-    cal = [k for k, r in enumerate(rows) if r[0] == "calibration"]
+    cal_splits = {"random": ("calibration",), "both": ("calibration", "calibration_hard")}[args.calibration_negatives]
+    cal = [k for k, r in enumerate(rows) if r[0] in cal_splits]
     # The embedding model is English-only: its cut is fitted on same-language pairs (see
     # decontam.check's DEFAULT_COSINE_THRESHOLD); the judge's margins on all of them.
     same_lang = [k for k in cal if "chinese" not in rows[k][1]]
@@ -224,6 +233,19 @@ def cmd_report(args: argparse.Namespace) -> None:
             entry[label] = _prf([fn(k) for k in ks], gold)
         table.append(entry)
 
+    hard_table = []
+    for name in set_names if hard else []:
+        ks = [k for k, r in enumerate(rows) if r[1] == name and ((r[0] == "scored" and r[5]) or r[0] == "scored_hard")]
+        gold = [rows[k][5] for k in ks]
+        entry = {"set": name, "positives": sum(gold), "negatives": len(gold) - sum(gold),
+                 "cosine_auc": auc([cos[k] for k in ks], gold)}
+        if margins:
+            mk = [k for k in ks if judged[k] and judged[k]["margin"] is not None]
+            entry["margin_auc"] = auc([judged[k]["margin"] for k in mk], [rows[k][5] for k in mk])
+        for label, fn in methods.items():
+            entry[label] = _prf([fn(k) for k in ks], gold)
+        hard_table.append(entry)
+
     ca = [k for k, r in enumerate(rows) if r[0] == "codealpaca"]
     gpt4 = [rows[k][5] for k in ca]
     agreement = {}
@@ -233,9 +255,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         agreement[label] = {"agreement": agree, "flagged": sum(ours), "gpt4_true": sum(gpt4),
                             "both_true": sum(o and g for o, g in zip(ours, gpt4))}
 
-    result = {"cosine_cut": cos_cut, "default_cosine_cut": DEFAULT_COSINE_THRESHOLD, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts, "fused": fused,
+    result = {"calibration_negatives": args.calibration_negatives, "cosine_cut": cos_cut, "default_cosine_cut": DEFAULT_COSINE_THRESHOLD, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts, "fused": fused,
               "cascade": {"high": DEFAULT_CASCADE_HIGH, "floor": DEFAULT_CASCADE_FLOOR},
-              "calibration_pairs": len(cal), "table": table, "codealpaca": agreement,
+              "calibration_pairs": len(cal), "table": table, "hard_table": hard_table, "codealpaca": agreement,
               "judge_model": next((j["model"] for j in judged if j), None)}
     md = _markdown(result, list(methods))
     print(md)
@@ -248,7 +270,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def _markdown(result: dict, methods: list[str]) -> str:
     lines = [
-        f"Cut-offs fitted on {result['calibration_pairs']} calibration pairs (items past the first 100): "
+        f"Cut-offs fitted on {result['calibration_pairs']} calibration pairs (items past the first 100; "
+        f"negatives: {result['calibration_negatives']}): "
         f"cosine {result['cosine_cut']:.3f}"
         + (f", judge margin {', '.join(f'{k} {v:.2f}' for k, v in result['margin_cuts'].items())}" if result["margin_cuts"] else "")
         + (f", fused {' '.join(f'{v:.2f}' for v in result['fused'])} (w_cos w_margin bias cut)" if result.get("fused") else "")
@@ -263,6 +286,15 @@ def _markdown(result: dict, methods: list[str]) -> str:
         cells = [f"**{e[m][2]:.3f}** ({e[m][0]:.2f}/{e[m][1]:.2f})" for m in methods]
         tail = f" | {e['cosine_auc']:.3f}" + (f" | {e['margin_auc']:.3f}" if "margin_auc" in e else "")
         lines.append(f"| {e['set']} | {e['positives']}/{e['negatives']} | " + " | ".join(cells) + tail + " |")
+    if result.get("hard_table"):
+        lines += ["", "The same positives against nearest-neighbour negatives (each item's most similar other "
+                  "item's rephrasing), F1 (precision/recall):", "",
+                  "| set | pos/neg | " + " | ".join(methods) + " | cos AUC" + (" | margin AUC" if "margin_auc" in result["hard_table"][0] else "") + " |",
+                  "|---|---|" + "---|" * (len(methods) + 1 + ("margin_auc" in result["hard_table"][0]))]
+        for e in result["hard_table"]:
+            cells = [f"**{e[m][2]:.3f}** ({e[m][0]:.2f}/{e[m][1]:.2f})" for m in methods]
+            tail = f" | {e['cosine_auc']:.3f}" + (f" | {e['margin_auc']:.3f}" if "margin_auc" in e else "")
+            lines.append(f"| {e['set']} | {e['positives']}/{e['negatives']} | " + " | ".join(cells) + tail + " |")
     lines += ["", "Agreement with the reference tool's GPT-4 verdicts on CodeAlpaca-20k vs HumanEval (164 top-1 pairs):", "",
               "| method | agreement | flagged | GPT-4 True | both True |", "|---|---:|---:|---:|---:|"]
     for m, a in result["codealpaca"].items():
@@ -293,6 +325,10 @@ def main() -> None:
     r.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
     r.add_argument("--margins")
     r.add_argument("--embeddings", help=".npz from the embed step (default: embed here)")
+    r.add_argument("--hard-pairs", help="nearest-neighbour negatives from hard-pairs (calibration and a second table)")
+    r.add_argument("--hard-margins", help="judge margins of the hard pairs (margins --pairs-file)")
+    r.add_argument("--calibration-negatives", choices=("random", "both"), default="random",
+                   help="calibrate on the protocol's random negatives, or on those plus nearest-neighbour ones")
     r.add_argument("--out")
     args = parser.parse_args()
     {"margins": cmd_margins, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
