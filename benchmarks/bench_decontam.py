@@ -34,9 +34,24 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _server(model: str):
+class _Running:
+    """An already running server (--url), so the benchmark need not start its own."""
+
+    def __init__(self, url: str, model: str):
+        from curate.llm import Endpoint
+
+        self.endpoint = Endpoint(url, model)
+        self.base_url = url
+
+    def stop(self) -> None:
+        pass
+
+
+def _server(model: str, url: str | None = None):
     from curate.serve_model import ModelServer, ServeConfig
 
+    if url:
+        return _Running(url, model)
     _say(f"starting {model} ...")
     srv = ModelServer(ServeConfig(model=model)).start()
     _say(f"served at {srv.base_url}")
@@ -95,7 +110,7 @@ def _ours(endpoint, pairs: list[JudgePair], concurrency: int) -> tuple[float, in
 
 
 def cmd_judge(args: argparse.Namespace) -> None:
-    srv = _server(args.model)
+    srv = _server(args.model, args.url)
     try:
         ep = srv.endpoint
         a, b = _pairs(args.pairs, 0), _pairs(args.pairs, 80)
@@ -110,7 +125,7 @@ def cmd_judge(args: argparse.Namespace) -> None:
             runs.append((name, rate, ok, len(pairs)))
     finally:
         srv.stop()
-    print(f"\nJudge throughput, {args.model} served by vLLM on this machine, {args.pairs} pairs per run:\n")
+    print(f"\nJudge throughput, {args.model} served at {srv.base_url} on this machine, {args.pairs} pairs per run:\n")
     print("| structure | pairs/s (set A, set B) | mean | parsed |")
     print("|---|---|---:|---:|")
     for name in dict.fromkeys(r[0] for r in runs):
@@ -215,7 +230,7 @@ def cmd_warm(args: argparse.Namespace) -> None:
     data, _ = generate_train(2000)
     path = tmp / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in data))
-    srv = _server(args.model)
+    srv = _server(args.model, args.url)
     rows = []
     try:
         for label in ("cold", "warm rerun"):
@@ -242,6 +257,7 @@ def main() -> None:
     j.add_argument("--model", default="smollm2")
     j.add_argument("--pairs", type=int, default=48)
     j.add_argument("--concurrency", type=int, default=8)
+    j.add_argument("--url", help="use this running OpenAI-compatible server instead of starting one")
     e = sub.add_parser("e2e")
     e.add_argument("--rows", type=int, default=200_000)
     e.add_argument("--embed-rows", type=int, help="rows for the embedding stage (default: all)")
@@ -249,6 +265,7 @@ def main() -> None:
     w = sub.add_parser("warm")
     w.add_argument("--model", default="smollm2")
     w.add_argument("--concurrency", type=int, default=8)
+    w.add_argument("--url", help="use this running OpenAI-compatible server instead of starting one")
     args = parser.parse_args()
     {"judge": cmd_judge, "e2e": cmd_e2e, "warm": cmd_warm}[args.cmd](args)
 
