@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -184,12 +185,16 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        created = not self.path.exists()
         with self._conn() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS responses ("
                 " model TEXT NOT NULL, request_sha256 TEXT NOT NULL, response TEXT NOT NULL,"
                 " created_at REAL NOT NULL, PRIMARY KEY (model, request_sha256))"
             )
+        if created:
+            # Answers can quote the conversations they were asked about: owner-only.
+            os.chmod(self.path, 0o600)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

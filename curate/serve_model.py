@@ -52,7 +52,8 @@ class ServeConfig:
     A path is a Hugging Face directory (vllm) or a .gguf file (llamacpp).
     `port=0` picks a free port. `python` is the interpreter that has the backend
     installed; by default `.venv-vllm/bin/python` for vllm (CURATE_VLLM_PYTHON
-    overrides) and this interpreter for llamacpp (CURATE_LLAMACPP_PYTHON).
+    overrides) and `.venv-llamacpp/bin/python`, else this interpreter, for
+    llamacpp (CURATE_LLAMACPP_PYTHON overrides).
     On a machine without a GPU, vllm runs eagerly in float32: torch.compile's
     warm-up takes minutes there, and AVX2-only CPUs have no bf16 matmul.
     `compact_json` makes vLLM's structured output (xgrammar) emit no whitespace
@@ -185,7 +186,9 @@ class ModelServer:
             if cfg.api_key:
                 env["VLLM_API_KEY"] = cfg.api_key
         else:
-            python = cfg.python or settings.env("CURATE_LLAMACPP_PYTHON") or sys.executable
+            own_venv = REPO_ROOT / ".venv-llamacpp" / "bin" / "python"
+            python = cfg.python or settings.env("CURATE_LLAMACPP_PYTHON") or (
+                str(own_venv) if own_venv.exists() else sys.executable)
             gguf = self._resolve_model(need_hf=False)
             cmd = [python, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", cfg.name,
                    "--host", cfg.host, "--port", str(self.port), "--n_ctx", str(cfg.max_model_len)]
@@ -194,7 +197,7 @@ class ModelServer:
                 env["API_KEY"] = cfg.api_key
         if not Path(python).exists() and shutil.which(python) is None:
             hint = "run `make vllm` (scripts/setup_vllm.sh)" if cfg.backend == "vllm" else \
-                "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install 'llama-cpp-python[server]'"
+                "run scripts/setup_llamacpp.sh"
             raise MissingDependencyError(f"{cfg.backend} interpreter {python} not found; {hint}")
         return cmd + list(cfg.extra_args), env
 
@@ -330,7 +333,7 @@ class ModelServer:
                                capture_output=True)
         if probe.returncode != 0:
             hint = "run `make vllm` (scripts/setup_vllm.sh)" if self.config.backend == "vllm" else \
-                "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install 'llama-cpp-python[server]'"
+                "run scripts/setup_llamacpp.sh"
             raise MissingDependencyError(f"{python} cannot import {module}; {hint}")
 
 

@@ -236,6 +236,7 @@ def test_cache_is_safe_under_concurrent_writers(tmp_path):
         t.join()
     cache = ResponseCache(path)
     assert len(cache) == 200
+    assert path.stat().st_mode & 0o077 == 0  # owner-only: answers may quote conversations
     assert cache.get("m", "3-49") == {"text": "49"}
     assert cache.get("other-model", "3-49") is None
 
