@@ -10,7 +10,7 @@
   text (MT-bench and Vicuna-bench questions, MT-bench reference answers, FastChat's dummy
   conversations from ../shared/testbed, plus the language set) give false positives.
 
-Run: .venv/bin/python benchmarks/eval_taggers_quality.py [--json]
+Run: .venv/bin/python benchmarks/eval_taggers_quality.py [--json | --language-variants]
 """
 
 from __future__ import annotations
@@ -163,7 +163,27 @@ def eval_clean(config=None) -> dict:
     }
 
 
+def language_variants() -> None:
+    """Accuracy of the default against lingua's plain modes and all 75 languages (slow: ~1.3 GB)."""
+    from curate.tag_language import LanguageConfig
+
+    variants = {
+        "default (45 languages, hybrid)": LanguageConfig(),
+        "high accuracy on every text": LanguageConfig(low_accuracy_min_chars=10**9),
+        "low accuracy on every text": LanguageConfig(low_accuracy_min_chars=0),
+        "all 75 languages, hybrid": LanguageConfig(languages=("all",)),
+    }
+    for name, cfg in variants.items():
+        r = eval_language(config=cfg)
+        per_length = ", ".join(f"{k} {v:.3f}" for k, v in r["per_length"].items())
+        misses = ", ".join(f"{e['id']}->{e['got']}" for e in r["errors"])
+        print(f"{name:<32} accuracy {r['accuracy']:.3f} ({per_length}); misses: {misses}", flush=True)
+
+
 def main() -> None:
+    if "--language-variants" in sys.argv:
+        language_variants()
+        return
     t0 = time.perf_counter()
     report = {"language": eval_language(), "pii": eval_pii(), "clean": eval_clean(),
               "pii_heldout": eval_pii(read_jsonl(DATA / "pii_heldout.jsonl"))}
