@@ -20,19 +20,27 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+import stat
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from curate import schema
 from curate.errors import ConfigError, LakeError
 from curate.lake import AtomicParquetWriter, Lake, new_run_id
 from curate.normalize import Limits, Rejected, normalize
-from curate.read_logs import FORMATS, RawRecord, read_records, sniff
+from curate.read_logs import (
+    CHUNK_BYTES, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_DECOMPRESSED, FORMATS, LineChunk, RawRecord,
+    iter_line_chunks, read_records, sniff,
+)
 from curate.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -47,15 +55,25 @@ class IngestConfig:
     max_messages: int = 2000
     max_message_chars: int = 1_000_000
     max_record_bytes: int = 64 << 20
+    # A gzip bomb ends as one decompressed_too_large row once the stream passes this size;
+    # a JSON array document (held in memory whole) is capped by max_array_bytes.
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
+    max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
     batch_rows: int = 20_000
     user_id_salt: str = "chatcurate"
+    # OpenAI JSONL goes through the columnar path (pyarrow.json + Arrow compute) with a
+    # per-line fallback; results are identical either way (tests/curate/test_ingest_fast.py).
+    fast_path: bool = True
+    chunk_bytes: int = CHUNK_BYTES
+    workers: int = 2  # threads parsing chunks; the C++ parts run without the GIL
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
             raise ConfigError(f"format must be one of {FORMATS}, not {self.format!r}")
         if self.on_change not in ("replace", "skip", "error"):
             raise ConfigError(f"on_change must be replace, skip or error, not {self.on_change!r}")
-        for name in ("max_messages", "max_message_chars", "max_record_bytes", "batch_rows"):
+        for name in ("max_messages", "max_message_chars", "max_record_bytes", "max_decompressed_bytes",
+                     "max_array_bytes", "batch_rows", "chunk_bytes", "workers"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -111,22 +129,50 @@ class IngestStats:
 
 
 def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand folders into the log files they contain (sorted, hidden files skipped)."""
+    """Expand folders into the log files they contain (sorted, hidden files skipped).
+
+    A folder walk follows no symlink (a link could point at any file on the machine, or
+    loop) and skips anything that is not a regular file (a FIFO would block the read);
+    each skip is logged. A path named explicitly is read even when it is a symlink.
+    """
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(
-                sorted(
-                    f for f in p.rglob("*")
-                    if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                    and f.name.lower().endswith(LOG_SUFFIXES)
-                )
-            )
+            found = []
+            for folder, dirs, names in os.walk(p, followlinks=False):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in names:
+                    f = Path(folder) / name
+                    if name.startswith(".") or not name.lower().endswith(LOG_SUFFIXES):
+                        continue
+                    if f.is_symlink():
+                        log.warning("%s: a symlink inside a folder; not followed (name the file to read it)", f)
+                    elif not stat.S_ISREG(f.lstat().st_mode):
+                        log.warning("%s: not a regular file; skipped", f)
+                    else:
+                        found.append(f)
+            out.extend(sorted(found))
         elif p.is_file():
             out.append(p)
+        elif p.exists():
+            raise LakeError(f"{p}: not a regular file or folder")
         else:
             raise LakeError(f"{p}: no such file or folder")
     return out
+
+
+def path_key(path: Path) -> str:
+    """The catalog key of a source file: its resolved path as valid UTF-8.
+
+    Bytes of a non-UTF-8 file name are written as backslash escapes, so the key can be
+    stored in DuckDB and Parquet and maps back to the same file on the next run.
+    """
+    key = str(path.resolve())
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        key = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return key
 
 
 def file_hash(path: Path) -> str:
@@ -198,7 +244,7 @@ def ingest(
         by_hash = {row["content_hash"]: row["path"] for row in catalog.values() if row["status"] == "ingested"}
         plan: list[tuple[Path, str, str, int, float]] = []
         for path in files:
-            key = str(path.resolve())
+            key = path_key(path)
             st = path.stat()
             prev = catalog.get(key)
             # size+mtime unchanged: trust the stored hash and skip reading the bytes
@@ -230,7 +276,7 @@ def ingest(
             stats.files.append(result)
             if progress:
                 progress(size)
-        order = {str(p.resolve()): i for i, p in enumerate(files)}
+        order = {path_key(p): i for i, p in enumerate(files)}
         stats.files.sort(key=lambda f: order.get(f.path, 0))
         lake.record_run(run_id, "ingest", started, stats.as_dict())
     return stats
@@ -261,28 +307,17 @@ def _ingest_file(
     result = FileResult(key, "ingested", fmt)
     conv_writer = AtomicParquetWriter(lake.root / conv_rel, schema.CONVERSATIONS)
     quar_writer = AtomicParquetWriter(lake.root / quar_rel, schema.QUARANTINE)
-    assigned: list[str] = []
+    sink = _Sink(conv_writer, quar_writer, result, config.batch_rows)
     try:
-        rows: list[dict] = []
-        rejects: list[dict] = []
         limits = config.limits
-        for rec in read_records(path, container, max_record_bytes=config.max_record_bytes):
-            result.records_in += 1
-            row = _to_row(rec, fmt, limits, registry, key, run_id)
-            if "reason" in row:
-                rejects.append(row)
-                result.reasons[row["reason"]] = result.reasons.get(row["reason"], 0) + 1
-            else:
-                rows.append(row)
-                assigned.append(row["conversation_id"])
-            if len(rows) >= config.batch_rows:
-                conv_writer.write(_rows_table(rows))
-                rows = []
-            if len(rejects) >= 1000:
-                quar_writer.write(pa.Table.from_pylist(rejects, schema=schema.QUARANTINE))
-                rejects = []
-        conv_writer.write(_rows_table(rows))
-        quar_writer.write(pa.Table.from_pylist(rejects, schema=schema.QUARANTINE))
+        if container == "jsonl" and fmt == "openai" and config.fast_path:
+            _ingest_chunks(path, config, sink, registry, key, run_id)
+        else:
+            for rec in read_records(path, container, max_record_bytes=config.max_record_bytes,
+                                    max_decompressed_bytes=config.max_decompressed_bytes,
+                                    max_array_bytes=config.max_array_bytes):
+                sink.add_row(_to_row(rec, fmt, limits, registry, key, run_id))
+        sink.flush()
         result.rows_kept = conv_writer.rows
         result.rows_quarantined = quar_writer.rows
         conv_writer.commit()
@@ -290,10 +325,162 @@ def _ingest_file(
     except BaseException:
         conv_writer.abort()
         quar_writer.abort()
-        registry.forget(assigned)
+        registry.forget(sink.assigned)
         raise
     _commit_file(lake, key, size, mtime, digest, fmt, result, conv_rel, quar_rel, run_id)
     return result
+
+
+class _Sink:
+    """Buffers kept rows (dicts or Arrow tables, in record order) and rejects; writes in batches."""
+
+    def __init__(self, conv_writer: AtomicParquetWriter, quar_writer: AtomicParquetWriter,
+                 result: FileResult, batch_rows: int):
+        self.conv_writer, self.quar_writer, self.result, self.batch_rows = conv_writer, quar_writer, result, batch_rows
+        self.assigned: list[str] = []
+        self.rows: list[dict] = []
+        self.tables: list[pa.Table] = []
+        self.buffered = 0
+        self.rejects: list[dict] = []
+
+    def add_row(self, row: dict) -> None:
+        self.result.records_in += 1
+        if "reason" in row:
+            self.add_reject(row, counted=True)
+            return
+        self.rows.append(row)
+        self.assigned.append(row["conversation_id"])
+        self.buffered += 1
+        if self.buffered >= self.batch_rows:
+            self.flush_rows()
+
+    def add_reject(self, row: dict, counted: bool = False) -> None:
+        if not counted:
+            self.result.records_in += 1
+        self.rejects.append(row)
+        self.result.reasons[row["reason"]] = self.result.reasons.get(row["reason"], 0) + 1
+        if len(self.rejects) >= 1000:
+            self.quar_writer.write(pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
+            self.rejects = []
+
+    def add_table(self, table: pa.Table, cids: list[str]) -> None:
+        """Kept rows built by the columnar path; call `flush_rows` first to keep record order."""
+        self.flush_dicts()
+        self.result.records_in += table.num_rows
+        self.assigned.extend(cids)
+        self.tables.append(table)
+        self.buffered += table.num_rows
+        if self.buffered >= self.batch_rows:
+            self.flush_rows()
+
+    def flush_dicts(self) -> None:
+        if self.rows:
+            self.tables.append(_rows_table(self.rows))
+            self.rows = []
+
+    def flush_rows(self) -> None:
+        self.flush_dicts()
+        if self.tables:
+            self.conv_writer.write(pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0])
+            self.tables = []
+        self.buffered = 0
+
+    def flush(self) -> None:
+        self.flush_rows()
+        self.quar_writer.write(pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
+        self.rejects = []
+
+
+def _ingest_chunks(path: Path, config: IngestConfig, sink: _Sink, registry: _IdRegistry, key: str, run_id: str) -> None:
+    """OpenAI JSONL: chunks through the columnar path on `config.workers` threads, merged in order."""
+    from curate.normalize_columnar import normalize_chunk
+
+    limits = config.limits
+    items = iter_line_chunks(path, config.max_record_bytes, chunk_bytes=config.chunk_bytes,
+                             max_decompressed_bytes=config.max_decompressed_bytes)
+    with ThreadPoolExecutor(config.workers, thread_name_prefix="ingest") as pool:
+        queue: deque = deque()
+        for item in items:
+            if isinstance(item, RawRecord):
+                queue.append((item, None))
+            else:
+                queue.append((item, pool.submit(normalize_chunk, item, limits)))
+            # at most workers + 1 chunks in flight: memory stays flat
+            while queue and (queue[0][1] is None or len(queue) > config.workers + 1):
+                _drain_one(queue, sink, limits, registry, key, run_id)
+        while queue:
+            _drain_one(queue, sink, limits, registry, key, run_id)
+
+
+def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry, key: str, run_id: str) -> None:
+    """Merge the next chunk's fast rows and per-line records in line order (ids are order-dependent)."""
+    item, future = queue.popleft()
+    if future is None:
+        sink.add_row(_to_row(item, "openai", limits, registry, key, run_id))
+        return
+    res = future.result()
+    fast = res.fast
+    lines = fast.column("source_index").to_pylist()
+    sids = fast.column("source_id").to_pylist()
+    hashes = fast.column("content_hash").to_pylist()
+    slow = res.slow
+    keep = np.ones(len(lines), bool)
+    cids: list[str] = []
+    slow_kept: list[dict] = []
+    assign = registry.assign
+
+    def take_slow(rec: RawRecord) -> None:
+        row = _to_row(rec, "openai", limits, registry, key, run_id)
+        if "reason" in row:
+            sink.add_reject(row)
+        else:
+            slow_kept.append(row)
+
+    j = 0
+    for i, (line, sid, chash) in enumerate(zip(lines, sids, hashes)):
+        while j < len(slow) and slow[j].index < line:
+            take_slow(slow[j])
+            j += 1
+        cid, reason, detail = assign(sid, chash)
+        if reason is None:
+            cids.append(cid)
+            continue
+        keep[i] = False
+        offset, raw = res.raw_line(item, line)
+        sink.add_reject({"source_file": key, "source_format": "openai", "source_index": line, "byte_offset": offset,
+                         "reason": str(reason), "detail": detail, "raw": raw, "run_id": run_id})
+    for rec in slow[j:]:
+        take_slow(rec)
+    if not keep.all():
+        fast = fast.filter(pa.array(keep))
+    table = _fast_table(fast, cids, key, run_id)
+    if slow_kept:
+        table = pa.concat_tables([table, _rows_table(slow_kept)])
+        table = table.take(pc.sort_indices(table.column("source_index")))
+        cids = cids + [row["conversation_id"] for row in slow_kept]
+    if table.num_rows:
+        sink.add_table(table, cids)
+
+
+def _fast_table(fast: pa.Table, cids: list[str], key: str, run_id: str) -> pa.Table:
+    n = fast.num_rows
+    return pa.table(
+        {
+            "conversation_id": pa.array(cids, pa.string()),
+            "source_file": pa.array([key] * n, pa.string()),
+            "source_format": pa.array(["openai"] * n, pa.string()),
+            "source_index": fast.column("source_index"),
+            "model": fast.column("model"),
+            "conversation": fast.column("conversation"),
+            "turn": fast.column("turn"),
+            "tstamp": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "user_id": pa.nulls(n, pa.string()),
+            "content_hash": fast.column("content_hash"),
+            "metadata": pa.nulls(n, pa.string()),
+            "run_id": pa.array([run_id] * n, pa.string()),
+        },
+        schema=schema.CONVERSATIONS,
+    )
 
 
 def _to_row(rec: RawRecord, fmt: str, limits: Limits, registry: _IdRegistry, key: str, run_id: str) -> dict:

@@ -120,6 +120,18 @@ def normalize(obj: object, fmt: str, limits: Limits) -> dict:
     The returned dict has: source_id, model, conversation, turn, tstamp, user_id,
     content_hash, metadata (JSON string).
     """
+    try:
+        return _normalize(obj, fmt, limits)
+    except RecursionError:
+        # str() or repr() of a value nested ~1000 deep (orjson parses up to 1024 levels)
+        raise Rejected(Reason.NESTING_TOO_DEEP, "a field is nested too deeply to store") from None
+    except orjson.JSONEncodeError as exc:
+        # metadata JSON: orjson writes at most 255 levels and 64-bit integers
+        reason = Reason.NESTING_TOO_DEEP if "recursion" in str(exc).lower() else Reason.INVALID_FIELD
+        raise Rejected(reason, f"an unmapped field cannot be stored as JSON: {exc}"[:300]) from None
+
+
+def _normalize(obj: object, fmt: str, limits: Limits) -> dict:
     if not isinstance(obj, dict):
         raise Rejected(Reason.NOT_AN_OBJECT, f"record is a JSON {type(obj).__name__}, not an object")
     if fmt not in FIELDS:

@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import logging
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,12 @@ log = logging.getLogger(__name__)
 FORMATS = ("openai", "sharegpt", "lmsys")
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+DEFAULT_MAX_DECOMPRESSED = 64 << 30
+DEFAULT_MAX_ARRAY_BYTES = 2 << 30
+CHUNK_BYTES = 4 << 20  # line chunks handed to the columnar path; small enough to pipeline
+_PIECE = 1 << 20  # one read from the (decompressing) stream
+# What a corrupt stream raises: gzip's OSError/EOFError, zlib.error for bad deflate data.
+STREAM_ERRORS = (OSError, EOFError, zlib.error)
 
 
 @dataclass(slots=True)
@@ -68,7 +75,7 @@ def sniff(path: Path) -> tuple[str, str]:
                 if not chunk:
                     break
                 chunks.append(chunk)
-        except (OSError, EOFError) as exc:  # a truncated gzip: sniff what decompressed
+        except STREAM_ERRORS as exc:  # a truncated or corrupt gzip: sniff what decompressed
             log.debug("%s: stopped sniffing at %s", path, exc)
     head = b"".join(chunks)
     stripped = head.lstrip()
@@ -104,13 +111,13 @@ def _first_object(head: bytes, container: str) -> dict | None:
         return None
     text = head.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
+    pos = text.find("[") + 1
     for _ in range(50):
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
         try:
             obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None
         if isinstance(obj, dict):
             return obj
@@ -130,14 +137,36 @@ def detect_format(obj: dict) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class LineChunk:
+    """Complete lines of a JSONL stream: `data` starts at a line start and ends after a newline
+    (or at the end of the stream); `first_line` is the 1-based number of its first line."""
+
+    data: bytes
+    first_line: int
+    offset: int  # byte offset of data[0] in the decompressed stream
+
+    def lines(self) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset, line without its line end) for every line, blank ones too."""
+        number, offset = self.first_line, self.offset
+        parts = self.data.split(b"\n")
+        if self.data.endswith(b"\n"):
+            parts.pop()
+        for part in parts:
+            yield number, offset, part
+            number += 1
+            offset += len(part) + 1
+
+
 def read_records(
-    path: Path, container: str, *, max_record_bytes: int = 64 << 20
+    path: Path, container: str, *, max_record_bytes: int = 64 << 20,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
 ) -> Iterator[RawRecord]:
     """Yield every record of the file, parsed or with the reason it could not be."""
     if container == "jsonl":
-        yield from _read_jsonl(path, max_record_bytes)
+        yield from _read_jsonl(path, max_record_bytes, max_decompressed_bytes)
     elif container == "json_array":
-        yield from _read_json_array(path, max_record_bytes)
+        yield from _read_json_array(path, max_record_bytes, min(max_array_bytes, max_decompressed_bytes))
     elif container == "parquet":
         yield from _read_parquet(path)
     else:
@@ -157,72 +186,183 @@ def parse_line(index: int, offset: int, line: bytes) -> RawRecord:
     return RawRecord(index, offset, line, obj=obj)
 
 
+def chunk_records(chunk: LineChunk) -> Iterator[RawRecord]:
+    """The per-line path: parse every non-blank line of a chunk."""
+    for number, offset, line in chunk.lines():
+        if line.strip():
+            yield parse_line(number, offset, line.rstrip(b"\r\n"))
+
+
+def iter_line_chunks(
+    path: Path, max_record_bytes: int, *, chunk_bytes: int = CHUNK_BYTES,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED,
+) -> Iterator[LineChunk | RawRecord]:
+    """Split a (possibly gzip) JSONL stream into chunks of whole lines, in order.
+
+    Memory stays bounded: a line longer than `max_record_bytes` is skipped without being
+    held and yields a `record_too_large` record; a corrupt or truncated compressed stream
+    ends with one `invalid_json` record; a stream that decompresses to more than
+    `max_decompressed_bytes` (a gzip bomb) ends with one `decompressed_too_large` record.
+    Line numbers and offsets are those of the decompressed stream.
+    """
+    number = 0  # lines completed so far
+    offset = 0  # stream offset of the first pending byte
+    parts: list[bytes] = []  # pending pieces, joined only when a chunk is cut (no quadratic copying)
+    size = 0  # bytes in parts
+    complete = 0  # bytes of parts up to and including their last newline
+    total = 0
+    skipping = False  # inside an oversized line, discarding until its newline
+    skip_start = 0
+    with open_stream(path) as fh:
+        read = fh.read1 if hasattr(fh, "read1") else fh.read
+        while True:
+            try:
+                piece = read(_PIECE)
+            except STREAM_ERRORS as exc:
+                error = (Reason.INVALID_JSON, f"compressed stream is corrupt or truncated: {exc}")
+            else:
+                total += len(piece)
+                error = None
+                if total > max_decompressed_bytes:
+                    error = (Reason.DECOMPRESSED_TOO_LARGE,
+                             f"stream decompresses to more than max_decompressed_bytes={max_decompressed_bytes};"
+                             " this record and the rest of the file are not read")
+            if error is not None:
+                # What was read before the error is kept; the rest becomes one record.
+                if complete:
+                    head = b"".join(parts)[:complete]
+                    yield from _split_oversized(head, number, offset, max_record_bytes)
+                    number += head.count(b"\n")
+                    offset += complete
+                yield RawRecord(number + 1, skip_start if skipping else offset, b"", error=error[0], detail=error[1])
+                return
+            if not piece:
+                if skipping:
+                    yield _too_large(number + 1, skip_start, max_record_bytes)
+                elif size:
+                    yield from _split_oversized(b"".join(parts), number, offset, max_record_bytes)
+                return
+            if skipping:
+                nl = piece.find(b"\n")
+                if nl < 0:
+                    offset += len(piece)
+                    continue
+                number += 1
+                yield _too_large(number, skip_start, max_record_bytes)
+                skipping = False
+                offset += nl + 1
+                piece = piece[nl + 1:]
+                if not piece:
+                    continue
+            last_nl = piece.rfind(b"\n")
+            parts.append(piece)
+            if last_nl >= 0:
+                complete = size + last_nl + 1
+            size += len(piece)
+            if size - complete > max_record_bytes:
+                # The unfinished line is too long: emit what is complete, skip the rest of it.
+                if complete:
+                    head = b"".join(parts)[:complete]
+                    yield from _split_oversized(head, number, offset, max_record_bytes)
+                    number += head.count(b"\n")
+                    offset += complete
+                skipping, skip_start = True, offset
+                offset += size - complete
+                parts, size, complete = [], 0, 0
+                continue
+            if complete >= chunk_bytes:
+                data = b"".join(parts)
+                head, rest = data[:complete], data[complete:]
+                yield from _split_oversized(head, number, offset, max_record_bytes)
+                number += head.count(b"\n")
+                offset += complete
+                parts, size, complete = ([rest], len(rest), 0) if rest else ([], 0, 0)
+
+
+def _too_large(number: int, offset: int, limit: int) -> RawRecord:
+    return RawRecord(number, offset, b"", error=Reason.RECORD_TOO_LARGE,
+                     detail=f"line longer than max_record_bytes={limit}; raw bytes not kept")
+
+
+def _split_oversized(data: bytes, number: int, offset: int, limit: int) -> Iterator[LineChunk | RawRecord]:
+    """Yield `data` (complete lines) as chunks, with any line longer than `limit` as a record."""
+    if len(data) <= limit + 1:
+        yield LineChunk(data, number + 1, offset)
+        return
+    start = 0
+    chunk_start = 0
+    line = number
+    chunk_first = number + 1
+    while start < len(data):
+        nl = data.find(b"\n", start)
+        end = nl if nl >= 0 else len(data)
+        line += 1
+        if end - start > limit:
+            if chunk_start < start:
+                yield LineChunk(data[chunk_start:start], chunk_first, offset + chunk_start)
+            yield _too_large(line, offset + start, limit)
+            chunk_start = end + 1
+            chunk_first = line + 1
+        start = end + 1
+    if chunk_start < len(data):
+        yield LineChunk(data[chunk_start:], chunk_first, offset + chunk_start)
+
+
 def iter_lines(path: Path, max_record_bytes: int) -> Iterator[tuple[int, int, bytes | None, str]]:
     """Yield (line_number, byte_offset, line, error) for non-blank lines.
 
-    `line` is None with an error message for an oversized line or a corrupt stream.
+    `line` is None with an error message for a corrupt stream, or with "" for an oversized line.
     """
-    offset = 0
-    number = 0
-    with open_stream(path) as fh:
-        while True:
-            try:
-                line = fh.readline(max_record_bytes + 1)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                # A truncated or corrupt gzip member: what was read is kept, the rest is reported.
-                number += 1
-                yield number, offset, None, f"compressed stream is corrupt or truncated: {exc}"
-                return
-            if not line:
-                return
-            number += 1
-            start = offset
-            offset += len(line)
-            if len(line) > max_record_bytes and not line.endswith(b"\n"):
-                # Skip the rest of this oversized line without holding it in memory.
-                while True:
-                    chunk = fh.readline(1 << 20)
-                    offset += len(chunk)
-                    if not chunk or chunk.endswith(b"\n"):
-                        break
-                yield number, start, None, ""
-                continue
+    for item in iter_line_chunks(path, max_record_bytes):
+        if isinstance(item, RawRecord):
+            yield item.index, item.offset, None, "" if item.error == Reason.RECORD_TOO_LARGE else item.detail
+            continue
+        for number, offset, line in item.lines():
             if line.strip():
-                yield number, start, line.rstrip(b"\r\n"), ""
+                yield number, offset, line.rstrip(b"\r\n"), ""
 
 
-def _read_jsonl(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
-    for number, offset, line, error in iter_lines(path, max_record_bytes):
-        if line is None and error:
-            yield RawRecord(number, offset, b"", error=Reason.INVALID_JSON, detail=error)
-        elif line is None:
-            yield RawRecord(
-                number, offset, b"", error=Reason.RECORD_TOO_LARGE,
-                detail=f"line longer than max_record_bytes={max_record_bytes}; raw bytes not kept",
-            )
+def _read_jsonl(path: Path, max_record_bytes: int, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> Iterator[RawRecord]:
+    for item in iter_line_chunks(path, max_record_bytes, max_decompressed_bytes=max_decompressed_bytes):
+        if isinstance(item, RawRecord):
+            yield item
         else:
-            yield parse_line(number, offset, line)
+            yield from chunk_records(item)
 
 
-def _read_json_array(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
+def _read_json_array(
+    path: Path, max_record_bytes: int, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
+) -> Iterator[RawRecord]:
     """Elements of a top-level JSON array, decoded one at a time.
 
+    The whole document is held in memory, so it is read only up to `max_array_bytes`
+    (decompressed); a larger one is quarantined as one `decompressed_too_large` record.
     A syntax error inside the array makes the rest of the file one quarantined record
     (the decoder cannot resynchronise reliably), with its byte offset in the detail.
     """
     with open_stream(path) as fh:
         try:
-            data = fh.read()
-        except (OSError, EOFError) as exc:
+            data = fh.read(max_array_bytes + 1)
+        except STREAM_ERRORS as exc:
             yield RawRecord(0, 0, b"", error=Reason.INVALID_JSON, detail=f"cannot decompress: {exc}")
             return
+    if len(data) > max_array_bytes:
+        yield RawRecord(0, 0, b"", error=Reason.DECOMPRESSED_TOO_LARGE,
+                        detail=f"JSON array document larger than max_array_bytes={max_array_bytes}"
+                               " (it must fit in memory; convert it to JSONL)")
+        return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         # Decode element by element is not possible on broken bytes; keep what is valid.
         text = data.decode("utf-8", errors="surrogateescape")
+    del data
     decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
+    pos = text.find("[") + 1
+    if pos == 0:
+        yield RawRecord(0, 0, text[:max_record_bytes].encode("utf-8", errors="surrogateescape"),
+                        error=Reason.INVALID_JSON, detail="not a JSON array")
+        return
     index = 0
     end = len(text)
     while True:
@@ -236,10 +376,12 @@ def _read_json_array(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
         start = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
+            what = (f"{exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError)
+                    else "nesting too deep to parse")
             rest = text[start:].encode("utf-8", errors="surrogateescape")
             yield RawRecord(index, start, rest[:max_record_bytes], error=Reason.INVALID_JSON,
-                            detail=f"{exc.msg} at char {exc.pos}; the rest of the array is this one record")
+                            detail=f"{what}; the rest of the array is this one record")
             return
         raw = text[start:pos].encode("utf-8", errors="surrogateescape")
         if _has_surrogates(obj):
@@ -257,16 +399,20 @@ def _read_json_array(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
 
 
 def _has_surrogates(obj: object) -> bool:
-    if isinstance(obj, str):
-        try:
-            obj.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(obj, dict):
-        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in obj.items())
-    if isinstance(obj, list):
-        return any(_has_surrogates(v) for v in obj)
+    """Whether any string (key or value) holds lone surrogates; iterative, so depth is no issue."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -277,6 +423,10 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
     index = 0
     for batch in pf.iter_batches(batch_size=10_000):
         for row in batch.to_pylist():
-            raw = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
-            yield RawRecord(index, -1, raw, obj=row)
+            try:
+                raw = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+            except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes
+                yield RawRecord(index, -1, b"", error=Reason.NESTING_TOO_DEEP, detail=str(exc)[:300])
+            else:
+                yield RawRecord(index, -1, raw, obj=row)
             index += 1

@@ -1,0 +1,244 @@
+"""Ingest benchmark: chatcurate's ingest against a naive and a C++ JSON baseline.
+
+Generates an OpenAI-messages JSONL (default 1M conversations, about 2 turns and ~1.5 KB
+each, with a sprinkling of bad lines), then runs each contender in its own subprocess and
+reports conversations/s, MB/s and peak RSS (`ru_maxrss` of that subprocess):
+
+- ``naive``: ``json.loads`` per line, a pandas DataFrame, ``to_parquet`` (bad lines skipped).
+- ``pyarrow``: ``pyarrow.json.read_json`` (both cores) on the same file with the bad lines
+  removed (it stops at the first bad line, so it cannot quarantine): the practical upper
+  bound for parsing this data here. ``pyarrow+write`` adds ``write_table`` (zstd), the
+  cost every contender that keeps its result pays.
+- ``chatcurate``: ``curate.ingest.ingest`` into a fresh lake (fast columnar path, per-line
+  fallback, every bad line quarantined with its reason).
+- ``chatcurate (slow path)``: the same with the columnar path switched off.
+
+Run:  .venv/bin/python benchmarks/bench_ingest.py              # 1M conversations
+      .venv/bin/python benchmarks/bench_ingest.py --n 250000 --n 1000000 --only chatcurate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+WORDS = (
+    "the of and to in is you that it for on with as are this be at or have from by not but what all "
+    "were when we there can an your which their said if do will each about how up out them then she "
+    "many some so these would other into has more her two like him see time could no make than first "
+    "been its who now people my made over did down only way find use may water long little very after "
+    "words called just where most know get through back much before go good new write our used me man "
+    "too any day same right look think also around another came come work three word must because does "
+    "part even place well such here take why things help put years different away again off went old "
+    "number great tell men say small every found still between name should home big give air line set "
+    "own under read last never us left end along while might next sound below saw something thought "
+    "both few those always looked show large often together asked house don't world going want school "
+    "important until form food keep children feet land side without boy once animals life enough took "
+    "python function error install server database query model train dataset token memory thread "
+).split()
+OTHER = ["café crème brûlée déjà vu", "Привет, как дела? Всё хорошо", "你好，今天天气怎么样？我想去公园散步",
+         "こんにちは、元気ですか", "مرحبا كيف حالك", "Grüße aus München, schönes Wetter 😀"]
+MODELS = ["gpt-4o", "gpt-4o-mini", "llama-3-8b", "mistral-7b", None]
+
+BAD_LINES = [
+    b'{"id": "bad-trunc", "messages": [{"role": "user", "content": "this line was cut',
+    b'{"messages": [{"role": "user", "content": "caf\xe9 au lait"}]}',
+    b'["an", "array"]',
+    b'{"messages": [{"role": "narrator", "content": "Once upon a time"}]}',
+    b'{"messages": [{"role": "user", "content": "   "}, {"role": "assistant", "content": "?"}]}',
+    b'{"messages": [{"role": "user", "content": {"image": "x.png"}}]}',
+    b'{"id": "no-messages", "text": "hello"}',
+    b'{"messages": "hello"}',
+    b"not json at all",
+]
+
+
+def _text(rng: random.Random, n_words: int) -> str:
+    if rng.random() < 0.05:
+        return rng.choice(OTHER) + " " + " ".join(rng.choices(WORDS, k=n_words // 2))
+    return " ".join(rng.choices(WORDS, k=n_words))
+
+
+def generate(path: Path, n: int, *, bad_every: int = 500, seed: int = 0) -> tuple[int, int]:
+    """Write `n` lines (every `bad_every`-th a bad one); returns (good, bad) line counts."""
+    rng = random.Random(seed)
+    good = bad = 0
+    with open(path, "wb", buffering=1 << 20) as fh:
+        for i in range(n):
+            if bad_every and i % bad_every == bad_every - 1:
+                fh.write(BAD_LINES[(i // bad_every) % len(BAD_LINES)] + b"\n")
+                bad += 1
+                continue
+            turns = rng.choice((1, 1, 2, 2, 2, 3, 3))
+            msgs = []
+            if rng.random() < 0.2:
+                msgs.append({"role": "system", "content": "You are a helpful assistant."})
+            for _ in range(turns):
+                msgs.append({"role": "user", "content": _text(rng, rng.randint(10, 60))})
+                msgs.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
+            rec: dict = {}
+            if rng.random() < 0.7:
+                rec["id"] = f"conv-{i}"
+            model = rng.choice(MODELS)
+            if model:
+                rec["model"] = model
+            rec["messages"] = msgs
+            fh.write(json.dumps(rec, ensure_ascii=rng.random() < 0.5).encode() + b"\n")
+            good += 1
+    return good, bad
+
+
+def strip_bad(src: Path, dst: Path) -> int:
+    """Copy `src` without the lines pyarrow.json would choke on; returns the count kept."""
+    kept = 0
+    bad = set(BAD_LINES)
+    with open(src, "rb") as fi, open(dst, "wb", buffering=1 << 20) as fo:
+        for line in fi:
+            if line.rstrip(b"\n") in bad:
+                continue
+            fo.write(line)
+            kept += 1
+    return kept
+
+
+# ---- contenders, each run in a fresh subprocess ---------------------------------------
+def run_naive(src: str, out: str) -> dict:
+    import pandas as pd
+
+    rows = []
+    bad = 0
+    with open(src, "rb") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if not isinstance(rec, dict):
+                bad += 1
+                continue
+            rows.append({"id": rec.get("id"), "model": rec.get("model"), "messages": rec.get("messages")})
+    pd.DataFrame(rows).to_parquet(Path(out) / "naive.parquet")
+    return {"records": len(rows) + bad}
+
+
+def run_pyarrow(src: str, out: str, write: bool = False) -> dict:
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    table = pj.read_json(src, read_options=pj.ReadOptions(block_size=16 << 20))
+    if write:
+        pq.write_table(table, Path(out) / "pyarrow.parquet", compression="zstd")
+    return {"records": table.num_rows}
+
+
+def run_chatcurate(src: str, out: str, fast: bool = True) -> dict:
+    from curate.ingest import IngestConfig, ingest
+    from curate.lake import Lake
+
+    stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast))
+    assert stats.total == stats.kept + stats.quarantined
+    return {"records": stats.total, "kept": stats.kept, "quarantined": stats.quarantined}
+
+
+CONTENDERS = {
+    "naive": (run_naive, "json.loads + pandas + to_parquet"),
+    "pyarrow": (run_pyarrow, "pyarrow.json.read_json, both cores (bad lines removed)"),
+    "pyarrow+write": (lambda s, o: run_pyarrow(s, o, write=True), "the same + write_table zstd (bad lines removed)"),
+    "chatcurate": (run_chatcurate, "curate.ingest (fast path)"),
+    "chatcurate-slow": (lambda s, o: run_chatcurate(s, o, fast=False), "curate.ingest (per-line path only)"),
+}
+
+
+def _child(name: str, src: str, out: str) -> None:
+    fn = CONTENDERS[name][0]
+    t0 = time.perf_counter()
+    res = fn(src, out)
+    res["seconds"] = time.perf_counter() - t0
+    res["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("RESULT " + json.dumps(res))
+
+
+def measure(name: str, src: Path) -> dict:
+    """Run one contender in a subprocess; peak RSS is that child's ru_maxrss."""
+    with tempfile.TemporaryDirectory(dir=src.parent) as out:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, str(src), out],
+            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        if proc.returncode:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+        # The child reports its own ru_maxrss (RUSAGE_SELF): RUSAGE_CHILDREN here would be
+        # the maximum over every contender run so far.
+        return json.loads(line[7:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, action="append", help="conversations per file (repeatable); default 1000000")
+    ap.add_argument("--only", action="append", choices=list(CONTENDERS), help="contenders to run (repeatable)")
+    ap.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
+    ap.add_argument("--bad-every", type=int, default=500, help="one bad line every N lines (default 500)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    sizes = args.n or [1_000_000]
+    names = args.only or list(CONTENDERS)
+    workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in sizes:
+        src = workdir / f"openai_{n}.jsonl"
+        clean = workdir / f"openai_{n}_clean.jsonl"
+        if not src.exists():
+            t0 = time.perf_counter()
+            good, bad = generate(src, n, bad_every=args.bad_every)
+            print(f"generated {src} ({n:,} lines, {bad:,} bad, {src.stat().st_size / 1e6:.0f} MB) "
+                  f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        if any(n.startswith("pyarrow") for n in names) and not clean.exists():
+            strip_bad(src, clean)
+        for name in names:
+            path = clean if name.startswith("pyarrow") else src
+            res = measure(name, path)
+            res.update(name=name, n=n, mb=path.stat().st_size / 1e6)
+            results.append(res)
+            print(f"{name:16s} n={n:>9,} {res['seconds']:7.1f}s {n / res['seconds']:>9,.0f} conv/s "
+                  f"{res['mb'] / res['seconds']:6.0f} MB/s  peak {res['maxrss_kb'] / 1024:6.0f} MiB", file=sys.stderr)
+    print()
+    print(f"{'contender':18s} {'conversations':>13s} {'seconds':>8s} {'conv/s':>10s} {'MB/s':>7s} {'peak RSS MiB':>13s} {'kept':>9s} {'quarantined':>11s}")
+    for r in results:
+        print(f"{r['name']:18s} {r['n']:>13,} {r['seconds']:>8.1f} {r['n'] / r['seconds']:>10,.0f} "
+              f"{r['mb'] / r['seconds']:>7.0f} {r['maxrss_kb'] / 1024:>13.0f} {r.get('kept', '-')!s:>9s} "
+              f"{r.get('quarantined', '-')!s:>11s}")
+    print()
+    for name in names:
+        base = next((r for r in results if r["name"] == "naive" and r["n"] == sizes[-1]), None)
+        mine = next((r for r in results if r["name"] == name and r["n"] == sizes[-1]), None)
+        if base and mine and name != "naive":
+            print(f"{name}: {base['seconds'] / mine['seconds']:.2f}x the naive baseline at n={sizes[-1]:,}")
+    for name in names:
+        peaks = [(r["n"], r["maxrss_kb"] / 1024) for r in results if r["name"] == name]
+        if len(peaks) > 1:
+            print(f"{name} peak RSS by input size: " + ", ".join(f"{n:,}: {m:.0f} MiB" for n, m in peaks))
+    if not args.keep and not args.dir:
+        for p in workdir.iterdir():
+            p.unlink()
+        workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()
