@@ -53,3 +53,22 @@ def test_fused_decision_only_for_its_judge():
     assert cal.fused_says(0.9, -1.0, "qwen") is True
     assert cal.fused_says(0.1, 1.0, "qwen") is False
     assert cal.fused_says(0.9, 3.0, "other") is None
+
+
+def test_fit_calibration_with_a_judge(tmp_path):
+    from decontam.calibrate import fit_calibration
+    from decontam.judge import LLMJudge
+    from decontam.testbed import LabelledPair
+    from tests.decontam.fakes import BagOfWordsEmbedder, ScriptedClient, same_if_shared_word
+
+    pairs = []
+    for i in range(30):
+        pairs.append(LabelledPair("toy_english", f"same topic{i} alpha beta", f"same topic{i} alpha gamma", True, "knowledge", i))
+        pairs.append(LabelledPair("toy_english", f"unrelated{i} delta", f"other{i} epsilon", False, "knowledge", i))
+    judge = LLMJudge(ScriptedClient(same_if_shared_word("same")), model="fake-judge")
+    cal = fit_calibration(pairs, judge=judge, embedder=BagOfWordsEmbedder())
+    assert cal.judge_model == "fake-judge" and cal.embed_model == "fake-bow"
+    assert cal.margin_cut("knowledge", "fake-judge") is not None and cal.fused is not None
+    assert cal.quality["margin_f1"] == 1.0 and cal.fitted_on["pairs"] == 60
+    cal.save(tmp_path / "cal.json")
+    assert Calibration.load(tmp_path / "cal.json").fused == cal.fused
