@@ -176,14 +176,15 @@ def test_concurrency_is_bounded_and_order_preserved():
 
 
 def test_concurrent_batch_is_faster_than_one_at_a_time():
-    with FaultServer(policy=lambda i, body: Fault.slow(0.1)) as srv:
+    # The server's latency dominates (0.3 s a request), so this holds on a loaded machine too.
+    with FaultServer(policy=lambda i, body: Fault.slow(0.3)) as srv:
         t0 = time.monotonic()
-        client_for(srv, concurrency=8).chat_many([ask(f"q{i}") for i in range(16)])
+        client_for(srv, concurrency=8).chat_many([ask(f"q{i}") for i in range(8)])
         batched = time.monotonic() - t0
         t0 = time.monotonic()
-        client_for(srv, concurrency=1).chat_many([ask(f"q{i}") for i in range(16)])
+        client_for(srv, concurrency=1).chat_many([ask(f"q{i}") for i in range(8)])
         sequential = time.monotonic() - t0
-    assert sequential > 1.6 and batched < sequential / 3
+    assert sequential > 2.4 and batched < sequential / 2
 
 
 def test_rerun_with_cache_makes_zero_http_calls(srv, tmp_path):
@@ -325,3 +326,50 @@ def test_parse_falls_back_to_the_chosen_token_when_no_alternatives():
                      "logprobs": {"content": [{"token": "True", "logprob": -0.2, "top_logprobs": []}]}}],
     }
     assert parse_chat_response(payload, "m").top_logprobs == [{"True": -0.2}]
+
+
+@pytest.mark.timeout(60)
+def test_seeded_fault_storm_every_request_ends_answered_or_errored():
+    import random
+
+    rng = random.Random(8)
+    kinds = [Fault.http(429, retry_after=0.01), Fault.http(500), Fault.http(503), Fault.drop(), Fault.reset(),
+             Fault.truncated(), Fault.garbage(), Fault.half_json(), Fault.wrong_shape(), Fault.timeout(),
+             Fault.slow(0.05)]
+    injected: list[str] = []
+
+    def policy(i, body):
+        if rng.random() < 0.4:
+            fault = rng.choice(kinds)
+            injected.append(fault.kind)
+            return fault
+        return Fault.ok()
+
+    with FaultServer(policy=policy) as srv:
+        client = client_for(srv, concurrency=8, timeout_s=0.5, max_retries=4)
+        results = client.chat_many([ask(f"q{i}") for i in range(60)])
+        calls = srv.chat_calls
+    assert len(injected) >= 20
+    for i, r in enumerate(results):
+        assert (r.ok and r.text == f"echo: q{i}") or (r.error and r.text is None)
+    s = client.stats
+    assert s.ok + s.errors == 60 and s.calls == calls == 60 + s.retries
+    assert s.ok >= 55  # 40% faults and 5 attempts: nearly all get through
+
+
+@pytest.mark.timeout(30)
+def test_server_gone_mid_run_gives_errors_not_a_hang():
+    srv = FaultServer(policy=lambda i, body: Fault.slow(0.2)).start()
+    client = client_for(srv, concurrency=2, timeout_s=1, max_retries=2)
+    stopper = threading.Thread(target=srv.stop)
+
+    def on_result(i, res):  # the server goes away once the first answer is in
+        if not stopper.is_alive() and stopper.ident is None:
+            stopper.start()
+
+    t0 = time.monotonic()
+    results = client.chat_many([ask(f"q{i}") for i in range(20)], on_result=on_result)
+    stopper.join()
+    assert time.monotonic() - t0 < 20
+    assert any(r.ok for r in results) and any(r.error for r in results)
+    assert all(r.ok or (r.error and r.text is None) for r in results)
