@@ -5,6 +5,7 @@ prompts, so vLLM's prefix cache cannot favour whichever runs second, and the
 response cache is off.
 
     python benchmarks/bench_llm_client.py                       # starts vLLM with SmolLM2 itself
+    python benchmarks/bench_llm_client.py --backend llamacpp    # the same model's GGUF on llama.cpp
     python benchmarks/bench_llm_client.py --base-url http://127.0.0.1:8000/v1 --model smollm2
     python benchmarks/bench_llm_client.py --requests 48 --concurrency 1 4 8 16 --json
 """
@@ -57,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", help="Use a running server instead of starting one.")
     parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--backend", choices=["vllm", "llamacpp"], default="vllm", help="Server to start.")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
@@ -71,7 +73,7 @@ def main() -> None:
         else:
             from curate.serve_model import ModelServer, ServeConfig
 
-            srv = stack.enter_context(ModelServer(ServeConfig(model=ARGS.model)))
+            srv = stack.enter_context(ModelServer(ServeConfig(backend=ARGS.backend, model=ARGS.model)))
             endpoint, startup_s = srv.endpoint, srv.healthy_after_s
         # Warm-up: the first requests pay for lazy initialisation in the server.
         ChatClient(endpoint, concurrency=2, timeout_s=600).chat_many(prompts("warmup", 2))
@@ -80,13 +82,13 @@ def main() -> None:
     base = next((r["req_per_s"] for r in rows if r["concurrency"] == 1), None)
     for r in rows:
         r["speedup"] = round(r["req_per_s"] / base, 2) if base else None
-    info = {"model": endpoint.model, "base_url": endpoint.base_url, "max_tokens": ARGS.max_tokens,
+    info = {"model": endpoint.model, "backend": ARGS.backend if not ARGS.base_url else None, "base_url": endpoint.base_url, "max_tokens": ARGS.max_tokens,
             "server_healthy_after_s": round(startup_s, 1) if startup_s else None,
             "machine": f"{platform.machine()} {os.cpu_count()} cpu", "load_avg_1m": round(os.getloadavg()[0], 1)}
     if ARGS.json:
         print(json.dumps({**info, "rows": rows}))
         return
-    print(f"model {info['model']} at {info['base_url']}, max_tokens {ARGS.max_tokens}, {info['machine']},"
+    print(f"model {info['model']} ({info['backend'] or 'external'}) at {info['base_url']}, max_tokens {ARGS.max_tokens}, {info['machine']},"
           f" load avg {info['load_avg_1m']}" + (f", server healthy after {info['server_healthy_after_s']}s"
                                                if startup_s else ""))
     print(f"{'mode':<14} {'conc':>4} {'reqs':>5} {'ok':>4} {'seconds':>8} {'req/s':>7} {'speedup':>7}")
