@@ -1,6 +1,5 @@
 import json
 
-import pytest
 
 from curate.llm import ChatClient, Endpoint, ResponseCache
 from moderation.llm_tier import LLMTierConfig
