@@ -3,7 +3,6 @@ import json
 import pytest
 
 
-
 @pytest.fixture
 def small_lake(lake, tmp_path):
     """A lake with a few conversations written by us: threats, self-harm, clean chat."""

@@ -1,6 +1,5 @@
 import json
 
-
 from curate.llm import ChatClient, Endpoint, ResponseCache
 from moderation.llm_tier import LLMTierConfig
 from moderation.local import LocalConfig
