@@ -167,6 +167,13 @@ def run_once(
     Returns the stats of the run that did the work, with `skipped: True` added when the
     marker answered. `valid(marker_stats)` can reject a marker whose output is gone.
     """
+    # A run killed while writing a marker leaves a temporary that was never renamed:
+    # it means nothing, so the next run removes it.
+    folder = marker_path(lake_root, stage, key).parent
+    if folder.exists():
+        for tmp in folder.glob(".tmp-*"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
     done = read_marker(lake_root, stage, key)
     if done is not None and (valid is None or valid(done["stats"])):
         logger().info("%s: already done for this input (marker %s), skipping", stage, key[:12])

@@ -101,3 +101,13 @@ def test_artifact_rows_summarise_nested_stats():
     assert {"metric": "files.ingested", "value": 1} in rows
     assert {"metric": "per_file", "value": "2 items"} in rows
     assert len(next(r for r in rows if r["metric"] == "path")["value"]) == 200
+
+
+def test_a_marker_temporary_left_by_a_kill_is_removed(tmp_path):
+    from flows.common import marker_path
+
+    folder = marker_path(tmp_path, "stage", "k").parent
+    folder.mkdir(parents=True)
+    (folder / ".tmp-dead.json").write_text("{half")
+    run_once(tmp_path, "stage", "k", lambda: {"n": 1})
+    assert [p.name for p in folder.iterdir()] == ["k.json"]

@@ -41,6 +41,7 @@ def _cmd(lake: Path, out: Path, inputs: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize("kill_after", ["tag_pii", "decontam"])
 def test_sigkill_mid_pipeline_then_rerun_equals_clean_run(demo, prefect_api, tmp_path, kill_after):
     from flows.testing import pipeline_env
