@@ -23,6 +23,7 @@ rensa).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ class MinHashConfig:
                 "seed": self.seed, "hash_version": HASH_VERSION}
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_band_rows(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) minimising the false-positive area below `threshold` plus the
     false-negative area above it, for P(candidate | s) = 1 - (1 - s**rows)**bands."""

