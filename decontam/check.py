@@ -199,12 +199,24 @@ def run_check(
 
     neighbours = [None] * len(benches)
     embed_model = None
+    uniq_of: dict[str, int] = {}
+    groups: list[list[int]] = []
+    for row, text in enumerate(data.texts):
+        u = uniq_of.setdefault((text or "")[: config.max_chars], len(uniq_of))
+        if u == len(groups):
+            groups.append([])
+        groups[u].append(row)
+    uniq_texts = list(uniq_of)
+    del uniq_of
     if config.use_embeddings and len(data):
         t = time.perf_counter()
         embedder = embedder or default_embedder()
         embed_model = embedder.model_id
+        # Chat logs repeat themselves ("hi" thousands of times): embed and index each
+        # distinct text once, and expand a flagged neighbour to every row that carries it,
+        # so that --write-clean drops all the copies and not just the one top-1 hit.
         index = TrainIndex.build(
-            data.texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
+            uniq_texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
             index_type=config.index_type, max_chars=config.max_chars, store=embedding_store,
             progress=lambda done, total: say(f"embedding training side: {done}/{total}"),
         )
@@ -237,7 +249,7 @@ def run_check(
         t = time.perf_counter()
         say(f"judge: {len(jobs)} pairs")
         pairs = [
-            JudgePair(benches[k].texts[i], data.texts[j], config.data_type or benches[k].data_type)
+            JudgePair(benches[k].texts[i], uniq_texts[j], config.data_type or benches[k].data_type)
             for k, i, j, _ in jobs
         ]
         for (k, i, j, _), v in zip(jobs, judge.judge_many(pairs)):
@@ -280,9 +292,9 @@ def run_check(
                         continue
                     j, s = int(j), float(s)
                     counts["candidates"] += 1
-                    existing = flagged.get((i, j))
-                    if existing is not None:
-                        existing.cosine = s
+                    for row in groups[j]:
+                        if (i, row) in flagged:
+                            flagged[(i, row)].cosine = s
                     decided_by, verdict = None, verdicts.get((k, i, j))
                     if verdict is not None:
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
@@ -311,14 +323,16 @@ def run_check(
                             decided_by = "embedding"
                     if decided_by is None:
                         continue
-                    if existing is not None:
-                        existing.verdict = existing.verdict or (verdict.to_dict() if verdict else None)
-                        continue
-                    counts[f"flagged_{decided_by}"] += 1
-                    flagged[(i, j)] = FlaggedPair(
-                        b.name, b.ids[i], i, data.ids[j], j, decided_by, cosine=s,
-                        verdict=verdict.to_dict() if verdict is not None else None,
-                    )
+                    for row in groups[j]:
+                        existing = flagged.get((i, row))
+                        if existing is not None:
+                            existing.verdict = existing.verdict or (verdict.to_dict() if verdict else None)
+                            continue
+                        counts[f"flagged_{decided_by}"] += 1
+                        flagged[(i, row)] = FlaggedPair(
+                            b.name, b.ids[i], i, data.ids[row], row, decided_by, cosine=s,
+                            verdict=verdict.to_dict() if verdict is not None else None,
+                        )
         pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine or 0)))
         for p in pairs:
             p.test_text = b.texts[p.test_index]

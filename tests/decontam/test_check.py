@@ -159,3 +159,21 @@ def test_fused_calibration_decides_the_band(tmp_path, train_file):
     config = _config(tmp_path, cosine_threshold=0.99, calibration=cal, cascade_high=1.0, cascade_floor=0.0)
     res = run_check(str(train_file), [_bench()], config, embedder=BagOfWordsEmbedder(), judge=judge)
     assert {p.test_index: p.decided_by for p in res.benchmarks[0].flagged}.get(2) == "judge"
+
+
+def test_duplicated_training_texts_are_embedded_once_and_all_flagged(tmp_path):
+    rows = ["reverse words sentence keeping punctuation marks where they were"] * 3 + ["banana bread recipe"]
+    path = tmp_path / "dups.jsonl"
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(rows)))
+
+    class Counting(BagOfWordsEmbedder):
+        seen = 0
+
+        def embed(self, texts):
+            Counting.seen += len(texts)
+            return super().embed(texts)
+
+    res = run_check(str(path), [_bench()], _config(tmp_path, use_ngram=False), embedder=Counting())
+    assert Counting.seen == 2 + 3  # two distinct training texts, three benchmark items
+    flagged = {p.train_id for p in res.benchmarks[0].flagged if p.test_index == 1}
+    assert flagged == {"d0", "d1", "d2"}
