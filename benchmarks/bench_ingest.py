@@ -124,7 +124,11 @@ def run_naive(src: str, out: str) -> dict:
             except ValueError:
                 bad += 1
                 continue
-            if not isinstance(rec, dict):
+            msgs = rec.get("messages") if isinstance(rec, dict) else None
+            # the minimum for a consistent column: a list of {role: str, content: str}
+            if not isinstance(msgs, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in msgs
+            ):
                 bad += 1
                 continue
             rows.append({"id": rec.get("id"), "model": rec.get("model"), "messages": rec.get("messages")})

@@ -22,7 +22,7 @@ import logging
 import os
 import stat
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,7 +38,7 @@ from curate.errors import ConfigError, LakeError
 from curate.lake import AtomicParquetWriter, Lake, new_run_id
 from curate.normalize import Limits, Rejected, normalize
 from curate.read_logs import (
-    CHUNK_BYTES, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_DECOMPRESSED, FORMATS, LineChunk, RawRecord,
+    CHUNK_BYTES, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_DECOMPRESSED, FORMATS, RawRecord,
     iter_line_chunks, read_records, sniff,
 )
 from curate.reasons import Reason
@@ -393,26 +393,31 @@ class _Sink:
 
 def _ingest_chunks(path: Path, config: IngestConfig, sink: _Sink, registry: _IdRegistry, key: str, run_id: str) -> None:
     """OpenAI JSONL: chunks through the columnar path on `config.workers` threads, merged in order."""
-    from curate.normalize_columnar import normalize_chunk
+    from curate.normalize_columnar import normalize_chunk, per_line_chunk
 
     limits = config.limits
     items = iter_line_chunks(path, config.max_record_bytes, chunk_bytes=config.chunk_bytes,
                              max_decompressed_bytes=config.max_decompressed_bytes)
+    seen = {"fast": 0, "records": 0}
     with ThreadPoolExecutor(config.workers, thread_name_prefix="ingest") as pool:
         queue: deque = deque()
         for item in items:
             if isinstance(item, RawRecord):
                 queue.append((item, None))
             else:
-                queue.append((item, pool.submit(normalize_chunk, item, limits)))
+                # A file where the fast path accepts under 10% of the first 20k records (extra
+                # fields on every line, say) stops paying for the attempt.
+                paying = seen["records"] < 20_000 or seen["fast"] >= 0.1 * seen["records"]
+                queue.append((item, pool.submit(normalize_chunk if paying else per_line_chunk, item, limits)))
             # at most workers + 1 chunks in flight: memory stays flat
             while queue and (queue[0][1] is None or len(queue) > config.workers + 1):
-                _drain_one(queue, sink, limits, registry, key, run_id)
+                _drain_one(queue, sink, limits, registry, key, run_id, seen)
         while queue:
-            _drain_one(queue, sink, limits, registry, key, run_id)
+            _drain_one(queue, sink, limits, registry, key, run_id, seen)
 
 
-def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry, key: str, run_id: str) -> None:
+def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry, key: str, run_id: str,
+               seen: dict[str, int]) -> None:
     """Merge the next chunk's fast rows and per-line records in line order (ids are order-dependent)."""
     item, future = queue.popleft()
     if future is None:
@@ -420,6 +425,8 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
         return
     res = future.result()
     fast = res.fast
+    seen["fast"] += fast.num_rows
+    seen["records"] += fast.num_rows + len(res.slow)
     lines = fast.column("source_index").to_pylist()
     sids = fast.column("source_id").to_pylist()
     hashes = fast.column("content_hash").to_pylist()

@@ -32,20 +32,17 @@ bisected. Lines of parts that still fail at 16 lines or fewer go to the per-line
 
 from __future__ import annotations
 
-import codecs
 import re
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import xxhash
 
 from curate.normalize import Limits
-from curate.read_logs import LineChunk, RawRecord, parse_line
+from curate.read_logs import LineChunk, RawRecord, chunk_records, parse_line
 
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 FAST_SCHEMA = pa.schema([("id", pa.string()), ("model", pa.string()), ("messages", pa.list_(_MESSAGE))])
@@ -275,6 +272,13 @@ def normalize_chunk(chunk: LineChunk, limits: Limits) -> ChunkResult:
         if line.strip():
             slow.append(parse_line(chunk.first_line + i, chunk.offset + s, line.rstrip(b"\r\n")))
     return ChunkResult(fast, slow, starts, ends)
+
+
+def per_line_chunk(chunk: LineChunk, limits: Limits) -> ChunkResult:
+    """The same result shape with every line on the per-line path (used when the fast path
+    is not paying off for a file, e.g. one whose every line carries extra fields)."""
+    starts, ends = line_bounds(chunk.data)
+    return ChunkResult(_OUT_SCHEMA.empty_table(), list(chunk_records(chunk)), starts, ends)
 
 
 def _build(table: pa.Table, src_index: np.ndarray, limits: Limits) -> pa.Table:

@@ -81,7 +81,7 @@ def sniff(path: Path) -> tuple[str, str]:
     stripped = head.lstrip()
     if not stripped:
         return "openai", "jsonl"  # an empty file: any JSONL reader yields nothing
-    container = "json_array" if stripped[:1] == b"[" else "jsonl"
+    container = "json_array" if stripped[:1] == b"[" and not _array_lines(stripped) else "jsonl"
     sample = _first_object(stripped, container)
     fmt = detect_format(sample) if sample is not None else _detect_from_bytes(stripped)
     if fmt is None:
@@ -89,6 +89,14 @@ def sniff(path: Path) -> tuple[str, str]:
                     "(pass --format %s)", path, "|".join(FORMATS))
         return "unknown", container
     return fmt, container
+
+
+def _array_lines(head: bytes) -> bool:
+    """A JSONL file whose first line is itself an array: the line is complete ("[...]") and
+    more lines follow. A JSON array document starts with "[" alone, or with an element
+    followed by a comma, so it never looks like that unless it is one line."""
+    lines = [ln.strip() for ln in head.split(b"\n", 2)[:2]]
+    return len(lines) == 2 and bool(lines[1]) and lines[0].endswith(b"]")
 
 
 def _detect_from_bytes(head: bytes) -> str | None:

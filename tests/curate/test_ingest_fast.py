@@ -133,3 +133,13 @@ def test_python_whitespace_table_is_complete():
     from curate.normalize_columnar import PY_SPACES
 
     assert set(PY_SPACES) == {c for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+
+
+def test_file_with_extra_fields_everywhere_falls_back_and_matches(tmp_path):
+    """Every line carries a field the fast path does not map: it gives up early, same lake."""
+    lines = [{"id": f"e{i}", "created": 1700000000 + i, "messages": [U, A]} for i in range(25_000)]
+    src = _write(tmp_path / "extra.jsonl", lines)
+    fast, slow = Lake(tmp_path / "fast"), Lake(tmp_path / "slow")
+    ingest(fast, [src])
+    ingest(slow, [src], IngestConfig(fast_path=False))
+    assert _content(fast) == _content(slow)
