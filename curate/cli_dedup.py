@@ -21,7 +21,7 @@ from curate.cli_ingest import get_lake, json_option, lake_option
 @click.option("--exact/--no-exact", default=True, show_default=True, help="Exact duplicates of normalised text.")
 @click.option("--near/--no-near", default=True, show_default=True, help="Near duplicates (MinHash LSH).")
 @click.option("--semantic/--no-semantic", default=True, show_default=True, help="Semantic duplicates (embeddings + faiss).")
-@click.option("--near-threshold", type=float, default=0.7, show_default=True, help="Jaccard similarity for near duplicates.")
+@click.option("--near-threshold", type=float, default=0.65, show_default=True, help="Jaccard similarity for near duplicates.")
 @click.option("--num-perm", type=int, default=128, show_default=True, help="MinHash permutations.")
 @click.option("--shingle", type=click.Choice(["char", "word"]), default="char", show_default=True,
               help="Shingles: byte n-grams of the normalised text, or word n-grams.")
