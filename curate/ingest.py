@@ -18,6 +18,7 @@ stay rows for dedup to judge).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -323,6 +324,8 @@ def _ingest_file(
         conv_writer.commit()
         quar_writer.commit()
     except BaseException:
+        with contextlib.suppress(BaseException):
+            sink.close()
         conv_writer.abort()
         quar_writer.abort()
         registry.forget(sink.assigned)
@@ -337,6 +340,10 @@ class _Sink:
     def __init__(self, conv_writer: AtomicParquetWriter, quar_writer: AtomicParquetWriter,
                  result: FileResult, batch_rows: int):
         self.conv_writer, self.quar_writer, self.result, self.batch_rows = conv_writer, quar_writer, result, batch_rows
+        # Parquet encoding and compression run on one writer thread (FIFO keeps row order;
+        # pyarrow releases the GIL), at most two batches queued so memory stays flat.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-write")
+        self._writes: deque = deque()
         self.assigned: list[str] = []
         self.rows: list[dict] = []
         self.tables: list[pa.Table] = []
@@ -360,7 +367,7 @@ class _Sink:
         self.rejects.append(row)
         self.result.reasons[row["reason"]] = self.result.reasons.get(row["reason"], 0) + 1
         if len(self.rejects) >= 1000:
-            self.quar_writer.write(pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
+            self._write(self.quar_writer, pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
             self.rejects = []
 
     def add_table(self, table: pa.Table, cids: list[str]) -> None:
@@ -381,14 +388,28 @@ class _Sink:
     def flush_rows(self) -> None:
         self.flush_dicts()
         if self.tables:
-            self.conv_writer.write(pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0])
+            self._write(self.conv_writer, pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0])
             self.tables = []
         self.buffered = 0
 
+    def _write(self, writer: AtomicParquetWriter, table: pa.Table) -> None:
+        self._writes.append(self._pool.submit(writer.write, table))
+        while len(self._writes) > 2:
+            self._writes.popleft().result()
+
     def flush(self) -> None:
+        """Write everything buffered and wait for the writer thread (raises its errors)."""
         self.flush_rows()
-        self.quar_writer.write(pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
+        self._write(self.quar_writer, pa.Table.from_pylist(self.rejects, schema=schema.QUARANTINE))
         self.rejects = []
+        self.close()
+
+    def close(self) -> None:
+        try:
+            while self._writes:
+                self._writes.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ingest_chunks(path: Path, config: IngestConfig, sink: _Sink, registry: _IdRegistry, key: str, run_id: str) -> None:

@@ -87,9 +87,9 @@ def _write(path: Path, lines: list, repeat: int = 1, gz: bool = False) -> Path:
 
 def _content(lake: Lake) -> tuple[list, list]:
     con = lake.connect()
-    rows = con.execute("SELECT * EXCLUDE (run_id) FROM conversations ORDER BY source_index").fetchall()
-    rejects = con.execute("SELECT * EXCLUDE (run_id) FROM quarantine ORDER BY source_index").fetchall()
-    order = con.execute("SELECT source_index FROM conversations").fetchall()
+    rows = con.execute("SELECT * EXCLUDE (run_id) FROM conversations ORDER BY source_file, source_index").fetchall()
+    rejects = con.execute("SELECT * EXCLUDE (run_id) FROM quarantine ORDER BY source_file, source_index").fetchall()
+    order = con.execute("SELECT source_file, source_index FROM conversations").fetchall()  # file order
     con.close()
     return rows, rejects, order
 

@@ -212,8 +212,8 @@ def _check_folder(files: list[tuple[str, bytes, int | None]]) -> None:
 
 def _content(lake: Lake) -> tuple[list, list]:
     con = lake.connect()
-    rows = con.execute("SELECT * EXCLUDE (run_id) FROM conversations ORDER BY source_index").fetchall()
-    rejects = con.execute("SELECT * EXCLUDE (run_id) FROM quarantine ORDER BY source_index, reason").fetchall()
+    rows = con.execute("SELECT * EXCLUDE (run_id) FROM conversations ORDER BY source_file, source_index").fetchall()
+    rejects = con.execute("SELECT * EXCLUDE (run_id) FROM quarantine ORDER BY source_file, source_index, reason").fetchall()
     con.close()
     return rows, rejects
 
