@@ -8,8 +8,6 @@ conversations) and the reports: `<out>/decontam/decontam_report.md` for the whol
     python -m flows.decontam --lake out/lake --out out --benchmark humaneval
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 from pathlib import Path

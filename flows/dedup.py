@@ -6,8 +6,6 @@ kept, or a duplicate of which conversation and why); the export drops duplicates
     python -m flows.dedup --lake out/lake
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 from pathlib import Path

@@ -8,8 +8,6 @@ set and `HF_TOKEN` is in the environment (the token is never a parameter, never 
     python -m flows.export --lake out/lake --out out
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 from pathlib import Path

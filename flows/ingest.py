@@ -7,8 +7,6 @@ it already holds, so a scheduled run reads only what arrived since the last one.
     python -m flows.ingest --lake out/lake curate/demo_logs
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 from pathlib import Path

@@ -10,8 +10,6 @@ a log line. The run ends by printing where the export, the data card and the dec
 report are.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import sys

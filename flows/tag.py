@@ -9,8 +9,6 @@ skipped with a log line.
     python -m flows.tag --lake out/lake
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import time
