@@ -110,7 +110,7 @@ def row(label: str, result: dict, wall: float) -> dict:
     t = result.get("timings_s", {})
     tag = result.get("tag", {})
     return {
-        "run": label, "ingested": result["ingest"].get("total"), "ingest": t.get("ingest"), "dedup": t.get("dedup"),
+        "run": label, "ingested": 0 if result["ingest"].get("skipped") else result["ingest"].get("total"), "ingest": t.get("ingest"), "dedup": t.get("dedup"),
         **{f"tag:{k}": v.get("wall_s") for k, v in tag.items()},
         "decontam": t.get("decontam"), "export": t.get("export"), "flow total": t.get("total"), "wall": round(wall, 1),
         "exported": result["export"].get("kept"),
