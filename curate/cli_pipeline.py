@@ -247,7 +247,9 @@ def serve(landing, lake_root, out, benchmark, llm, llm_url, llm_model, name, kee
                                   keep_duplicates, keep_contaminated, drop_flagged, repo_id)
         params = json.loads(json.dumps(kwargs, default=lambda o: o.model_dump() if hasattr(o, "model_dump") else str(o)))
         schedule = {"cron": cron} if cron else {"interval": interval}
-        pipeline.serve(name=deployment, parameters=params, **schedule)
+        # limit=1: a run that is still going when the next one is due makes it wait,
+        # so two runs never write the same lake at once
+        pipeline.serve(name=deployment, parameters=params, limit=1, **schedule)
     finally:
         if server is not None:
             server.terminate()
