@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_GLOB_CHARS = "*?[]{}"
+# Views connect() defines itself; an annotation table may not take these names.
+RESERVED_TABLES = frozenset({"conversations", "quarantine", "source_files", "runs", "messages"})
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 
@@ -143,6 +146,11 @@ class Lake:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        # DuckDB expands globs in read_parquet paths and mangles '?' in database paths, so a
+        # root with these characters would read other lakes' files or lose its catalog.
+        bad = sorted(set(str(self.root)) & set(_GLOB_CHARS))
+        if bad:
+            raise LakeError(f"lake root {str(self.root)!r} contains {''.join(bad)!r}: pick a folder name without {_GLOB_CHARS}")
 
     # ---- paths -----------------------------------------------------------------
     @property
@@ -164,15 +172,20 @@ class Lake:
 
     def init(self) -> "Lake":
         """Create the folders, the catalog and the empty-schema files (idempotent)."""
+        created = not self.root.exists()
         for sub in ("conversations", "quarantine", "annotations", "embeddings", "_schema"):
             (self.root / sub).mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        os.chmod(self.root, DIR_MODE)
+        if created:  # never change the mode of a folder the user already had
+            os.chmod(self.root, DIR_MODE)
         for name, sch in (("conversations", schema.CONVERSATIONS), ("quarantine", schema.QUARANTINE)):
             target = self.root / "_schema" / f"{name}.parquet"
             if not target.exists():
                 write_parquet_atomic(sch.empty_table(), target)
         with self.catalog() as con:
             con.execute(_CATALOG_DDL)
+        for name in ("catalog.duckdb", ".lock"):
+            if (self.root / name).exists():
+                os.chmod(self.root / name, FILE_MODE)
         return self
 
     # ---- locking and catalog ---------------------------------------------------
@@ -180,7 +193,9 @@ class Lake:
     def writer_lock(self) -> Iterator[None]:
         """Exclusive lock for writers of the lake (one ingest or tagger at a time)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        with open(self.root / ".lock", "a+") as fh:
+        lock_path = self.root / ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        with os.fdopen(fd, "a+") as fh:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -275,7 +290,16 @@ class Lake:
         folder = self.root / "annotations"
         if not folder.exists():
             return []
-        return sorted(p.name for p in folder.iterdir() if p.is_dir() and self.annotation_files(p.name))
+        names = []
+        for p in sorted(folder.iterdir()):
+            if not p.is_dir():
+                continue
+            if not _NAME.match(p.name) or p.name in RESERVED_TABLES:
+                log.warning("ignoring %s: not a valid annotation table name", p)
+                continue
+            if self.annotation_files(p.name):
+                names.append(p.name)
+        return names
 
     # ---- querying ------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -301,7 +325,7 @@ class Lake:
         for table in self.annotation_tables():
             files = [str(p) for p in self.annotation_files(table)]
             con.execute(
-                f"CREATE VIEW {table} AS SELECT * FROM read_parquet({sql_str_list(files)}, union_by_name = true)"
+                f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({sql_str_list(files)}, union_by_name = true)'
             )
         con.execute(
             """CREATE VIEW messages AS
@@ -346,6 +370,8 @@ def sql_str_list(items: list[str]) -> str:
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise LakeError(f"invalid table name {name!r}: use lowercase letters, digits and underscores")
+    if name in RESERVED_TABLES:
+        raise LakeError(f"table name {name!r} is reserved for a built-in view: pick another")
 
 
 def _check_part(part: str) -> None:

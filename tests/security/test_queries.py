@@ -81,7 +81,6 @@ def test_lake_files_have_safe_permissions(tmp_path):
             assert mode == 0o750, f"{path}: {oct(mode)}"
 
 
-@pytest.mark.xfail(strict=True, reason="lake.py: catalog.duckdb and .lock are created 0644 (umask); chmod them 0640")
 def test_catalog_and_lock_are_not_world_readable(tmp_path):
     lake = Lake(tmp_path / "lake")
     ingest(lake, [_src(tmp_path)])
@@ -89,18 +88,15 @@ def test_catalog_and_lock_are_not_world_readable(tmp_path):
         assert stat.S_IMODE((lake.root / name).stat().st_mode) & 0o004 == 0
 
 
-@pytest.mark.xfail(strict=True, reason="lake.py: read_parquet() expands globs in the lake root, so 'lake*' also "
-                                       "reads the files of every lake whose name it matches")
-def test_lake_root_with_glob_characters_reads_only_its_own_files(tmp_path):
-    src = _src(tmp_path)
-    ingest(Lake(tmp_path / "lake-other"), [src])  # same source: same file names in both lakes
-    lake = Lake(tmp_path / "lake*")
-    ingest(lake, [src])
-    assert _count(lake) == 1
+@pytest.mark.parametrize("name", ["lake*", "lake?", "lake[1]", "lake{a,b}"])
+def test_lake_root_with_glob_characters_is_refused(tmp_path, name):
+    # read_parquet() would expand the glob and read other lakes' files; DuckDB mangles '?'
+    from curate.errors import LakeError
+
+    with pytest.raises(LakeError, match="contains"):
+        Lake(tmp_path / name)
 
 
-@pytest.mark.xfail(strict=True, reason="lake.py: annotation views are created unquoted, so a table named like a "
-                                       "SQL keyword (order, select) breaks every connect()")
 def test_annotation_table_named_like_a_keyword(tmp_path):
     lake = Lake(tmp_path / "lake")
     ingest(lake, [_src(tmp_path)])
@@ -108,8 +104,6 @@ def test_annotation_table_named_like_a_keyword(tmp_path):
     assert _count(lake) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="lake.py: a stray folder under annotations/ with an invalid name makes "
-                                       "annotation_tables() raise, so connect() fails for the whole lake")
 def test_stray_annotation_folder_does_not_break_queries(tmp_path):
     lake = Lake(tmp_path / "lake")
     ingest(lake, [_src(tmp_path)])
