@@ -23,9 +23,12 @@ def _free_port() -> int:
 
 
 def _exported_ids(out: Path) -> set[str]:
+    """Ids the export accounts for: written to the dataset, or left out with a reason."""
     files = sorted((out / "export" / "chatcurate-demo" / "data").glob("*.parquet"))
+    excl = out / "export" / "chatcurate-demo.exclusions.parquet"
     try:
-        return set(pq.read_table(files).column("conversation_id").to_pylist()) if files else set()
+        ids = set(pq.read_table(files).column("conversation_id").to_pylist()) if files else set()
+        return ids | (set(pq.read_table(excl).column("id").to_pylist()) if excl.exists() else set())
     except (OSError, ValueError, KeyError):  # the export folder was swapped while reading
         return set()
 
@@ -50,7 +53,7 @@ def _wait(cond, timeout: float, proc) -> bool:
 def test_served_deployment_picks_up_new_files_on_schedule(tmp_path):
     landing, lake, out = tmp_path / "landing", tmp_path / "lake", tmp_path / "out"
     landing.mkdir()
-    _log(landing / "a.jsonl.gz", "first-file", "How do I sort a dictionary by value in Python?")
+    _log(landing / "a.jsonl.gz", "first-file", "What is a good recipe for banana bread?")
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="WARNING")
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen(
