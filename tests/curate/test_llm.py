@@ -175,16 +175,14 @@ def test_concurrency_is_bounded_and_order_preserved():
     assert sorted(seen) == list(range(16))
 
 
-def test_concurrent_batch_is_faster_than_one_at_a_time():
-    # The server's latency dominates (0.3 s a request), so this holds on a loaded machine too.
-    with FaultServer(policy=lambda i, body: Fault.slow(0.3)) as srv:
-        t0 = time.monotonic()
+def test_concurrent_batch_overlaps_requests_and_sequential_does_not():
+    # Speed itself is measured in benchmarks/bench_llm_client.py; here only the overlap.
+    with FaultServer(policy=lambda i, body: Fault.slow(0.2)) as srv:
         client_for(srv, concurrency=8).chat_many([ask(f"q{i}") for i in range(8)])
-        batched = time.monotonic() - t0
-        t0 = time.monotonic()
-        client_for(srv, concurrency=1).chat_many([ask(f"q{i}") for i in range(8)])
-        sequential = time.monotonic() - t0
-    assert sequential > 2.4 and batched < sequential / 2
+        assert srv.max_in_flight == 8
+    with FaultServer(policy=lambda i, body: Fault.slow(0.05)) as srv:
+        client_for(srv, concurrency=1).chat_many([ask(f"q{i}") for i in range(4)])
+        assert srv.max_in_flight == 1
 
 
 def test_rerun_with_cache_makes_zero_http_calls(srv, tmp_path):
