@@ -61,3 +61,10 @@ vllm: .venv-vllm/.installed
 model: models/smollm2/MANIFEST.json
 models/smollm2/MANIFEST.json: | setup
 	$(BIN)/curate fetch-model smollm2
+
+# Optional second backend: llama.cpp (llama-cpp-python[server], compiled from source).
+.PHONY: llamacpp
+llamacpp: .venv-llamacpp/.installed
+.venv-llamacpp/.installed: scripts/setup_llamacpp.sh
+	bash scripts/setup_llamacpp.sh
+	touch $@
