@@ -281,7 +281,7 @@ def _redacted_prompts(lake: Lake, ids: list[str], prompts: list[str]) -> tuple[l
         con = lake.connect()
         try:
             rows = con.execute(
-                "SELECT conversation_id, list_filter(redacted_conversation, m -> m.role = 'user')[1].content FROM pii"
+                "SELECT conversation_id, list_filter(redacted_conversation, lambda m: m.role = 'user')[1].content FROM pii"
                 " WHERE conversation_id IN (SELECT unnest(?))",
                 [ids],
             ).fetchall()
