@@ -68,3 +68,10 @@ llamacpp: .venv-llamacpp/.installed
 .venv-llamacpp/.installed: scripts/setup_llamacpp.sh
 	bash scripts/setup_llamacpp.sh
 	touch $@
+
+# Regenerate the committed data card of the demo run (LLM tiers off, as the staleness test runs it).
+.PHONY: card
+card: setup
+	rm -rf $(OUT)/card-run
+	$(BIN)/python -m flows.pipeline --lake $(OUT)/card-run/lake --out $(OUT)/card-run/out --inputs curate/demo_logs
+	$(BIN)/curate card --lake $(OUT)/card-run/lake --out data_cards/demo
