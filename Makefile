@@ -37,7 +37,7 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m "slow and not llm"
 
-test-llm: setup
+test-llm: setup vllm model
 	$(BIN)/python -m pytest -q -m "llm"
 
 demo-logs: setup
