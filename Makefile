@@ -28,8 +28,11 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 setup: $(BIN)/.installed
 
-run: setup
-	$(BIN)/python -m flows.pipeline --lake $(LAKE) --out $(OUT)
+# The LLM tiers (moderation tier 2, topic labels) go through a vLLM server that the run starts
+# and stops itself; the decontam judge stays off here (SmolLM2's verdicts are noise and an
+# uncalibrated judge never overrules the embedding stage): `--llm serve` without --no-judge runs it.
+run: setup vllm model
+	$(BIN)/python -m flows.pipeline --lake $(LAKE) --out $(OUT) --llm serve --no-judge
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow and not llm"

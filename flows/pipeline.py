@@ -40,6 +40,7 @@ def pipeline(
     taggers: list[str] = list(TAGGERS),  # noqa: B006
     semantic_dedup: bool = True,
     card_dir: Path | None = None,
+    decontam_judge: bool = True,
 ) -> dict:
     """Run every stage in order over `inputs`; returns per-stage stats and the output paths."""
     timings: dict[str, float] = {}
@@ -59,7 +60,8 @@ def pipeline(
     with served_llm(llm) as endpoint:
         timings["llm_server_start"] = round(time.perf_counter() - t0, 2)
         results["tag"] = timed("tag", tag_flow, lake=lake, taggers=taggers, llm=endpoint)
-        results["decontam"] = timed("decontam", decontam_flow, lake=lake, out=out, benchmarks=benchmarks, llm=endpoint)
+        results["decontam"] = timed("decontam", decontam_flow, lake=lake, out=out, benchmarks=benchmarks, llm=endpoint,
+                                     judge=decontam_judge)
     results["export"] = timed("export", export_flow, lake=lake, out=out, options=export, card_dir=card_dir)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     results["timings_s"] = timings
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", choices=list(TAGGERS), default=[],
                         help="leave out a tagger (repeatable)")
     parser.add_argument("--no-semantic-dedup", action="store_true")
+    parser.add_argument("--no-judge", action="store_true",
+                        help="with --llm, keep the decontam judge off (the LLM serves the taggers only)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when an enrichment stage failed")
     parser.add_argument("--json", action="store_true", help="print all stats as JSON")
     args = parser.parse_args(argv)
@@ -109,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                            drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
     result = pipeline(lake=args.lake, inputs=args.inputs, out=args.out, benchmarks=args.benchmark or ["humaneval"],
                       llm=llm, export=export, card_dir=args.card_dir,
-                      taggers=[t for t in TAGGERS if t not in args.skip], semantic_dedup=not args.no_semantic_dedup)
+                      taggers=[t for t in TAGGERS if t not in args.skip], semantic_dedup=not args.no_semantic_dedup,
+                      decontam_judge=not args.no_judge)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     print(format_paths(result), file=sys.stdout)
