@@ -38,7 +38,11 @@ def _reasons(lake: Lake) -> list[tuple[int, str]]:
 
 def _peak_rss_mib(code: str, *args: str) -> tuple[float, str]:
     """Run `code` in a fresh interpreter; return its peak RSS (MiB) and stdout."""
-    wrapper = code + "\nimport resource; print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a child of a big
+    # pytest process would report the parent's peak (this broke the test in a full run).
+    wrapper = code + (
+        "\nprint('MAXRSS', next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+    )
     proc = subprocess.run([sys.executable, "-c", wrapper, *args], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("MAXRSS"))
