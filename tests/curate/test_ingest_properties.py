@@ -29,7 +29,7 @@ from curate.lake import Lake
 from curate.read_logs import _array_lines
 
 FAST = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---- generated values ------------------------------------------------------------
 SPACES = " \t\u00a0\u2003\u3000\x1c"
@@ -246,6 +246,7 @@ def test_openai_fast_path_equals_per_line_path(file, gz):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @SLOW
 @given(files=log_folder())
 def test_every_reader_conserves_records_many(files):
@@ -253,6 +254,7 @@ def test_every_reader_conserves_records_many(files):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @SLOW
 @given(file=jsonl_file("openai"), gz=st.booleans())
 def test_openai_fast_path_equals_per_line_path_many(file, gz):
