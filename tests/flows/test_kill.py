@@ -28,9 +28,10 @@ def _annotations(lake: Lake) -> dict:
     out = {}
     con = lake.connect()
     for table in lake.annotation_tables():
-        t = con.sql(f"SELECT * FROM {table} ORDER BY conversation_id").to_arrow_table()
+        t = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
         keep = [c for c in t.column_names if c not in ("run_id", "fit_id", "seconds")]
-        out[table] = t.select(keep).to_pylist()
+        # not every table has conversation_id (topic_labels): sort whole rows instead
+        out[table] = sorted(t.select(keep).to_pylist(), key=repr)
     out["conversations"] = con.execute(
         "SELECT conversation_id, content_hash FROM conversations ORDER BY 1").fetchall()
     return out
