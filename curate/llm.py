@@ -200,7 +200,16 @@ class ResponseCache:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL takes an exclusive lock that does not wait on the busy
+            # timeout: concurrent openers get "database is locked" at once, so retry briefly.
+            for attempt in range(100):
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 99:
+                        raise
+                    time.sleep(0.01 * (1 + attempt % 10))
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
