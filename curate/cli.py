@@ -11,21 +11,10 @@ import sys
 
 import click
 
-from curate.errors import CurateError
+from curate.cli_errors import ErrorLineGroup
 
 
-class _Group(click.Group):
-    """Turns library errors into one clear line and a non-zero exit."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except CurateError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorLineGroup)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Curate chatbot conversation logs into clean datasets.
