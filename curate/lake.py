@@ -258,10 +258,10 @@ class Lake:
                 if path not in committed:
                     path.unlink()
                     removed.append(path)
-        for folder in (self.root / "annotations", self.root / "embeddings"):
+        for folder in (self.root / "annotations", self.root / "embeddings", self.root / "_schema"):
             if folder.exists():
                 for tmp in folder.rglob(".tmp-*"):
-                    tmp.unlink()
+                    tmp.unlink(missing_ok=True)
                     removed.append(tmp)
         if removed:
             log.info("removed %d orphaned files left by an interrupted run", len(removed))

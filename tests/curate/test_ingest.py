@@ -211,3 +211,13 @@ def test_sigkill_mid_ingest_then_rerun_equals_clean_run(tmp_path, delay):
     assert killed.stats()["balanced"]
     leftovers = [p for p in killed.root.rglob(".tmp-*")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("folder", ["conversations", "quarantine", "annotations/lang", "embeddings/m", "_schema"])
+def test_rerun_removes_temporaries_a_kill_left_anywhere(lake, folder):
+    """A kill can land in any atomic write, the empty-schema files of `init` included."""
+    target = lake.root / folder
+    target.mkdir(parents=True, exist_ok=True)
+    (target / ".tmp-killed.parquet").write_bytes(b"PAR1 half written")
+    ingest(lake, [DEMO_LOGS], IngestConfig())
+    assert list(lake.root.rglob(".tmp-*")) == []
