@@ -13,6 +13,12 @@ and dtype on whatever device torch sees; baseline is `Embedder`'s current defaul
 device (float32, batch 256 on CUDA). Needs only torch, sentence-transformers, numpy:
 
     python3 benchmarks/bench_scale.py embed --model models/minilm-fp16 --texts 50000
+
+`pipeline`: the whole pipeline flow (`flows.pipeline`, `--llm off`) over the demo logs,
+locally (the baseline) and with its stage tasks on a local Ray cluster, each into a fresh
+lake (`--order` says which goes first): seconds per stage, and whether the exports are equal.
+
+    .venv/bin/python benchmarks/bench_scale.py pipeline --workers 3
 """
 
 from __future__ import annotations
@@ -310,6 +316,57 @@ def bench_lake(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def bench_pipeline(args: argparse.Namespace) -> list[dict]:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from flows.pipeline import DEMO_LOGS, pipeline
+    from flows.runners import task_runner_for
+    from flows.testing import ensure_harness
+
+    ensure_harness()  # one Prefect API for the driver and the Ray workers
+    work = args.workdir / "pipeline"
+    shutil.rmtree(work, ignore_errors=True)
+    inputs = work / "logs"
+    shutil.copytree(DEMO_LOGS, inputs)
+    runs: dict[str, dict] = {}
+    for name in args.order.split(","):
+        flow_, address = pipeline, None
+        if name == "ray":
+            import ray
+
+            t = time.perf_counter()
+            ray.init(num_cpus=args.workers, include_dashboard=False, object_store_memory=200 << 20, log_to_driver=False)
+            print(f"ray.init: {time.perf_counter() - t:.1f}s", file=sys.stderr)
+            flow_, address = pipeline.with_options(task_runner=task_runner_for("local")), "local"
+        t = time.perf_counter()
+        result = flow_(lake=work / name / "lake", inputs=[inputs], out=work / name / "out", ray_address=address)
+        wall = time.perf_counter() - t
+        folder = work / name / "out" / "export" / "chatcurate-demo" / "data"
+        export = pq.read_table(sorted(folder.glob("*.parquet"))).sort_by("conversation_id")
+        runs[name] = {"wall": wall, "timings": result["timings_s"], "export": export}
+        print(json.dumps({"run": name, "wall_s": round(wall, 1), **result["timings_s"]}), file=sys.stderr, flush=True)
+    same = runs["ray"]["export"].equals(runs["local"]["export"])
+    rows = []
+    stages = [k for k in runs["local"]["timings"] if k != "llm_server_start"]
+    for stage in stages:
+        base, got = runs["local"]["timings"][stage], runs["ray"]["timings"].get(stage)
+        rows.append({"stage": stage, "local_s": base, "ray_s": got,
+                     "ray_vs_local": round(got / base, 2) if base and got is not None else None})
+    rows.append({"stage": "flow call (wall)", "local_s": round(runs["local"]["wall"], 1),
+                 "ray_s": round(runs["ray"]["wall"], 1), "ray_vs_local": round(runs["ray"]["wall"] / runs["local"]["wall"], 2)})
+    n = runs["local"]["export"].num_rows
+    print(f"\npipeline over the demo logs ({n} conversations exported); baseline = local run; "
+          f"Ray: local cluster, {args.workers} CPUs; exports equal: {same}")
+    print(f"{'stage':<18} {'local s':>8} {'ray s':>8} {'ray/local':>9}")
+    for r in rows:
+        print(f"{r['stage']:<18} {r['local_s']:>8} {r['ray_s']:>8} {r['ray_vs_local']:>9}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "exports_equal": same}, indent=2))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -328,8 +385,16 @@ def main(argv: list[str] | None = None) -> None:
     lk.add_argument("--workdir", type=Path, default=REPO / "out" / "bench_scale")
     lk.add_argument("--skip-ray", action="store_true")
     lk.add_argument("--json", default=None)
+    pl = sub.add_parser("pipeline", help="the whole pipeline flow over the demo logs, locally and on local Ray")
+    pl.add_argument("--workers", type=int, default=3)
+    pl.add_argument("--order", default="local,ray", choices=["local,ray", "ray,local"],
+                    help="which run goes first (the first pays cold imports and a cold disk cache)")
+    pl.add_argument("--workdir", type=Path, default=REPO / "out" / "bench_scale")
+    pl.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.cmd == "embed":
+    if args.cmd == "pipeline":
+        bench_pipeline(args)
+    elif args.cmd == "embed":
         if args.model is None:
             from curate.embed import default_model_path
 

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
+from flows.runners import run_task
 
 
 @task(name="decontam-check", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
@@ -59,7 +60,7 @@ def decontam_flow(
 ) -> dict:
     """Flag conversations that quote or rephrase benchmark items; the judge runs when `llm` is on."""
     report_dir = Path(out) / "decontam"
-    stats = decontam_task(str(lake), list(benchmarks), str(report_dir), llm, judge and llm.enabled)
+    stats = run_task(decontam_task, str(lake), list(benchmarks), str(report_dir), llm, judge and llm.enabled)
     logger().info("decontam: %s", {k: v for k, v in stats.items() if not isinstance(v, (dict, list))})
     publish_stats("decontam", stats)
     return stats

@@ -14,6 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.runners import run_task
 
 
 @task(name="dedup", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
@@ -47,7 +48,7 @@ def _describe(config) -> dict:
 @flow(name="dedup")
 def dedup_flow(lake: Path = Path("out/lake"), semantic: bool = True) -> dict:
     """Mark exact, near and (with `semantic`) embedding duplicates in the lake."""
-    stats = dedup_task(str(lake), semantic)
+    stats = run_task(dedup_task, str(lake), semantic)
     logger().info("dedup: %s", {k: v for k, v in stats.items() if not isinstance(v, (dict, list))})
     publish_stats("dedup", stats)
     return stats

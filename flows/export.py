@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.options import ExportOptions
+from flows.runners import run_task
 
 
 def export_config(options: ExportOptions):
@@ -73,10 +74,10 @@ def export_flow(
 
     dest = Path(out) / "export" / options.name
     card_dir = Path(card_dir) if card_dir else Path(out) / "data_card"
-    stats = export_task(str(lake), str(dest), str(card_dir), options)
+    stats = run_task(export_task, str(lake), str(dest), str(card_dir), options)
     if options.repo_id:
         if settings.hf_token():
-            stats["pushed_to"] = push_task(stats["path"], options.repo_id, options.private)
+            stats["pushed_to"] = run_task(push_task, stats["path"], options.repo_id, options.private)
         else:
             logger().warning("export: repo_id=%s given but HF_TOKEN is not set: not pushed", options.repo_id)
     logger().info("export: %s of %s conversations -> %s", stats.get("kept"), stats.get("total"), stats.get("path"))

@@ -16,6 +16,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import fingerprint, inputs_state, logger, publish_stats, retry_transient, run_once
+from flows.runners import run_task
 
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
@@ -46,7 +47,7 @@ def ingest_flow(
     on_change: Literal["replace", "skip", "error"] = "replace",
 ) -> dict:
     """Ingest `inputs` (files or folders) into the lake at `lake`; returns ingest stats."""
-    stats = ingest_task(str(lake), [str(p) for p in inputs], on_change)
+    stats = run_task(ingest_task, str(lake), [str(p) for p in inputs], on_change)
     files = stats.get("files", {})
     logger().info(
         "ingest: %s records in, %s kept, %s quarantined; files %s%s",

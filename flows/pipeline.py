@@ -2,6 +2,7 @@
 
     python -m flows.pipeline --lake out/lake --out out            # what `make run` does
     python -m flows.pipeline --inputs landing/ --llm serve         # with the LLM tiers, own model server
+    python -m flows.pipeline --ray-address auto                    # the stages' tasks on a Ray cluster
 
 Every stage is its own subflow with completion markers: a rerun skips finished stages,
 a run killed half-way resumes where it stopped, and a run after new log files arrived
@@ -18,12 +19,14 @@ from pathlib import Path
 
 from prefect import flow
 
+from curate.execution import ray_address as ray_address_of
 from flows.common import logger, publish_stats
 from flows.dedup import dedup_flow
 from flows.decontam import decontam_flow
 from flows.export import export_flow
 from flows.ingest import ingest_flow
 from flows.options import ExportOptions, LLMOptions, served_llm
+from flows.runners import connect_ray, task_runner_for, with_runner
 from flows.tag import TAGGERS, tag_flow
 
 DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "demo_logs"
@@ -41,14 +44,25 @@ def pipeline(
     semantic_dedup: bool = True,
     card_dir: Path | None = None,
     decontam_judge: bool = True,
+    ray_address: str | None = None,
 ) -> dict:
-    """Run every stage in order over `inputs`; returns per-stage stats and the output paths."""
+    """Run every stage in order over `inputs`; returns per-stage stats and the output paths.
+
+    With `ray_address` (else `CURATE_RAY_ADDRESS`) each stage's task runs on a Ray worker,
+    one stage after the other; the paths must then be on storage every worker sees.
+    """
     timings: dict[str, float] = {}
+    address = ray_address_of(ray_address)
+    if address is not None:
+        connect_ray(address)  # once for all stages, not once per subflow
+        # Workers need not share the driver's working directory.
+        lake, out, inputs = Path(lake).resolve(), Path(out).resolve(), [Path(p).resolve() for p in inputs]
+        card_dir = Path(card_dir).resolve() if card_dir else None
 
     def timed(stage: str, fn, **kwargs):
         t0 = time.perf_counter()
         try:
-            return fn(**kwargs)
+            return with_runner(fn, address)(**kwargs)
         finally:
             timings[stage] = round(time.perf_counter() - t0, 2)
 
@@ -107,14 +121,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --llm, keep the decontam judge off (the LLM serves the taggers only)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when an enrichment stage failed")
     parser.add_argument("--json", action="store_true", help="print all stats as JSON")
+    parser.add_argument("--ray-address", default=None, help="run the stages' tasks on Ray: auto | local | host:6379 | "
+                        "ray://head:10001 (default: CURATE_RAY_ADDRESS, else no Ray)")
     args = parser.parse_args(argv)
     llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model)
     export = ExportOptions(name=args.name, drop_flagged=args.drop_flagged, drop_duplicates=not args.keep_duplicates,
                            drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
-    result = pipeline(lake=args.lake, inputs=args.inputs, out=args.out, benchmarks=args.benchmark or ["humaneval"],
-                      llm=llm, export=export, card_dir=args.card_dir,
-                      taggers=[t for t in TAGGERS if t not in args.skip], semantic_dedup=not args.no_semantic_dedup,
-                      decontam_judge=not args.no_judge)
+    address = ray_address_of(args.ray_address)
+    flow_ = pipeline if address is None else pipeline.with_options(task_runner=task_runner_for(address))
+    result = flow_(lake=args.lake, inputs=args.inputs, out=args.out, benchmarks=args.benchmark or ["humaneval"],
+                   llm=llm, export=export, card_dir=args.card_dir,
+                   taggers=[t for t in TAGGERS if t not in args.skip], semantic_dedup=not args.no_semantic_dedup,
+                   decontam_judge=not args.no_judge, ray_address=address)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     print(format_paths(result), file=sys.stdout)

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
+from flows.runners import run_task
 
 TAGGERS = ("pii", "language", "moderation", "moderation_llm", "topics")
 # A failure of these stops the run; the others are enrichments the run can do without.
@@ -110,9 +111,9 @@ def tag_flow(
             logger().info("tag moderation_llm: no LLM configured (llm.mode=off), tier 2 not run")
             continue
         t0 = time.perf_counter()
-        state = tag_task(str(lake), tagger, llm, return_state=True)
+        state = run_task(tag_task, str(lake), tagger, llm, return_state=True)
         wall = round(time.perf_counter() - t0, 2)
-        if state.is_failed():
+        if state.is_failed() or state.is_crashed():  # crashed: a Ray worker died under it
             if tagger in ESSENTIAL:
                 state.result()  # raises: nothing may be exported without redaction
             # An enrichment tagger that fails does not stop the run: its columns stay
