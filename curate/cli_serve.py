@@ -21,11 +21,14 @@ from curate.serve_model import ModelServer, ServeConfig
 @click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback only.")
 @click.option("--max-model-len", type=int, default=2048, show_default=True)
+@click.option("--tensor-parallel-size", "-tp", type=int, default=1, show_default=True,
+              help="Shard the model over this many GPUs of the node (vllm only).")
 @click.option("--startup-timeout", type=float, default=600, show_default=True, help="Seconds to wait for health.")
 @click.option("--models-dir", default=str(DEFAULT_MODELS_DIR), show_default=True, type=click.Path(file_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Server log (default: a temp file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint as one JSON line.")
-def serve_model(backend, model, port, host, max_model_len, startup_timeout, models_dir, log_file, as_json):
+def serve_model(backend, model, port, host, max_model_len, tensor_parallel_size, startup_timeout, models_dir, log_file,
+                as_json):
     """Serve a model over an OpenAI-compatible API on loopback until interrupted.
 
     Fetches the model first if needed, waits until it is healthy, prints the
@@ -37,9 +40,12 @@ def serve_model(backend, model, port, host, max_model_len, startup_timeout, mode
         curate serve-model --model smollm2 --port 8000
         # in another shell:
         export CURATE_LLM_BASE_URL=http://127.0.0.1:8000/v1 CURATE_LLM_MODEL=smollm2
+        # on a node with 4 GPUs, one model sharded over all of them:
+        curate serve-model --model /models/Qwen2.5-72B-Instruct --tensor-parallel-size 4
     """
     config = ServeConfig(
         backend=backend, model=model, port=port, host=host, max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size,
         startup_timeout_s=startup_timeout, models_dir=models_dir, log_path=log_file,
         api_key=settings.llm_api_key(),
     )

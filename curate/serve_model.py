@@ -57,7 +57,8 @@ class ServeConfig:
     On a machine without a GPU, vllm runs eagerly in float32: torch.compile's
     warm-up takes minutes there, and AVX2-only CPUs have no bf16 matmul.
     `compact_json` makes vLLM's structured output (xgrammar) emit no whitespace
-    between JSON tokens.
+    between JSON tokens. `tensor_parallel_size` shards the model over that many GPUs of
+    this node (vLLM's `--tensor-parallel-size`); llama.cpp serves on one device only.
     """
 
     backend: Backend = "vllm"
@@ -68,6 +69,7 @@ class ServeConfig:
     python: str | None = None
     models_dir: str | Path = DEFAULT_MODELS_DIR
     max_model_len: int = 2048
+    tensor_parallel_size: int = 1
     dtype: str | None = None
     enforce_eager: bool | None = None
     cpu_kv_cache_gib: float = 2.0
@@ -87,6 +89,11 @@ class ServeConfig:
             raise ConfigError(f"port out of range: {self.port}")
         if self.startup_timeout_s <= 0 or self.stop_grace_s < 0:
             raise ConfigError("startup_timeout_s must be > 0 and stop_grace_s >= 0")
+        if self.tensor_parallel_size < 1:
+            raise ConfigError(f"tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
+        if self.tensor_parallel_size > 1 and self.backend != "vllm":
+            raise ConfigError(f"tensor parallelism ({self.tensor_parallel_size} GPUs) needs the vllm backend; "
+                              "llama.cpp serves on one device: use --backend vllm or --tensor-parallel-size 1")
 
     @property
     def name(self) -> str:
@@ -172,6 +179,8 @@ class ModelServer:
             cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                    "--served-model-name", cfg.name, "--host", cfg.host, "--port", str(self.port),
                    "--max-model-len", str(cfg.max_model_len)]
+            if cfg.tensor_parallel_size > 1:
+                cmd += ["--tensor-parallel-size", str(cfg.tensor_parallel_size)]
             dtype = cfg.dtype or (None if gpu else "float32")
             if dtype:
                 cmd += ["--dtype", dtype]
