@@ -425,12 +425,32 @@ def _has_surrogates(obj: object) -> bool:
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    # A corrupt footer or data page (truncated upload, bit rot): the rows read so far are
+    # kept and the rest of the file becomes one quarantined record (found by atheris).
+    errors = (OSError, pa.ArrowException)
     index = 0
-    for batch in pf.iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
+    try:
+        pf = pq.ParquetFile(path)
+        # row group by row group, so that a damaged one loses no rows of the groups before it
+        batches = (b for g in range(pf.num_row_groups) for b in pf.iter_batches(batch_size=10_000, row_groups=[g]))
+    except errors as exc:
+        yield RawRecord(0, -1, b"", error=Reason.CORRUPT_PARQUET, detail=f"cannot read the Parquet footer: {exc}"[:300])
+        return
+    while True:
+        try:
+            batch = next(batches, None)
+            rows = [] if batch is None else batch.to_pylist()
+        except errors as exc:
+            yield RawRecord(index, -1, b"", error=Reason.CORRUPT_PARQUET,
+                            detail=f"corrupt Parquet data after row {index}; the rest of the file is this one"
+                                   f" record: {exc}"[:300])
+            return
+        if batch is None:
+            return
+        for row in rows:
             try:
                 raw = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
             except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes

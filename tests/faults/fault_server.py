@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import struct
 import threading
@@ -101,6 +102,17 @@ class Fault:
         return cls("drip", delay_s=interval_s)
 
 
+def _count_fault(server: "FaultServer", fault: Fault) -> None:
+    """Count an injected fault; with CHATCURATE_FAULT_LOG set, also append its kind there
+    (one line each) so a test run can report how many faults its tests survived."""
+    with server._lock:
+        server.faults_injected += 1
+    path = os.environ.get("CHATCURATE_FAULT_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{fault.kind}{' ' + str(fault.status) if fault.kind == 'status' else ''}\n")
+
+
 def echo_reply(body: dict) -> str:
     """The default healthy answer: JSON when structured output was asked for, else an echo."""
     last = next((m.get("content") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
@@ -138,6 +150,7 @@ class FaultServer:
         self.requests: list[SeenRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.faults_injected = 0  # answers other than a healthy one
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -287,6 +300,8 @@ class FaultServer:
         try:
             if fault is None:
                 fault = self.policy(index, body) if self.policy else Fault.ok()
+            if fault.kind != "ok":
+                _count_fault(self, fault)
             return await self._answer(fault, body, writer)
         finally:
             with self._lock:

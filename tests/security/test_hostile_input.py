@@ -286,3 +286,37 @@ def test_special_file_argument_is_a_clear_error(lake, tmp_path):
     os.mkfifo(tmp_path / "fifo.jsonl")
     with pytest.raises(LakeError, match="not a regular file"):
         ingest(lake, [tmp_path / "fifo.jsonl"])
+
+
+@pytest.mark.parametrize("damage", ["data_page", "footer", "magic_only"])
+def test_corrupt_parquet_is_quarantined_not_raised(lake, tmp_path, damage):
+    """Found by atheris: a corrupt Parquet data page raised OSError out of ingest and
+    stopped it for every file. Rows before the damage are kept, the rest is one record."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"conversation_id": f"c{i}", "conversation": [{"role": "user", "content": f"question {i} " * 20}]}
+            for i in range(50)]
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), good, compression="snappy", row_group_size=25)
+    data = bytearray(good.read_bytes())
+    if damage == "data_page":  # scribble over the second row group's first column, keep the footer
+        col = pq.ParquetFile(good).metadata.row_group(1).column(0)
+        start, end = col.data_page_offset, col.data_page_offset + col.total_compressed_size
+        data[start:end] = b"\xa5" * (end - start)
+    elif damage == "footer":  # a footer length past the start of the file
+        data[-8:-4] = (len(data) + 100).to_bytes(4, "little")
+    else:
+        data = bytearray(b"PAR1 not really parquet")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(data))
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(GOOD_LINE + b"\n")
+    stats = ingest(lake, [bad, other])
+    _balanced(stats)
+    by_name = {Path(f.path).name: f for f in stats.files}
+    assert by_name["other.jsonl"].rows_kept == 1  # the other file is not lost with it
+    f = by_name["bad.parquet"]
+    assert f.reasons == {"corrupt_parquet": 1}, f
+    assert f.rows_kept == (25 if damage == "data_page" else 0), f
+    assert lake.stats()["balanced"]
