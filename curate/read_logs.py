@@ -424,6 +424,21 @@ def _has_surrogates(obj: object) -> bool:
     return False
 
 
+def _batch_rows(batch) -> list:
+    """A record batch's rows as dicts; a row whose strings are not valid UTF-8 (Parquet
+    writers need not check) as its UnicodeDecodeError instead (found by atheris)."""
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        rows: list = []
+        for i in range(batch.num_rows):
+            try:
+                rows.append(batch.slice(i, 1).to_pylist()[0])
+            except UnicodeDecodeError as exc:
+                rows.append(exc)
+        return rows
+
+
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -442,7 +457,7 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
     while True:
         try:
             batch = next(batches, None)
-            rows = [] if batch is None else batch.to_pylist()
+            rows = [] if batch is None else _batch_rows(batch)
         except errors as exc:
             yield RawRecord(index, -1, b"", error=Reason.CORRUPT_PARQUET,
                             detail=f"corrupt Parquet data after row {index}; the rest of the file is this one"
@@ -451,6 +466,11 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
         if batch is None:
             return
         for row in rows:
+            if isinstance(row, UnicodeDecodeError):
+                yield RawRecord(index, -1, b"", error=Reason.INVALID_UTF8,
+                                detail=f"a string column holds invalid UTF-8: {row}"[:300])
+                index += 1
+                continue
             try:
                 raw = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
             except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes

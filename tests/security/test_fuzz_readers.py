@@ -1,13 +1,16 @@
-"""A bounded atheris run over the readers (`fuzz_readers.py`), seeded with the demo logs.
+"""A bounded atheris run over the readers (`fuzz_readers.py`), seeded with the demo logs,
+then a sample of the corpus it grew replayed through a whole ingest.
 
-Slow: libFuzzer with Python coverage runs a few inputs a second through a whole ingest.
-Set CHATCURATE_FUZZ_RUNS for a longer run (the default is what CI affords).
+Slow: fuzzing runs a few hundred inputs a second, the replay about one a second.
+CHATCURATE_FUZZ_RUNS / CHATCURATE_FUZZ_SECONDS / CHATCURATE_FUZZ_REPLAY make it longer.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,10 @@ import pytest
 
 from tests.conftest import DEMO_LOGS, REPO
 
-RUNS = int(os.environ.get("CHATCURATE_FUZZ_RUNS", "600"))
+RUNS = int(os.environ.get("CHATCURATE_FUZZ_RUNS", "20000"))
+SECONDS = int(os.environ.get("CHATCURATE_FUZZ_SECONDS", "90"))
+REPLAY = int(os.environ.get("CHATCURATE_FUZZ_REPLAY", "60"))
+HARNESS = Path(__file__).with_name("fuzz_readers.py")
 # Seed inputs: the first byte picks the file name (see fuzz_readers.NAMES), the rest is the file.
 SEEDS = {"openai_chats.jsonl": 0, "lmsys_rows.jsonl": 0, "sharegpt_chats.json": 1, "lmsys_rows.parquet": 2,
          "sharegpt_code.jsonl.gz": 3}
@@ -24,20 +30,34 @@ SEEDS = {"openai_chats.jsonl": 0, "lmsys_rows.jsonl": 0, "sharegpt_chats.json": 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_atheris_finds_no_reader_crash_and_records_are_conserved(tmp_path):
+def test_atheris_finds_no_reader_crash_and_ingest_conserves_records(tmp_path):
     pytest.importorskip("atheris", reason="atheris is an optional dev dependency (pip install atheris)")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name, pick in SEEDS.items():
         (corpus / name).write_bytes(bytes([pick]) + (DEMO_LOGS / name).read_bytes())
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("fuzz_readers.py")), f"-runs={RUNS}", "-max_len=8192",
-         "-seed=8", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1700,
+
+    fuzz = subprocess.run(
+        [sys.executable, str(HARNESS), f"-runs={RUNS}", f"-max_total_time={SECONDS}", "-max_len=8192", "-seed=8",
+         f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SECONDS + 600,
     )
     crashes = sorted(p.name for p in tmp_path.glob("crash-*"))
-    assert proc.returncode == 0 and crashes == [], proc.stderr[-4000:]
-    done = re.search(r"Done (\d+) runs", proc.stderr)
-    assert done and int(done.group(1)) >= RUNS, proc.stderr[-2000:]
-    print(f"\natheris: {done.group(1)} inputs through ingest, no crash")
+    assert fuzz.returncode == 0 and crashes == [], fuzz.stderr[-4000:]
+    done = re.search(r"Done (\d+) runs", fuzz.stderr)
+    assert done and int(done.group(1)) > 0, fuzz.stderr[-2000:]
+
+    # The inputs that reached new code, a seeded sample of them, through the whole ingest.
+    grown = sorted(p for p in corpus.iterdir() if p.is_file())
+    sample = tmp_path / "replay"
+    sample.mkdir()
+    for p in random.Random(8).sample(grown, min(REPLAY, len(grown))):
+        shutil.copy(p, sample / p.name)
+    rep = subprocess.run([sys.executable, str(HARNESS), "--replay", str(sample)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert rep.returncode == 0, rep.stderr[-4000:]
+    replayed = re.search(r"Replayed (\d+) inputs", rep.stderr)
+    assert replayed and int(replayed.group(1)) == len(list(sample.iterdir()))
+    print(f"\natheris: {done.group(1)} inputs through the readers, corpus grew to {len(grown)}, "
+          f"{replayed.group(1)} of them through ingest; no crash, records conserved")

@@ -320,3 +320,21 @@ def test_corrupt_parquet_is_quarantined_not_raised(lake, tmp_path, damage):
     assert f.reasons == {"corrupt_parquet": 1}, f
     assert f.rows_kept == (25 if damage == "data_page" else 0), f
     assert lake.stats()["balanced"]
+
+
+def test_invalid_utf8_in_a_parquet_string_column_is_quarantined_per_row(lake, tmp_path):
+    """Found by atheris: Parquet does not validate UTF-8, and a bad string made
+    `to_pylist` raise UnicodeDecodeError out of ingest. Only the bad row is quarantined."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = pa.array([b"c0", b"c1-\xff\xfe", b"c2"], pa.binary())
+    ids = pa.Array.from_buffers(pa.string(), len(ids), ids.buffers())  # no validation
+    conv = pa.array([[{"role": "user", "content": f"question {i}"}] for i in range(3)])
+    path = tmp_path / "bad_utf8.parquet"
+    pq.write_table(pa.table({"conversation_id": ids, "conversation": conv}), path)
+    stats = ingest(lake, [path])
+    _balanced(stats)
+    (f,) = stats.files
+    assert (f.records_in, f.rows_kept, f.reasons) == (3, 2, {"invalid_utf8": 1}), f
+    assert _reasons(lake) == [(1, "invalid_utf8")]
