@@ -228,6 +228,17 @@ def cmd_e2e(args: argparse.Namespace) -> None:
         print(f"| full check, {label} | {embed_rows} | {total:.1f} (index {tm.get('embed_index', 0):.1f}, "
               f"search {tm.get('embed_search', 0):.1f}; {cpu:.1f} CPU s) | {len(found)}/{len(planted)} |")
     print(f"| embedding rate (wall, under this load) | | {rate:.1f} rows/s | |")
+    # What each cosine cut would flag: every item's top-1 neighbour, from the warm index.
+    every = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache", use_ngram=False, cosine_threshold=-1.0))
+    he = load_benchmark("humaneval")
+    truth = {(v, k) for k, v in planted.items()}
+    pairs = [(p.test_id, p.train_id, p.cosine) for p in every.benchmarks[0].flagged]
+    print("\n| cosine cut | items flagged | true pairs among them | neighbours that are generated prompts |")
+    print("|---:|---:|---:|---:|")
+    for cut in (0.40, 0.50, 0.63, 0.70, 0.80):
+        hit = [(t, r) for t, r, c in pairs if c >= cut]
+        print(f"| {cut:.2f} | {len({t for t, _ in hit})} of {len(he)} | {len(set(hit) & truth)} | "
+              f"{sum(r not in planted for _, r in hit)} |")
     if embed_rows < args.rows:
         print(f"| full check at {args.rows} rows, extrapolated from wall time under this load | {args.rows} | ~{est:.0f} | |")
         print(f"| full check at {args.rows} rows, extrapolated from CPU time on {cores} idle cores | {args.rows} | ~{cpu_est:.0f} | |")
