@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(baseline: the 'rerun (nothing new)' row; {os.cpu_count()} cores; "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})\n")
     print_table(stages, ["run", "stage", "seconds", "conv_per_s", "peak_rss_mib"])
-    print(f"\npeak RSS of this process {mib(peak)} MiB; largest child process (model server) {mib(children)} MiB\n")
+    print(f"\npeak RSS of this process {mib(peak)} MiB; largest child process (the Prefect test server; "
+          f"with --llm serve the model server) {mib(children)} MiB\n")
     cols = list(dict.fromkeys(k for r in rows for k in r))
     print_table(rows, cols)
     if args.json:
