@@ -445,7 +445,8 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
 
     # A corrupt footer or data page (truncated upload, bit rot): the rows read so far are
     # kept and the rest of the file becomes one quarantined record (found by atheris).
-    errors = (OSError, pa.ArrowException)
+    # ValueError: a footer whose column names are not UTF-8 raises UnicodeDecodeError.
+    errors = (OSError, pa.ArrowException, ValueError)
     index = 0
     try:
         pf = pq.ParquetFile(path)

@@ -28,6 +28,13 @@ SEEDS = {"openai_chats.jsonl": 0, "lmsys_rows.jsonl": 0, "sharegpt_chats.json": 
          "sharegpt_code.jsonl.gz": 3}
 
 
+def _rss_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):  # peak RSS: an upper bound on what a child inherits
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_atheris_finds_no_reader_crash_and_ingest_conserves_records(tmp_path):
@@ -37,9 +44,14 @@ def test_atheris_finds_no_reader_crash_and_ingest_conserves_records(tmp_path):
     for name, pick in SEEDS.items():
         (corpus / name).write_bytes(bytes([pick]) + (DEMO_LOGS / name).read_bytes())
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    # libFuzzer's RSS check reads ru_maxrss, which on Linux starts at this (pytest) process's
+    # RSS at fork time: after the other slow tests that was 2.5 GB in CI and the 2 GB default fired
+    # before one input. Allow 2 GB on top of what the child inherits.
+    rss_limit = _rss_mb() + 2048
 
     fuzz = subprocess.run(
         [sys.executable, str(HARNESS), f"-runs={RUNS}", f"-max_total_time={SECONDS}", "-max_len=8192", "-seed=8",
+         f"-rss_limit_mb={rss_limit}",
          f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SECONDS + 600,
     )

@@ -288,7 +288,7 @@ def test_special_file_argument_is_a_clear_error(lake, tmp_path):
         ingest(lake, [tmp_path / "fifo.jsonl"])
 
 
-@pytest.mark.parametrize("damage", ["data_page", "footer", "magic_only"])
+@pytest.mark.parametrize("damage", ["data_page", "footer", "column_name", "magic_only"])
 def test_corrupt_parquet_is_quarantined_not_raised(lake, tmp_path, damage):
     """Found by atheris: a corrupt Parquet data page raised OSError out of ingest and
     stopped it for every file. Rows before the damage are kept, the rest is one record."""
@@ -306,6 +306,8 @@ def test_corrupt_parquet_is_quarantined_not_raised(lake, tmp_path, damage):
         data[start:end] = b"\xa5" * (end - start)
     elif damage == "footer":  # a footer length past the start of the file
         data[-8:-4] = (len(data) + 100).to_bytes(4, "little")
+    elif damage == "column_name":  # found by atheris in CI: a footer naming a column in invalid UTF-8
+        data = bytearray(bytes(data).replace(b"conversation_id", b"\x8eonversation_id"))
     else:
         data = bytearray(b"PAR1 not really parquet")
     bad = tmp_path / "bad.parquet"
