@@ -216,6 +216,14 @@ class _IdRegistry:
         self.ids[cid] = chash
         return cid, None, ""
 
+    def all_free(self, cids: list[str]) -> bool:
+        """Whether no id of `cids` is taken and none repeats: then `assign` would give every
+        row its candidate id in any order, and `add` may register them all at once."""
+        return len(set(cids)) == len(cids) and self.ids.keys().isdisjoint(cids)
+
+    def add(self, cids: list[str], hashes: list[str]) -> None:
+        self.ids.update(zip(cids, hashes))
+
     def forget(self, ids: Iterable[str]) -> None:
         for cid in ids:
             self.ids.pop(cid, None)
@@ -448,17 +456,46 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
     fast = res.fast
     seen["fast"] += fast.num_rows
     seen["records"] += fast.num_rows + len(res.slow)
+    slow = [(rec, _parse_row(rec, "openai", limits, key, run_id)) for rec in res.slow]
+    hashes = fast.column("content_hash")
+    cids = _candidate_ids(fast.column("source_id"), hashes).to_pylist()
+    slow_cids = [_candidate_id(row) for _, row in slow if "reason" not in row]
+    if registry.all_free(cids + slow_cids):
+        # No id taken or repeated: every row gets its candidate id whatever the order.
+        registry.add(cids, hashes.to_pylist())
+        slow_kept: list[dict] = []
+        for rec, row in slow:
+            if "reason" in row:
+                sink.add_reject(row)
+            else:
+                cid = _candidate_id(row)
+                row.pop("source_id")
+                registry.add([cid], [row["content_hash"]])
+                slow_kept.append(_kept_row(row, cid, rec, "openai", key, run_id))
+        table = _fast_table(fast, pa.array(cids, pa.string()), key, run_id)
+        if slow_kept:
+            table = _merge_by_index(table, _rows_table(slow_kept))
+            cids += slow_cids
+    else:
+        table, cids = _assign_in_order(item, res, slow, sink, registry, key, run_id)
+    if table.num_rows:
+        sink.add_table(table, cids)
+
+
+def _assign_in_order(item, res, slow: list[tuple[RawRecord, dict]], sink: _Sink, registry: _IdRegistry,
+                     key: str, run_id: str) -> tuple[pa.Table, list[str]]:
+    """A chunk with a taken or repeated id: assign row by row in line order, as the per-line path does."""
+    fast = res.fast
     lines = fast.column("source_index").to_pylist()
     sids = fast.column("source_id").to_pylist()
     hashes = fast.column("content_hash").to_pylist()
-    slow = res.slow
     keep = np.ones(len(lines), bool)
     cids: list[str] = []
     slow_kept: list[dict] = []
     assign = registry.assign
 
-    def take_slow(rec: RawRecord) -> None:
-        row = _to_row(rec, "openai", limits, registry, key, run_id)
+    def take_slow(rec: RawRecord, row: dict) -> None:
+        row = _assign_row(row, rec, "openai", registry, key, run_id)
         if "reason" in row:
             sink.add_reject(row)
         else:
@@ -466,8 +503,8 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
 
     j = 0
     for i, (line, sid, chash) in enumerate(zip(lines, sids, hashes)):
-        while j < len(slow) and slow[j].index < line:
-            take_slow(slow[j])
+        while j < len(slow) and slow[j][0].index < line:
+            take_slow(*slow[j])
             j += 1
         cid, reason, detail = assign(sid, chash)
         if reason is None:
@@ -477,26 +514,64 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
         offset, raw = res.raw_line(item, line)
         sink.add_reject({"source_file": key, "source_format": "openai", "source_index": line, "byte_offset": offset,
                          "reason": str(reason), "detail": detail, "raw": raw, "run_id": run_id})
-    for rec in slow[j:]:
-        take_slow(rec)
+    for rec, row in slow[j:]:
+        take_slow(rec, row)
     if not keep.all():
         fast = fast.filter(pa.array(keep))
-    table = _fast_table(fast, cids, key, run_id)
+    table = _fast_table(fast, pa.array(cids, pa.string()), key, run_id)
     if slow_kept:
-        table = pa.concat_tables([table, _rows_table(slow_kept)])
-        table = table.take(pc.sort_indices(table.column("source_index")))
+        table = _merge_by_index(table, _rows_table(slow_kept))
         cids = cids + [row["conversation_id"] for row in slow_kept]
-    if table.num_rows:
-        sink.add_table(table, cids)
+    return table, cids
 
 
-def _fast_table(fast: pa.Table, cids: list[str], key: str, run_id: str) -> pa.Table:
+def _candidate_ids(source_ids: pa.ChunkedArray, hashes: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The id `_IdRegistry.assign` gives each row when it collides with nothing: the source id,
+    else h-<first 24 hex digits of the content hash>."""
+    return pc.coalesce(source_ids, pc.binary_join_element_wise("h-", pc.utf8_slice_codeunits(hashes, 0, 24), ""))
+
+
+def _candidate_id(fields: dict) -> str:
+    sid = fields["source_id"]
+    return sid if sid is not None else "h-" + fields["content_hash"][:24]
+
+
+def _merge_by_index(fast: pa.Table, slow: pa.Table) -> pa.Table:
+    """Rows of both tables (each sorted by source_index) in source_index order.
+
+    The few per-line rows go between zero-copy slices of the fast table, so the chunk's
+    content is not copied (a `take` of the whole table was the main thread's largest cost).
+    """
+    if not fast.num_rows:
+        return slow
+    pos = np.searchsorted(fast.column("source_index").to_numpy(), slow.column("source_index").to_numpy())
+    pieces: list[pa.Table] = []
+    prev = 0  # fast rows emitted
+    k = 0  # slow rows emitted
+    while k < len(pos):
+        p = int(pos[k])
+        run = k
+        while run < len(pos) and pos[run] == p:
+            run += 1
+        if p > prev:
+            pieces.append(fast.slice(prev, p - prev))
+            prev = p
+        pieces.append(slow.slice(k, run - k))
+        k = run
+    if prev < fast.num_rows:
+        pieces.append(fast.slice(prev))
+    if len(pieces) > 64:  # a chunk mostly on the per-line path: one copy beats many tiny pieces
+        return pa.concat_tables(pieces).combine_chunks()
+    return pa.concat_tables(pieces)
+
+
+def _fast_table(fast: pa.Table, cids: pa.Array, key: str, run_id: str) -> pa.Table:
     n = fast.num_rows
     return pa.table(
         {
-            "conversation_id": pa.array(cids, pa.string()),
-            "source_file": pa.array([key] * n, pa.string()),
-            "source_format": pa.array(["openai"] * n, pa.string()),
+            "conversation_id": cids,
+            "source_file": pa.repeat(pa.scalar(key, pa.string()), n),
+            "source_format": pa.repeat(pa.scalar("openai", pa.string()), n),
             "source_index": fast.column("source_index"),
             "model": fast.column("model"),
             "conversation": fast.column("conversation"),
@@ -505,28 +580,43 @@ def _fast_table(fast: pa.Table, cids: list[str], key: str, run_id: str) -> pa.Ta
             "user_id": pa.nulls(n, pa.string()),
             "content_hash": fast.column("content_hash"),
             "metadata": pa.nulls(n, pa.string()),
-            "run_id": pa.array([run_id] * n, pa.string()),
+            "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
         },
         schema=schema.CONVERSATIONS,
     )
 
 
 def _to_row(rec: RawRecord, fmt: str, limits: Limits, registry: _IdRegistry, key: str, run_id: str) -> dict:
+    """The lake row of one record: kept (with its conversation_id) or quarantined (with a reason)."""
+    return _assign_row(_parse_row(rec, fmt, limits, key, run_id), rec, fmt, registry, key, run_id)
+
+
+def _parse_row(rec: RawRecord, fmt: str, limits: Limits, key: str, run_id: str) -> dict:
+    """The record's canonical fields (`normalize`'s dict, source_id included) or its quarantine row."""
     if rec.error is None:
         try:
-            fields = normalize(rec.obj, fmt, limits)
+            return normalize(rec.obj, fmt, limits)
         except Rejected as rej:
-            reason, detail = rej.reason, rej.detail
-        else:
-            cid, reason, detail = registry.assign(fields.pop("source_id"), fields["content_hash"])
-            if reason is None:
-                fields["conversation"] = [{"role": r, "content": c} for r, c in fields["conversation"]]
-                return {
-                    "conversation_id": cid, "source_file": key, "source_format": fmt,
-                    "source_index": rec.index, "run_id": run_id, **fields,
-                }
-    else:
-        reason, detail = rec.error, rec.detail
+            return _reject_row(rec, fmt, key, run_id, rej.reason, rej.detail)
+    return _reject_row(rec, fmt, key, run_id, rec.error, rec.detail)
+
+
+def _assign_row(fields: dict, rec: RawRecord, fmt: str, registry: _IdRegistry, key: str, run_id: str) -> dict:
+    if "reason" in fields:
+        return fields
+    cid, reason, detail = registry.assign(fields.pop("source_id"), fields["content_hash"])
+    if reason is not None:
+        return _reject_row(rec, fmt, key, run_id, reason, detail)
+    return _kept_row(fields, cid, rec, fmt, key, run_id)
+
+
+def _kept_row(fields: dict, cid: str, rec: RawRecord, fmt: str, key: str, run_id: str) -> dict:
+    fields["conversation"] = [{"role": r, "content": c} for r, c in fields["conversation"]]
+    return {"conversation_id": cid, "source_file": key, "source_format": fmt, "source_index": rec.index,
+            "run_id": run_id, **fields}
+
+
+def _reject_row(rec: RawRecord, fmt: str, key: str, run_id: str, reason: Reason, detail: str) -> dict:
     return {
         "source_file": key, "source_format": fmt, "source_index": rec.index, "byte_offset": rec.offset,
         "reason": str(reason), "detail": detail, "raw": rec.raw, "run_id": run_id,
