@@ -40,8 +40,13 @@ _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _P_BYTE = np.uint64(0x100000001B3)  # odd multipliers for the rolling hashes
 _P_TOKEN = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.uint32(0xFFFFFFFF)
-# Shingles per chunk: bounds the (permutations x shingles) uint32 work buffer to ~32 MB.
-_CHUNK_SHINGLES = 1 << 16
+# Shingles per MinHash block: the (permutations x shingles) uint32 work array is 8 MB at
+# 128 permutations, big enough that numpy's inner loops are long, small enough for L3.
+_BLOCK_SHINGLES = 1 << 14
+# Documents with at most this many shingles are stacked by shingle count (`_minhash_into`).
+_GROUP_MAX = 128
+# Tokens per rolling-hash block (`_window_hashes`): its uint64 temporaries stay in L2.
+_HASH_BLOCK = 1 << 15
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,15 +130,49 @@ def _inverse_mod64(a: int) -> int:
     return pow(int(a), -1, 1 << 64)
 
 
-def _window_hashes(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np.uint64) -> np.ndarray:
-    """Polynomial hash of tokens[starts[k]:ends[k]] for every k, from one prefix sum."""
-    n = tokens.shape[0]
-    pw = _powers(base, n + 1)
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum(tokens * pw[:n], dtype=np.uint64, out=prefix[1:])
-    inv = _powers(np.uint64(_inverse_mod64(base)), n + 1)
-    h = (prefix[ends] - prefix[starts]) * inv[starts]
-    return _splitmix64(h ^ ((ends - starts).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)))
+@functools.lru_cache(maxsize=4)
+def _power_tables(base: int) -> tuple[np.ndarray, np.ndarray]:
+    """base**i and base**-i mod 2**64 for i <= _HASH_BLOCK (read-only, shared by every call)."""
+    pw = _powers(np.uint64(base), _HASH_BLOCK + 1)
+    inv = _powers(np.uint64(_inverse_mod64(base)), _HASH_BLOCK + 1)
+    pw.flags.writeable = inv.flags.writeable = False
+    return pw, inv
+
+
+def _window_hashes(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np.uint64,
+                   lut: np.ndarray | None = None) -> np.ndarray:
+    """Polynomial hash of tokens[starts[k]:ends[k]] for every k, from prefix sums.
+
+    `starts` and `ends` must be non-decreasing. `lut`, if given, maps tokens (uint8) to
+    their values first. The windows are taken in blocks spanning at most _HASH_BLOCK
+    tokens, each with a prefix sum of its own (the hash of a window does not depend on
+    where its prefix sum starts), so every temporary stays in cache.
+    """
+    out = np.empty(starts.shape[0], dtype=np.uint64)
+    pw_all, inv_all = _power_tables(int(base))
+    w0 = 0
+    while w0 < starts.shape[0]:
+        s = int(starts[w0])
+        w1 = max(int(np.searchsorted(ends, s + _HASH_BLOCK, side="right")), w0 + 1)
+        e = int(ends[w1 - 1])
+        seg = tokens[s:e] if lut is None else lut[tokens[s:e]]
+        if e - s <= _HASH_BLOCK:
+            pw, inv = pw_all, inv_all
+        else:  # one window longer than a block
+            pw, inv = _powers(base, e - s + 1), _powers(np.uint64(_inverse_mod64(base)), e - s + 1)
+        prefix = np.empty(e - s + 1, dtype=np.uint64)
+        prefix[0] = 0
+        np.multiply(seg, pw[: e - s], out=prefix[1:])
+        np.cumsum(prefix[1:], dtype=np.uint64, out=prefix[1:])
+        st = starts[w0:w1] - s
+        en = ends[w0:w1] - s
+        h = prefix[en]
+        h -= prefix[st]
+        h *= inv[st]
+        h ^= (en - st).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+        out[w0:w1] = _splitmix64(h)
+        w0 = w1
+    return out
 
 
 def _arrow_strings(values) -> tuple[np.ndarray, np.ndarray]:
@@ -149,37 +188,87 @@ def _arrow_strings(values) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data
 
 
+# Token value of a byte: the byte lower-cased (ASCII) plus one.
+_BYTE_TOKEN = np.arange(1, 257, dtype=np.uint64)
+_BYTE_TOKEN[ord("A") : ord("Z") + 1] += np.uint64(32)
+
+
+def _word_bytes(data: np.ndarray) -> np.ndarray:
+    """Mask of word bytes: ASCII [0-9A-Za-z_] (what `\\w` matches among ASCII characters)
+    and every byte >= 0x80, which only occur in texts polars already cut into words."""
+    low = data | np.uint8(0x20)
+    low -= np.uint8(ord("a"))
+    w = low < 26
+    digit = data - np.uint8(ord("0"))
+    w |= digit < 10
+    w |= data == ord("_")
+    w |= data >= 0x80
+    return w
+
+
+def _word_bounds(w: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end positions of the runs of word bytes in `w`, none running across two
+    texts (`offsets`)."""
+    edge = np.empty(w.size + 1, dtype=bool)
+    if w.size:
+        edge[0], edge[-1] = w[0], w[-1]
+        np.not_equal(w[1:], w[:-1], out=edge[1:-1])
+    else:
+        edge[0] = False
+    change = np.flatnonzero(edge)  # start, end, start, end, ...
+    # a word ending one text and a word starting the next: split them
+    inner = np.unique(offsets[(offsets > 0) & (offsets < w.size)])
+    joined = inner[w[inner] & w[inner - 1]]
+    if joined.size:
+        change = np.insert(change, np.searchsorted(change, joined), joined)
+        change = np.insert(change, np.searchsorted(change, joined), joined)
+    return change[0::2], change[1::2]
+
+
 def tokenize(texts: Sequence[str], shingle: str) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (uint64) of all texts concatenated, and per-text offsets (len n+1)."""
     import polars as pl
 
     series = pl.Series(texts, dtype=pl.String).fill_null("")
-    # NFKC is the identity on ASCII and the costliest step: run it on the other texts only.
-    odd = series.str.contains(r"[^\x00-\x7F]").arg_true()
-    if len(odd):
-        series = series.scatter(odd, series.gather(odd).str.normalize("NFKC"))
-    words = series.str.to_lowercase()
-    words = words.str.extract_all(r"\w+")
+    offsets, data = _arrow_strings(series.to_arrow())
+    data = data[offsets[0]: offsets[-1]]
+    offsets = offsets - offsets[0]
+    # ASCII text is cut into words here with numpy (lower-casing and \w are byte tests).
+    # Other text needs NFKC, Unicode lower-casing and Unicode \w: polars does those and
+    # hands back the words joined by single spaces, which the byte pass then cuts exactly as
+    # polars did.
+    nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
+    if nonempty.size:
+        odd = nonempty[np.maximum.reduceat(data, offsets[nonempty]) >= 0x80]
+        if odd.size:
+            fixed = (series.gather(odd).str.normalize("NFKC").str.to_lowercase()
+                     .str.extract_all(r"\w+").list.join(" "))
+            offsets, data = _arrow_strings(series.scatter(odd, fixed).to_arrow())
+            data = data[offsets[0]: offsets[-1]]
+            offsets = offsets - offsets[0]
+    w = _word_bytes(data)
+    starts, ends = _word_bounds(w, offsets)
+    doc_words = np.searchsorted(starts, offsets)
     if shingle == "char":
-        joined = words.list.join(" ").to_arrow()
-        offsets, data = _arrow_strings(joined)
-        tokens = data[offsets[0]: offsets[-1]].astype(np.uint64) + np.uint64(1)
-        return tokens, offsets - offsets[0]
-    lists = words.to_arrow()
-    import pyarrow as pa
-
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks()
-    lists = lists.cast(pa.large_list(pa.large_string()))
-    doc_off = lists.offsets.to_numpy().astype(np.int64)
-    flat = lists.values if lists.offset == 0 else lists.flatten()
-    doc_off = doc_off - doc_off[0]
-    w_off, data = _arrow_strings(flat)
-    w_off = w_off[: doc_off[-1] + 1] if len(w_off) else np.zeros(1, np.int64)
-    base = w_off[0]
-    tokens = _window_hashes(data[base: w_off[-1]].astype(np.uint64) + np.uint64(1),
-                            w_off[:-1] - base, w_off[1:] - base, _P_BYTE)
-    return tokens, doc_off
+        # the words of each text joined by single spaces: word bytes plus one space after
+        # every word but a text's last
+        keep = w
+        last = doc_words[1:][np.diff(doc_words) > 0] - 1
+        gap = np.ones(starts.size, dtype=bool)
+        gap[last] = False
+        gap_pos = ends[gap]
+        keep[gap_pos] = True
+        vals = _BYTE_TOKEN[data]
+        vals[gap_pos] = np.uint64(ord(" ") + 1)
+        word_bytes = np.zeros(starts.size + 1, dtype=np.int64)
+        np.cumsum(ends - starts, out=word_bytes[1:])
+        n_words = np.diff(doc_words)
+        lengths = np.diff(word_bytes[doc_words]) + np.maximum(n_words - 1, 0)
+        out_off = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=out_off[1:])
+        return vals[keep], out_off
+    tokens = _window_hashes(data, starts, ends, _P_BYTE, lut=_BYTE_TOKEN)
+    return tokens, doc_words.astype(np.int64)
 
 
 def shingle_hashes(tokens: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,10 +278,10 @@ def shingle_hashes(tokens: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, np.uint64), counts
-    doc_of = np.repeat(np.arange(len(counts)), counts)
     first = np.cumsum(counts) - counts
-    starts = offsets[:-1][doc_of] + (np.arange(total) - first[doc_of])
-    ends = np.minimum(starts + ngram, offsets[1:][doc_of])
+    starts = np.arange(total, dtype=np.int64)
+    starts += np.repeat(offsets[:-1] - first, counts)
+    ends = np.minimum(starts + ngram, np.repeat(offsets[1:], counts))
     return _window_hashes(tokens, starts, ends, _P_TOKEN), counts
 
 
@@ -227,27 +316,74 @@ def signatures(texts: Sequence[str], config: MinHashConfig = MinHashConfig(), *,
     return sig, has
 
 
+def _padded_length(c: np.ndarray) -> np.ndarray:
+    """Shingle count rounded up so that documents of similar length share a block: exact
+    up to 16, then to 1/8 of the power of two below (at most 12.5% padding)."""
+    step = np.maximum(1, (1 << np.maximum(0, np.floor(np.log2(np.maximum(c, 1))).astype(np.int64) - 3)))
+    return np.where(c <= 16, c, -(-c // step) * step)
+
+
 def _minhash_into(shingles: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     docs = np.flatnonzero(counts)
     if docs.size == 0:
         return
-    ends = np.cumsum(counts[docs])
-    # Layout (permutations x shingles): reduceat then runs along contiguous rows, 6x faster
-    # than along axis 0.
-    buf = np.empty((a.shape[0], min(_CHUNK_SHINGLES, int(ends[-1])) + 1), dtype=np.uint32)
-    d0, s0 = 0, 0
-    while d0 < docs.size:
-        # Whole documents per chunk; a document longer than the chunk gets a chunk of its own.
-        d1 = int(np.searchsorted(ends, s0 + _CHUNK_SHINGLES, side="right"))
-        d1 = max(d1, d0 + 1)
-        s1 = int(ends[d1 - 1])
-        x = (shingles[s0:s1] >> np.uint64(32)).astype(np.uint32)
-        work = buf[:, : s1 - s0] if s1 - s0 <= buf.shape[1] else np.empty((a.shape[0], s1 - s0), np.uint32)
-        np.multiply(a[:, None], x[None, :], out=work)
-        np.add(work, b[:, None], out=work)
-        starts = np.concatenate(([0], ends[d0:d1 - 1] - s0))
-        out[docs[d0:d1]] = np.minimum.reduceat(work, starts, axis=1).T
-        d0, s0 = d1, s1
+    c = counts[docs].astype(np.int64)
+    first = np.cumsum(c) - c
+    x = (shingles >> np.uint64(32)).astype(np.uint32)
+    # Documents of (about) the same shingle count k are stacked into a (k x docs) block, a
+    # shorter one padded with repeats of its last shingle (the minimum does not change),
+    # and the permutations applied as one (permutations x k x docs) array: the minimum over
+    # shingles is then an element-wise minimum of whole rows, where `minimum.reduceat`
+    # pays a call per (document, permutation) segment, 3x the cost at 20 shingles.
+    # One work buffer serves every block (a fresh 8 MB array per block costs its page
+    # faults); a block holds at most max(_BLOCK_SHINGLES, _GROUP_MAX) shingles and padding
+    # adds at most 12.5%.
+    buf = np.empty(a.shape[0] * min(max(_BLOCK_SHINGLES, _GROUP_MAX), 2 * int(c.sum())), dtype=np.uint32)
+    short = np.flatnonzero(c <= _GROUP_MAX)
+    if short.size:
+        k_of = _padded_length(c[short])
+        order = np.argsort(k_of, kind="stable")
+        short, k_sorted = short[order], k_of[order]
+        bounds = np.flatnonzero(np.diff(k_sorted)) + 1
+        for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [short.size]))):
+            k = int(k_sorted[lo])
+            per = max(1, _BLOCK_SHINGLES // k)
+            steps = np.arange(k)[:, None]
+            for blo in range(lo, hi, per):
+                sel = short[blo: min(hi, blo + per)]
+                block = x[first[sel] + np.minimum(steps, c[sel] - 1)]  # (k, docs)
+                work = buf[: a.shape[0] * block.size].reshape(a.shape[0], k, sel.size)
+                np.multiply(a[:, None, None], block[None], out=work)
+                np.add(work, b[:, None, None], out=work)
+                out[docs[sel]] = np.minimum.reduce(work, axis=1).T
+    # Longer documents: (permutations x shingles) blocks of whole documents, `reduceat` per
+    # document (its segments are long, so its per-segment cost is small).
+    long_ = np.flatnonzero(c > _GROUP_MAX)
+    cum = np.cumsum(c[long_])
+    i = 0
+    while i < long_.size:
+        done = int(cum[i - 1]) if i else 0
+        j = max(i + 1, int(np.searchsorted(cum, done + _BLOCK_SHINGLES, side="right")))
+        sel = long_[i:j]
+        if c[sel[0]] > _BLOCK_SHINGLES:  # one document larger than a block
+            s0, n0 = int(first[sel[0]]), int(c[sel[0]])
+            acc = np.full(a.shape[0], _EMPTY, dtype=np.uint32)
+            for q in range(s0, s0 + n0, _BLOCK_SHINGLES):
+                xs = x[q: min(s0 + n0, q + _BLOCK_SHINGLES)]
+                work = buf[: a.shape[0] * xs.size].reshape(a.shape[0], xs.size)
+                np.multiply(a[:, None], xs[None, :], out=work)
+                np.add(work, b[:, None], out=work)
+                np.minimum(acc, work.min(axis=1), out=acc)
+            out[docs[sel[0]]] = acc
+        else:
+            lens = c[sel]
+            seg = np.cumsum(lens) - lens
+            idx = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(first[sel] - seg, lens)
+            work = buf[: a.shape[0] * idx.size].reshape(a.shape[0], idx.size)
+            np.multiply(a[:, None], x[idx][None, :], out=work)
+            np.add(work, b[:, None], out=work)
+            out[docs[sel]] = np.minimum.reduceat(work, seg, axis=1).T
+        i = j
 
 
 # ---- LSH and clustering ----------------------------------------------------------------
