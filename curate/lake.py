@@ -109,15 +109,20 @@ class AtomicParquetWriter:
     """Streams record batches to a temporary file; `commit()` renames it into place.
 
     Used by ingest so that memory stays flat however large the source file is.
+    `compression` and `options` (e.g. `use_dictionary`) go to `pyarrow.parquet.ParquetWriter`.
     """
 
-    def __init__(self, path: Path, arrow_schema: pa.Schema):
+    def __init__(self, path: Path, arrow_schema: pa.Schema, *, compression: str = "zstd", **options):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
         os.close(fd)
         self._tmp = Path(tmp)
-        self._writer = pq.ParquetWriter(tmp, arrow_schema, compression="zstd")
+        try:
+            self._writer = pq.ParquetWriter(tmp, arrow_schema, compression=compression, **options)
+        except BaseException:
+            os.unlink(tmp)
+            raise
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
