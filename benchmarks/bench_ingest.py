@@ -10,7 +10,9 @@ reports conversations/s, MB/s and peak RSS (`ru_maxrss` of that subprocess):
   bound for parsing this data here. ``pyarrow+write`` adds ``write_table`` (zstd), the
   cost every contender that keeps its result pays.
 - ``chatcurate``: ``curate.ingest.ingest`` into a fresh lake (fast columnar path, per-line
-  fallback, every bad line quarantined with its reason).
+  fallback, every bad line quarantined with its reason), zstd Parquet (the default).
+- ``chatcurate-snappy``: the same with ``IngestConfig(compression="snappy")``: less CPU for
+  larger files (the ``out MB`` column: Parquet written, lake or baseline).
 - ``chatcurate (slow path)``: the same with the columnar path switched off.
 
 Run:  .venv/bin/python benchmarks/bench_ingest.py              # 1M conversations
@@ -133,7 +135,11 @@ def run_naive(src: str, out: str) -> dict:
                 continue
             rows.append({"id": rec.get("id"), "model": rec.get("model"), "messages": rec.get("messages")})
     pd.DataFrame(rows).to_parquet(Path(out) / "naive.parquet")
-    return {"records": len(rows) + bad}
+    return {"records": len(rows) + bad, "out_mb": _parquet_mb(out)}
+
+
+def _parquet_mb(folder: str) -> float:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*.parquet")) / 1e6
 
 
 def run_pyarrow(src: str, out: str, write: bool = False) -> dict:
@@ -143,23 +149,26 @@ def run_pyarrow(src: str, out: str, write: bool = False) -> dict:
     table = pj.read_json(src, read_options=pj.ReadOptions(block_size=16 << 20))
     if write:
         pq.write_table(table, Path(out) / "pyarrow.parquet", compression="zstd")
+        return {"records": table.num_rows, "out_mb": _parquet_mb(out)}
     return {"records": table.num_rows}
 
 
-def run_chatcurate(src: str, out: str, fast: bool = True) -> dict:
+def run_chatcurate(src: str, out: str, fast: bool = True, compression: str = "zstd") -> dict:
     from curate.ingest import IngestConfig, ingest
     from curate.lake import Lake
 
-    stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast))
+    stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast, compression=compression))
     assert stats.total == stats.kept + stats.quarantined
-    return {"records": stats.total, "kept": stats.kept, "quarantined": stats.quarantined}
+    return {"records": stats.total, "kept": stats.kept, "quarantined": stats.quarantined,
+            "out_mb": _parquet_mb(out)}
 
 
 CONTENDERS = {
     "naive": (run_naive, "json.loads + pandas + to_parquet"),
     "pyarrow": (run_pyarrow, "pyarrow.json.read_json, both cores (bad lines removed)"),
     "pyarrow+write": (lambda s, o: run_pyarrow(s, o, write=True), "the same + write_table zstd (bad lines removed)"),
-    "chatcurate": (run_chatcurate, "curate.ingest (fast path)"),
+    "chatcurate": (run_chatcurate, "curate.ingest (fast path, zstd)"),
+    "chatcurate-snappy": (lambda s, o: run_chatcurate(s, o, compression="snappy"), "curate.ingest (fast path, snappy)"),
     "chatcurate-slow": (lambda s, o: run_chatcurate(s, o, fast=False), "curate.ingest (per-line path only)"),
 }
 
@@ -217,17 +226,23 @@ def main() -> None:
             strip_bad(src, clean)
         for name in names:
             path = clean if name.startswith("pyarrow") else src
+            load = os.getloadavg()[0]  # the machine is shared: say how busy it was
             res = measure(name, path)
+            res["load"] = load
             res.update(name=name, n=n, mb=path.stat().st_size / 1e6)
             results.append(res)
             print(f"{name:16s} n={n:>9,} {res['seconds']:7.1f}s {n / res['seconds']:>9,.0f} conv/s "
                   f"{res['mb'] / res['seconds']:6.0f} MB/s  peak {res['maxrss_kb'] / 1024:6.0f} MiB", file=sys.stderr)
     print()
-    print(f"{'contender':18s} {'conversations':>13s} {'seconds':>8s} {'conv/s':>10s} {'MB/s':>7s} {'peak RSS MiB':>13s} {'kept':>9s} {'quarantined':>11s}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min);"
+          " load = 1-min load average when each contender started")
+    print(f"{'contender':18s} {'conversations':>13s} {'seconds':>8s} {'conv/s':>10s} {'MB/s':>7s} {'peak RSS MiB':>13s} "
+          f"{'out MB':>7s} {'kept':>9s} {'quarantined':>11s} {'load':>5s}")
     for r in results:
+        out_mb = f"{r['out_mb']:.0f}" if "out_mb" in r else "-"
         print(f"{r['name']:18s} {r['n']:>13,} {r['seconds']:>8.1f} {r['n'] / r['seconds']:>10,.0f} "
-              f"{r['mb'] / r['seconds']:>7.0f} {r['maxrss_kb'] / 1024:>13.0f} {r.get('kept', '-')!s:>9s} "
-              f"{r.get('quarantined', '-')!s:>11s}")
+              f"{r['mb'] / r['seconds']:>7.0f} {r['maxrss_kb'] / 1024:>13.0f} {out_mb:>7s} {r.get('kept', '-')!s:>9s} "
+              f"{r.get('quarantined', '-')!s:>11s} {r['load']:>5.1f}")
     print()
     for name in names:
         base = next((r for r in results if r["name"] == "naive" and r["n"] == sizes[-1]), None)

@@ -226,13 +226,19 @@ class _IdRegistry:
         self.ids[cid] = chash
         return cid, None, ""
 
-    def all_free(self, cids: list[str]) -> bool:
-        """Whether no id of `cids` is taken and none repeats: then `assign` would give every
-        row its candidate id in any order, and `add` may register them all at once."""
-        return len(set(cids)) == len(cids) and self.ids.keys().isdisjoint(cids)
-
-    def add(self, cids: list[str], hashes: list[str]) -> None:
-        self.ids.update(zip(cids, hashes))
+    def claim_all(self, cids: list[str], hashes: list[str]) -> bool:
+        """Register every id at once when none is taken and none repeats (then `assign` would
+        give each row its candidate id whatever the order); else change nothing, return False."""
+        ids = self.ids
+        if not ids.keys().isdisjoint(cids):
+            return False
+        before = len(ids)
+        ids.update(zip(cids, hashes))
+        if len(ids) - before == len(cids):
+            return True
+        for cid in cids:  # a repeat within cids: undo (every one of them was new)
+            ids.pop(cid, None)
+        return False
 
     def forget(self, ids: Iterable[str]) -> None:
         for cid in ids:
@@ -472,21 +478,18 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
     seen["fast"] += fast.num_rows
     seen["records"] += fast.num_rows + len(res.slow)
     slow = [(rec, _parse_row(rec, "openai", limits, key, run_id)) for rec in res.slow]
+    slow_ok = [(rec, row) for rec, row in slow if "reason" not in row]
     hashes = fast.column("content_hash")
     cids = _candidate_ids(fast.column("source_id"), hashes).to_pylist()
-    slow_cids = [_candidate_id(row) for _, row in slow if "reason" not in row]
-    if registry.all_free(cids + slow_cids):
-        # No id taken or repeated: every row gets its candidate id whatever the order.
-        registry.add(cids, hashes.to_pylist())
-        slow_kept: list[dict] = []
+    slow_cids = [_candidate_id(row) for _, row in slow_ok]
+    if registry.claim_all(cids + slow_cids, hashes.to_pylist() + [row["content_hash"] for _, row in slow_ok]):
         for rec, row in slow:
             if "reason" in row:
                 sink.add_reject(row)
-            else:
-                cid = _candidate_id(row)
-                row.pop("source_id")
-                registry.add([cid], [row["content_hash"]])
-                slow_kept.append(_kept_row(row, cid, rec, "openai", key, run_id))
+        slow_kept = []
+        for (rec, row), cid in zip(slow_ok, slow_cids):
+            row.pop("source_id")
+            slow_kept.append(_kept_row(row, cid, rec, "openai", key, run_id))
         table = _fast_table(fast, pa.array(cids, pa.string()), key, run_id)
         if slow_kept:
             table = _merge_by_index(table, _rows_table(slow_kept))
