@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import re
 import sys
 import time
@@ -280,6 +281,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s; {args.num_perm} permutations, {args.shingle} {args.ngram}-grams, "
           f"LSH {b} bands x {r} rows, threshold {args.threshold}", file=sys.stderr)
 
+    load_start = os.getloadavg()
     rows = []
     res_bulk = in_process(run_datasketch, small, cfg_kw, "bulk")
     rows.append(("datasketch bulk (baseline)", nb, res_bulk))
@@ -293,8 +295,12 @@ def main() -> None:
         rows.append(("ours (numpy, shingling included)", args.n, res_big))
 
     base_rate = nb / res_bulk["sig_s"]
+    # the machine is shared: the load says how far the absolute figures can be trusted
+    print(f"\nload average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in load_start)}, after the "
+          f"timed runs {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\n{'signatures':40s} {'docs':>9s} {'seconds':>8s} {'docs/s':>9s} {'vs bulk':>8s} {'peak MB':>8s}")
-    report = {"params": {**cfg_kw, "bands": b, "rows": r}, "signatures": []}
+    report = {"params": {**cfg_kw, "bands": b, "rows": r}, "signatures": [],
+              "load_average": {"start": load_start, "end": os.getloadavg()}}
     for name, n, res in rows:
         rate = n / res["sig_s"]
         print(f"{name:40s} {n:9d} {res['sig_s']:8.2f} {rate:9.0f} {rate / base_rate:7.1f}x {res['peak_mb']:8.0f}")
