@@ -182,7 +182,7 @@ def cmd_e2e(args: argparse.Namespace) -> None:
     """
     import os
 
-    from decontam.check import CheckConfig, run_check
+    from decontam.check import DEFAULT_ATTRIBUTION_TOLERANCE, DEFAULT_COSINE_THRESHOLD, CheckConfig, run_check
     from decontam.train_data import TrainData, load_train
 
     embed_rows = min(args.embed_rows or args.rows, args.rows)
@@ -208,7 +208,7 @@ def cmd_e2e(args: argparse.Namespace) -> None:
         res = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache"), progress=_say if args.verbose else None)
         total, cpu = time.perf_counter() - t, time.process_time() - c
         found = {p.train_id for p in res.benchmarks[0].flagged} & set(planted)
-        runs.append((label, total, res.timings_s, found, cpu))
+        runs.append((label, total, res.timings_s, found, cpu, res.benchmarks[0].contaminated_items))
         _say(f"{label} on {embed_rows} rows: {total:.1f}s, planted found {len(found)}/{len(planted)}")
     t_idx = runs[0][2].get("embed_index", 0.0)
     rate = embed_rows / t_idx if t_idx else float("nan")
@@ -220,25 +220,33 @@ def cmd_e2e(args: argparse.Namespace) -> None:
     cpu_est = load_s + ngram_s + (cpu_rows / embed_rows) * args.rows / cores + runs[1][4] / cores
     print(f"\nHumanEval (164) against generated chat prompts, all-MiniLM-L6-v2 on this CPU "
           f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}), no judge:\n")
-    print("| step | rows | wall seconds | planted found |")
-    print("|---|---:|---:|---:|")
-    print(f"| read JSONL | {args.rows} | {load_s:.1f} | |")
-    print(f"| n-gram stage (13-gram) | {args.rows} | {ngram_s:.1f} | {len(ng_found)}/{len(planted)} (verbatim only) |")
-    for label, total, tm, found, cpu in runs:
+    print("| step | rows | wall seconds | planted found | items flagged (10 planted) |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| read JSONL | {args.rows} | {load_s:.1f} | | |")
+    print(f"| n-gram stage (13-gram) | {args.rows} | {ngram_s:.1f} | {len(ng_found)}/{len(planted)} (verbatim only) | "
+          f"{ng.benchmarks[0].contaminated_items} |")
+    for label, total, tm, found, cpu, items in runs:
         print(f"| full check, {label} | {embed_rows} | {total:.1f} (index {tm.get('embed_index', 0):.1f}, "
-              f"search {tm.get('embed_search', 0):.1f}; {cpu:.1f} CPU s) | {len(found)}/{len(planted)} |")
-    print(f"| embedding rate (wall, under this load) | | {rate:.1f} rows/s | |")
-    # What each cosine cut would flag: every item's top-1 neighbour, from the warm index.
-    every = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache", use_ngram=False, cosine_threshold=-1.0))
+              f"search {tm.get('embed_search', 0):.1f}; {cpu:.1f} CPU s) | {len(found)}/{len(planted)} | {items} |")
+    print(f"| embedding rate (wall, under this load) | | {rate:.1f} rows/s | | |")
+    # What each cosine cut would flag: every item's top-1 neighbour, from the warm index,
+    # with and without the attribution rule (a row counts only for the item it is closest to).
     he = load_benchmark("humaneval")
     truth = {(v, k) for k, v in planted.items()}
-    pairs = [(p.test_id, p.train_id, p.cosine) for p in every.benchmarks[0].flagged]
-    print("\n| cosine cut | items flagged | true pairs among them | neighbours that are generated prompts |")
-    print("|---:|---:|---:|---:|")
-    for cut in (0.40, 0.50, 0.63, 0.70, 0.80):
-        hit = [(t, r) for t, r, c in pairs if c >= cut]
-        print(f"| {cut:.2f} | {len({t for t, _ in hit})} of {len(he)} | {len(set(hit) & truth)} | "
-              f"{sum(r not in planted for _, r in hit)} |")
+    sweeps = []
+    for tolerance in (None, DEFAULT_ATTRIBUTION_TOLERANCE):
+        every = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache", use_ngram=False, cosine_threshold=-1.0,
+                                                             attribution_tolerance=tolerance))
+        sweeps.append([(p.test_id, p.train_id, p.cosine) for p in every.benchmarks[0].flagged])
+    print("\nEvery item's top-1 neighbour against a cosine cut (embedding stage only, no n-gram stage):")
+    print("\n| cosine cut | items flagged | true pairs among them | neighbours that are generated prompts "
+          "| items flagged with attribution | true pairs among them |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for cut in sorted({0.40, 0.50, 0.63, 0.70, 0.80, DEFAULT_COSINE_THRESHOLD}):
+        hit, hit_attr = ([(t, r) for t, r, c in pairs if c >= cut] for pairs in sweeps)
+        mark = " (default)" if cut == DEFAULT_COSINE_THRESHOLD else ""
+        print(f"| {cut:.2f}{mark} | {len({t for t, _ in hit})} of {len(he)} | {len(set(hit) & truth)} | "
+              f"{sum(r not in planted for _, r in hit)} | {len({t for t, _ in hit_attr})} | {len(set(hit_attr) & truth)} |")
     if embed_rows < args.rows:
         print(f"| full check at {args.rows} rows, extrapolated from wall time under this load | {args.rows} | ~{est:.0f} | |")
         print(f"| full check at {args.rows} rows, extrapolated from CPU time on {cores} idle cores | {args.rows} | ~{cpu_est:.0f} | |")

@@ -21,15 +21,21 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from decontam.calibrate import auc, fit_logistic, fit_threshold
-from decontam.check import DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH, DEFAULT_COSINE_THRESHOLD
+from decontam.check import (
+    DEFAULT_ATTRIBUTION_TOLERANCE,
+    DEFAULT_CASCADE_FLOOR,
+    DEFAULT_CASCADE_HIGH,
+    DEFAULT_COSINE_THRESHOLD,
+)
 from decontam.judge import JudgePair
 from decontam.ngram import NgramIndex
-from decontam.testbed import calibration_pairs, codealpaca_db, scored_pairs
+from decontam.testbed import SCORED, calibration_pairs, codealpaca_db, scored_pairs
 
 PAPER_GPT4_F1 = {  # the paper's tables 5 and 6 (GPT-4 judge)
     "humaneval_python": .995, "humaneval_c": .974, "humaneval_js": .980,
@@ -44,6 +50,41 @@ def _all_pairs(testbed: str) -> list[tuple[str, str, int, str, str, bool, str]]:
     rows += [("calibration", p.set_name, p.item, p.a, p.b, p.label, p.data_type) for p in calibration_pairs(testbed)]
     for i, row in enumerate(codealpaca_db(testbed)):
         rows.append(("codealpaca", "codealpaca", i, row["test"], row["train"][0], bool(row["results"][0]), "code"))
+    return rows
+
+
+def search_protocol(testbed: str, vec: Callable[[str], np.ndarray]) -> list[tuple[str, int, bool, float]]:
+    """Top-1 retrieval over a pooled corpus: what the embedding stage meets at scale.
+
+    The corpus is every published rephrasing of every set (code and English and Chinese
+    MMLU, about 1,400 texts). Each original item is searched twice: with its own
+    rephrasings in the corpus (the top-1 cosine should flag it) and with all of them
+    removed (the top-1 is then the most similar *other* item's rephrasing, which must
+    not). Rows: (set, item, contaminated, top-1 cosine). Chinese sets are left out of
+    the searches (the default embedder is English-only) but stay in the corpus.
+    """
+    from decontam.testbed import load_sets
+
+    sets = load_sets(testbed)
+    corpus, owner = [], []
+    for orig, reph, _ in sets.values():
+        for i, text in enumerate(reph):
+            if i < len(orig) and text.strip():
+                corpus.append(vec(text))
+                owner.append(orig[i])
+    mat = np.stack(corpus)
+    owners = np.array(owner, dtype=object)
+    rows = []
+    for name, (orig, reph, _) in sets.items():
+        if "chinese" in name:
+            continue
+        for i, text in enumerate(orig):
+            if i >= len(reph) or not reph[i].strip():
+                continue
+            sims = mat @ vec(text)
+            rows.append((name, i, True, float(sims.max())))
+            sims[owners == text] = -2.0
+            rows.append((name, i, False, float(sims.max())))
     return rows
 
 
@@ -140,15 +181,20 @@ def cmd_report(args: argparse.Namespace) -> None:
     base = _all_pairs(args.testbed)
     hard = _read_hard(args.hard_pairs)
     rows = base + hard
-    texts = sorted({t for r in rows for t in (r[3], r[4])})
+    from decontam.testbed import load_sets
+
+    texts = {t for r in rows for t in (r[3], r[4])}
+    texts |= {t for orig, reph, _ in load_sets(args.testbed).values() for t in (*orig, *reph) if t.strip()}
+    vecs: dict[str, np.ndarray] = {}
     if args.embeddings:
         saved = np.load(args.embeddings)
         by_key = dict(zip(saved["keys"].tolist(), saved["vecs"]))
-        vecs = {t: by_key[_text_key(t)] for t in texts}
-    else:
+        vecs = {t: by_key[_text_key(t)] for t in texts if _text_key(t) in by_key}
+    missing = sorted(texts - vecs.keys())
+    if missing:
         t0 = time.time()
-        vecs = dict(zip(texts, Embedder().embed(texts)))
-        print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
+        vecs |= dict(zip(missing, Embedder().embed(missing)))
+        print(f"embedded {len(missing)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
     cos = [float(np.dot(vecs[r[3]], vecs[r[4]])) for r in rows]
     ngram = [bool(NgramIndex([r[3]], n=10).match([r[4]])) for r in rows]
 
@@ -209,9 +255,23 @@ def cmd_report(args: argparse.Namespace) -> None:
         said = fused_says(k)
         return cos[k] >= cos_cut if said is None else said
 
+    # The search protocol: its cut is fitted on the calibration items, scored on the rest.
+    search = search_protocol(args.testbed, lambda t: np.asarray(vecs[t], dtype=np.float32))
+    search_cal = [r for r in search if r[1] >= SCORED]
+    search_cut, _ = fit_threshold([r[3] for r in search_cal], [r[2] for r in search_cal])
+    search_table = []
+    for name in sorted({r[0] for r in search}, key=lambda s: (not s.startswith("humaneval"), s)):
+        scored = [r for r in search if r[0] == name and r[1] < SCORED]
+        gold = [r[2] for r in scored]
+        entry = {"set": name, "positives": sum(gold), "negatives": len(gold) - sum(gold)}
+        for label, cut in (("protocol cut", cos_cut), ("search cut", search_cut), ("shipped default", DEFAULT_COSINE_THRESHOLD)):
+            entry[label] = _prf([r[3] >= cut for r in scored], gold)
+        search_table.append(entry)
+
     methods = {
         "10-gram": lambda k: ngram[k],
         "embedding": lambda k: cos[k] >= cos_cut,
+        f"embedding, shipped default (cos >= {DEFAULT_COSINE_THRESHOLD:.2f})": lambda k: cos[k] >= DEFAULT_COSINE_THRESHOLD,
     }
     if margins:
         methods["judge (raw answer)"] = lambda k: bool(judged[k]) and judged[k]["answer"] == "true"
@@ -248,8 +308,16 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     ca = [k for k, r in enumerate(rows) if r[0] == "codealpaca"]
     gpt4 = [rows[k][5] for k in ca]
+    # The attribution rule (decontam.check.DEFAULT_ATTRIBUTION_TOLERANCE) needs a real
+    # training side: in the protocols every negative is another item's rephrasing, which
+    # the rule rejects by construction. CodeAlpaca's rows are real, so it is measured here.
+    items = np.stack([vecs[t] for t in dict.fromkeys(rows[k][3] for k in ca)])
+    closest = {k: float((items @ vecs[rows[k][4]]).max()) for k in ca}
+    ca_methods = dict(methods)
+    ca_methods[f"embedding, shipped default + attribution (tolerance {DEFAULT_ATTRIBUTION_TOLERANCE})"] = (
+        lambda k: cos[k] >= DEFAULT_COSINE_THRESHOLD and closest[k] - cos[k] <= DEFAULT_ATTRIBUTION_TOLERANCE)
     agreement = {}
-    for label, fn in methods.items():
+    for label, fn in ca_methods.items():
         ours = [fn(k) for k in ca]
         agree = sum(o == g for o, g in zip(ours, gpt4)) / len(ca)
         agreement[label] = {"agreement": agree, "flagged": sum(ours), "gpt4_true": sum(gpt4),
@@ -258,6 +326,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     result = {"calibration_negatives": args.calibration_negatives, "cosine_cut": cos_cut, "default_cosine_cut": DEFAULT_COSINE_THRESHOLD, "cosine_cut_calibration_f1": cos_cal_f1, "margin_cuts": margin_cuts, "fused": fused,
               "cascade": {"high": DEFAULT_CASCADE_HIGH, "floor": DEFAULT_CASCADE_FLOOR},
               "calibration_pairs": len(cal), "table": table, "hard_table": hard_table, "codealpaca": agreement,
+              "search_cut": search_cut, "search_calibration_items": len(search_cal) // 2, "search_table": search_table,
               "judge_model": next((j["model"] for j in judged if j), None)}
     md = _markdown(result, list(methods))
     print(md)
@@ -295,6 +364,17 @@ def _markdown(result: dict, methods: list[str]) -> str:
             cells = [f"**{e[m][2]:.3f}** ({e[m][0]:.2f}/{e[m][1]:.2f})" for m in methods]
             tail = f" | {e['cosine_auc']:.3f}" + (f" | {e['margin_auc']:.3f}" if "margin_auc" in e else "")
             lines.append(f"| {e['set']} | {e['positives']}/{e['negatives']} | " + " | ".join(cells) + tail + " |")
+    if result.get("search_table"):
+        cuts = ("protocol cut", "search cut", "shipped default")
+        lines += ["", f"Search protocol (each original's top-1 among all ~1,400 published rephrasings, once with its own "
+                  f"rephrasings and once without them): cosine cut fitted on {result['search_calibration_items']} calibration "
+                  f"items: {result['search_cut']:.3f}; F1 (precision/recall) on the first 100 items of each set at the "
+                  f"protocol cut {result['cosine_cut']:.3f}, the search cut and the shipped default "
+                  f"{result['default_cosine_cut']:.2f}:", "",
+                  "| set | pos/neg | " + " | ".join(cuts) + " |", "|---|---|" + "---|" * len(cuts)]
+        for e in result["search_table"]:
+            cells = [f"**{e[c][2]:.3f}** ({e[c][0]:.2f}/{e[c][1]:.2f})" for c in cuts]
+            lines.append(f"| {e['set']} | {e['positives']}/{e['negatives']} | " + " | ".join(cells) + " |")
     lines += ["", "Agreement with the reference tool's GPT-4 verdicts on CodeAlpaca-20k vs HumanEval (164 top-1 pairs):", "",
               "| method | agreement | flagged | GPT-4 True | both True |", "|---|---:|---:|---:|---:|"]
     for m, a in result["codealpaca"].items():

@@ -68,7 +68,8 @@ def _judge_options(f):
 @click.option("--no-ngram", is_flag=True, help="Skip the n-gram stage.")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding stage (and so the judge).")
 @click.option("--top-k", default=1, show_default=True, help="Training neighbours per benchmark item.")
-@click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.40).")
+@click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.68).")
+@click.option("--no-attribution", is_flag=True, help="Flag a row for every item above the cut, not only for the item it is closest to.")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")
 @click.option("--cascade-high", type=float, default=None, help="Flag without the judge above this cosine [0.90].")
 @click.option("--cascade-floor", type=float, default=None, help="Clear without the judge below this cosine [0.0].")
@@ -84,7 +85,7 @@ def _judge_options(f):
 @click.option("--fail-over", type=float, help="Exit 1 when any benchmark's contamination rate exceeds this percentage.")
 @click.option("--limit", type=int, help="Use only the first N items of each benchmark.")
 def check(train_spec, train_field, benchmarks, text_field, template, data_type, ngram_n, no_ngram, no_embeddings,
-          top_k, cosine_threshold, no_cascade, cascade_high, cascade_floor, use_judge, judge_url, judge_model,
+          top_k, cosine_threshold, no_attribution, no_cascade, cascade_high, cascade_floor, use_judge, judge_url, judge_model,
           concurrency, both_orders, calibration, index_type, cache_dir, out_dir, as_json, write_clean, fail_over, limit):
     """Check training data for benchmark contamination.
 
@@ -97,7 +98,9 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
     """
     from decontam.benchmarks import load_benchmark
     from decontam.calibrate import Calibration
-    from decontam.check import DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH, CheckConfig, run_check
+    from decontam.check import (
+        DEFAULT_ATTRIBUTION_TOLERANCE, DEFAULT_CASCADE_FLOOR, DEFAULT_CASCADE_HIGH, CheckConfig, run_check,
+    )
     from decontam.judge import LLMJudge, VerdictCache
     from decontam.report import to_json, to_markdown, write_reports
     from decontam.train_data import load_train
@@ -106,6 +109,7 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
     config = CheckConfig(
         ngram_n=ngram_n, use_ngram=not no_ngram, use_embeddings=not no_embeddings, top_k=top_k,
         cosine_threshold=cosine_threshold, cascade=not no_cascade,
+        attribution_tolerance=None if no_attribution else DEFAULT_ATTRIBUTION_TOLERANCE,
         cascade_high=DEFAULT_CASCADE_HIGH if cascade_high is None else cascade_high,
         cascade_floor=DEFAULT_CASCADE_FLOOR if cascade_floor is None else cascade_floor,
         data_type=data_type, index_type=index_type, cache_dir=cache,

@@ -151,6 +151,12 @@ class TrainIndex:
                     p.unlink()
         return cls(index, embedder.model_id, key)
 
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored (for fp16/sq8: decoded) vectors of rows `ids`, without embedding again."""
+        if not len(ids):
+            return np.zeros((0, self.index.d), np.float32)
+        return np.stack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
+
     def search(self, queries: np.ndarray, k: int = 1) -> Neighbours:
         k = max(1, min(k, self.ntotal)) if self.ntotal else 0
         if k == 0 or len(queries) == 0:

@@ -65,16 +65,32 @@ class NgramIndex:
         self._grams: dict[tuple[str, ...], list[int]] = {}
         self._counts: list[int] = []
         self._short_lengths: set[int] = set()
-        for i, text in enumerate(test_texts):
+        per_item: list[set[tuple[str, ...]]] = []
+        for text in test_texts:
             tokens = normalize_tokens(text, max_chars)
             grams = set(_ngrams(tokens, n))
             if not grams and len(tokens) >= MIN_SHORT_TOKENS:
                 grams = {tuple(tokens)}
                 self._short_lengths.add(len(tokens))
+            per_item.append(grams)
+        # An n-gram that several items share is the benchmark's own boilerplate (HumanEval/0
+        # and /20 share a solution loop), not evidence for one item: it is dropped, unless
+        # that would leave an item with none (a benchmark that repeats an item).
+        owners: dict[tuple[str, ...], int] = {}
+        for grams in per_item:
+            for g in grams:
+                owners[g] = owners.get(g, 0) + 1
+        self.shared_dropped = 0
+        for i, grams in enumerate(per_item):
+            own = {g for g in grams if owners[g] == 1}
+            if own:
+                self.shared_dropped += len(grams) - len(own)
+                grams = own
             self._counts.append(len(grams))
             for g in grams:
                 self._grams.setdefault(g, []).append(i)
-        logger.debug("n-gram index: %d items, %d distinct %d-grams", len(self._counts), len(self._grams), n)
+        logger.debug("n-gram index: %d items, %d distinct %d-grams, %d shared ones dropped",
+                     len(self._counts), len(self._grams), n, self.shared_dropped)
 
     def __len__(self) -> int:
         return len(self._counts)

@@ -22,6 +22,7 @@ _STAGE_ROWS = (
     ("flagged_ngram", "pairs flagged by n-gram"),
     ("flagged_embedding_high", "pairs flagged by high cosine"),
     ("flagged_embedding", "pairs flagged by the cosine threshold"),
+    ("closer_to_other_item", "above the threshold but left to a closer benchmark item"),
     ("flagged_judge", "pairs flagged by the calibrated judge"),
 )
 

@@ -177,3 +177,20 @@ def test_duplicated_training_texts_are_embedded_once_and_all_flagged(tmp_path):
     assert Counting.seen == 2 + 3  # two distinct training texts, three benchmark items
     flagged = {p.train_id for p in res.benchmarks[0].flagged if p.test_index == 1}
     assert flagged == {"d0", "d1", "d2"}
+
+
+def test_a_row_is_left_to_the_benchmark_item_it_is_closest_to(tmp_path):
+    # Two sibling items; the training row copies the first. Its cosine with the second is
+    # above the cut, but it is a copy of the first: only that one may be flagged.
+    items = ["sort the list of integers in ascending order and return the sorted list",
+             "sort the list of strings in descending order and return the sorted list"]
+    path = tmp_path / "copy.jsonl"
+    path.write_text(json.dumps({"id": "c0", "text": items[0]}) + "\n")
+    bench = _bench("sib", items)
+    cfg = dict(use_ngram=False, cosine_threshold=0.5, cascade_high=1.0, cascade_floor=0.0)
+    res = run_check(str(path), [bench], _config(tmp_path, **cfg), embedder=BagOfWordsEmbedder())
+    [b] = res.benchmarks
+    assert {p.test_index for p in b.flagged} == {0}
+    assert b.counts["closer_to_other_item"] == 1
+    off = run_check(str(path), [bench], _config(tmp_path, attribution_tolerance=None, **cfg), embedder=BagOfWordsEmbedder())
+    assert {p.test_index for p in off.benchmarks[0].flagged} == {0, 1}
