@@ -21,7 +21,10 @@ The corpus is generated (seeded): short prompts drawn from a Zipf vocabulary of 
 taken from the test bed, with 5% exact copies and 10% near copies (typos, case,
 whitespace, punctuation) planted.
 
-    .venv/bin/python benchmarks/bench_minhash.py --n 1000000 --baseline-n 100000
+    .venv/bin/python benchmarks/bench_minhash.py --n 1000000 --baseline-n 100000 [--rev REV]
+
+--rev REV adds a row for curate/dedup_minhash.py as committed at REV (an earlier version)
+on all --n documents, and says whether its clusters equal this version's.
 """
 
 from __future__ import annotations
@@ -125,8 +128,30 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(texts, cfg_kw, q):
-    from curate.dedup_minhash import MinHashConfig, components, near_pairs, signatures
+def load_revision(rev: str):
+    """curate/dedup_minhash.py as committed at git revision `rev`, imported as a module of
+    its own (to time an earlier version in the same run)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:curate/dedup_minhash.py"],
+                         check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "dedup_minhash_at_rev.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("dedup_minhash_at_rev", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_ours(texts, cfg_kw, q, rev=None):
+    if rev is None:
+        from curate import dedup_minhash as mod
+    else:
+        mod = load_revision(rev)
+    MinHashConfig, components, near_pairs, signatures = mod.MinHashConfig, mod.components, mod.near_pairs, mod.signatures
 
     cfg = MinHashConfig(**cfg_kw)
     signatures(texts[:100], cfg)  # imports and warm-up outside the clock
@@ -199,11 +224,19 @@ def run_rensa(texts, cfg_kw, q):
 
 
 def in_process(target, *args, **kwargs) -> dict:
+    import queue
+
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q), kwargs=kwargs)
     p.start()
-    out = q.get()
+    while True:  # a child that dies without a result must not leave us waiting forever
+        try:
+            out = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f"{target.__name__} died (exit code {p.exitcode}) without a result")
     p.join()
     return out
 
@@ -263,6 +296,9 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--skip-loop", action="store_true", help="skip the slow datasketch per-document loop")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--rev", default=None,
+                    help="also time curate/dedup_minhash.py as committed at this git revision (e.g. an "
+                         "earlier version) on the same documents in the same run")
     ap.add_argument("--lsh-only", action="store_true",
                     help="time LSH banding + clustering alone on --n synthetic signatures (15%% planted near copies)")
     args = ap.parse_args()
@@ -293,6 +329,12 @@ def main() -> None:
     res_big = in_process(run_ours, texts, cfg_kw) if args.n > nb else res_small
     if args.n > nb:
         rows.append(("ours (numpy, shingling included)", args.n, res_big))
+    if args.rev:
+        res_rev = in_process(run_ours, texts, cfg_kw, rev=args.rev)
+        rows.append((f"ours at {args.rev[:12]}", args.n, res_rev))
+        same = res_rev["labels"] == res_big["labels"]
+        print(f"clusters at {args.rev[:12]} {'identical to' if same else 'DIFFER from'} this version's "
+              f"on {args.n} docs", file=sys.stderr)
 
     base_rate = nb / res_bulk["sig_s"]
     # the machine is shared: the load says how far the absolute figures can be trusted
