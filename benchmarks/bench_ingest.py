@@ -16,6 +16,7 @@ reports conversations/s, MB/s and peak RSS (`ru_maxrss` of that subprocess):
 - ``chatcurate (slow path)``: the same with the columnar path switched off.
 
 Run:  .venv/bin/python benchmarks/bench_ingest.py              # 1M conversations
+      .venv/bin/python benchmarks/bench_ingest.py --n 200000 --stages   # CPU per fast-path step
       .venv/bin/python benchmarks/bench_ingest.py --n 250000 --n 1000000 --only chatcurate
 """
 
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +175,76 @@ CONTENDERS = {
 }
 
 
+def stages(src: Path) -> None:
+    """CPU seconds of each step of the fast path, one thread at a time (`--stages`).
+
+    Threads and the machine's load blur where a parallel run spends its time; this runs the
+    steps of `ingest`'s fast path one after another on the main thread and times each with
+    `time.process_time`: chunking the file, `normalize_chunk` (the columnar parse), the
+    main thread's merge (ids, per-line rows, tables), and the Parquet write per codec.
+    """
+    from concurrent.futures import Future
+
+    from curate import ingest as ig
+    from curate import schema
+    from curate.lake import AtomicParquetWriter, Lake
+    from curate.normalize_columnar import normalize_chunk
+    from curate.read_logs import RawRecord, iter_line_chunks
+
+    class Collect:  # stands in for a writer: keeps the tables the merge hands over
+        def __init__(self) -> None:
+            self.tables: list = []
+            self.rows = 0
+
+        def write(self, table) -> None:
+            self.tables.append(table)
+            self.rows += table.num_rows
+
+    config = ig.IngestConfig()
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        t0 = time.process_time()
+        out = fn()
+        cpu[name] = cpu.get(name, 0.0) + time.process_time() - t0
+        return out
+
+    chunks = timed("chunking (iter_line_chunks)", lambda: list(iter_line_chunks(src, config.max_record_bytes)))
+    results = [None if isinstance(c, RawRecord) else timed("normalize_chunk (columnar parse)",
+                                                           lambda c=c: normalize_chunk(c, config.limits))
+               for c in chunks]
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        lake = Lake(Path(tmp) / "lake").init()
+        registry = ig._IdRegistry(lake, set())
+        kept, rejects = Collect(), Collect()
+        sink = ig._Sink(kept, rejects, ig.FileResult("bench", "ingested"), config.batch_rows)
+
+        def merge() -> None:
+            for chunk, res in zip(chunks, results):
+                future = None
+                if res is not None:
+                    future = Future()
+                    future.set_result(res)
+                ig._drain_one(deque([(chunk, future)]), sink, config.limits, registry, "bench", "run", {"fast": 0, "records": 0})
+            sink.flush_rows()
+
+        timed("merge (ids, per-line rows, tables)", merge)
+        sink.close()
+        for codec in ("zstd", "snappy", "none"):
+            def write(codec=codec) -> None:
+                w = AtomicParquetWriter(Path(tmp) / f"{codec}.parquet", schema.CONVERSATIONS, compression=codec,
+                                        use_dictionary=ig._DICT_COLUMNS)
+                for table in kept.tables:
+                    w.write(table)
+                w.commit()
+            timed(f"Parquet write, {codec}", write)
+    rows = kept.rows
+    print(f"{src.name}: {rows:,} kept rows, {len(chunks)} chunks; CPU seconds one step at a time")
+    print(f"{'step':38s} {'CPU s':>7s} {'CPU s per 1M rows':>18s}")
+    for name, sec in cpu.items():
+        print(f"{name:38s} {sec:>7.2f} {sec * 1e6 / rows:>18.1f}")
+
+
 def _child(name: str, src: str, out: str) -> None:
     fn = CONTENDERS[name][0]
     t0 = time.perf_counter()
@@ -204,6 +276,8 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
     ap.add_argument("--bad-every", type=int, default=500, help="one bad line every N lines (default 500)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--stages", action="store_true",
+                    help="instead of the contenders: CPU seconds of each fast-path step, one thread at a time")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -222,6 +296,9 @@ def main() -> None:
             good, bad = generate(src, n, bad_every=args.bad_every)
             print(f"generated {src} ({n:,} lines, {bad:,} bad, {src.stat().st_size / 1e6:.0f} MB) "
                   f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        if args.stages:
+            stages(src)
+            continue
         if any(n.startswith("pyarrow") for n in names) and not clean.exists():
             strip_bad(src, clean)
         for name in names:
@@ -233,6 +310,15 @@ def main() -> None:
             results.append(res)
             print(f"{name:16s} n={n:>9,} {res['seconds']:7.1f}s {n / res['seconds']:>9,.0f} conv/s "
                   f"{res['mb'] / res['seconds']:6.0f} MB/s  peak {res['maxrss_kb'] / 1024:6.0f} MiB", file=sys.stderr)
+    if not args.stages:
+        report(results, names, sizes)
+    if not args.keep and not args.dir:
+        for p in workdir.iterdir():
+            p.unlink()
+        workdir.rmdir()
+
+
+def report(results: list[dict], names: list[str], sizes: list[int]) -> None:
     print()
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min);"
           " load = 1-min load average when each contender started")
@@ -253,10 +339,6 @@ def main() -> None:
         peaks = [(r["n"], r["maxrss_kb"] / 1024) for r in results if r["name"] == name]
         if len(peaks) > 1:
             print(f"{name} peak RSS by input size: " + ", ".join(f"{n:,}: {m:.0f} MiB" for n, m in peaks))
-    if not args.keep and not args.dir:
-        for p in workdir.iterdir():
-            p.unlink()
-        workdir.rmdir()
 
 
 if __name__ == "__main__":
