@@ -89,22 +89,57 @@ def search_protocol(testbed: str, vec: Callable[[str], np.ndarray]) -> list[tupl
 
 
 def cmd_margins(args: argparse.Namespace) -> None:
-    from decontam.hf_judge import TransformersJudge
-
     t0 = time.time()
-    gguf = Path(args.gguf)
-    judge = TransformersJudge(str(gguf.parent), gguf_file=gguf.name, model_id=args.model_id, batch_size=args.batch_size)
-    print(f"model loaded in {time.time() - t0:.0f}s on {judge.device}", file=sys.stderr, flush=True)
+    if args.url:
+        # The served path: the same LLMJudge and shared client the `decontam` CLI uses.
+        from curate.llm import ChatClient, Endpoint
+        from decontam.judge import LLMJudge
+
+        judge = LLMJudge(ChatClient([Endpoint(args.url, args.model_id)], concurrency=args.batch_size, timeout_s=600),
+                         model=args.model_id)
+        where = args.url
+    else:
+        from decontam.hf_judge import TransformersJudge
+
+        gguf = Path(args.gguf)
+        judge = TransformersJudge(str(gguf.parent), gguf_file=gguf.name, model_id=args.model_id, batch_size=args.batch_size)
+        where = judge.device
+    print(f"judge ready in {time.time() - t0:.0f}s on {where}", file=sys.stderr, flush=True)
     rows = _read_hard(args.pairs_file) if args.pairs_file else _all_pairs(args.testbed)
+    picked = list(enumerate(rows))[:: args.every]
     if args.limit:
-        rows = rows[: args.limit]
+        picked = picked[: args.limit]
     t1 = time.time()
-    verdicts = judge.judge_many([JudgePair(a, b, dt) for _, _, _, a, b, _, dt in rows])
-    print(f"{len(rows)} pairs judged in {time.time() - t1:.0f}s", file=sys.stderr, flush=True)
+    verdicts = judge.judge_many([JudgePair(a, b, dt) for _, (_, _, _, a, b, _, dt) in picked])
+    print(f"{len(picked)} pairs judged in {time.time() - t1:.0f}s", file=sys.stderr, flush=True)
     with open(args.out, "w", encoding="utf-8") as fh:
-        for k, ((split, name, item, _, _, label, dt), v) in enumerate(zip(rows, verdicts)):
+        for (k, (split, name, item, _, _, label, dt)), v in zip(picked, verdicts):
             fh.write(json.dumps({"k": k, "split": split, "set": name, "item": item, "label": label, "data_type": dt,
                                  "answer": v.label, "margin": v.margin, "model": v.model}) + "\n")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """How closely one margins file (e.g. served on llama.cpp) follows another (transformers, GPU)."""
+    def read(path: str) -> dict[int, dict]:
+        with open(path, encoding="utf-8") as fh:
+            return {m["k"]: m for m in map(json.loads, fh) if m.get("margin") is not None}
+
+    a, b = read(args.a), read(args.b)
+    common = sorted(a.keys() & b.keys())
+    if len(common) < 3:
+        raise SystemExit("fewer than 3 pairs with a margin in both files")
+    x = np.array([a[k]["margin"] for k in common])
+    y = np.array([b[k]["margin"] for k in common])
+    gold = [a[k]["label"] for k in common]
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    print(f"pairs with a margin in both: {len(common)}")
+    print(f"Pearson r {np.corrcoef(x, y)[0, 1]:.3f}, Spearman rho {np.corrcoef(rank(x), rank(y))[0, 1]:.3f}, "
+          f"mean |difference| {np.abs(x - y).mean():.3f}")
+    print(f"same plain answer: {np.mean([a[k]['answer'] == b[k]['answer'] for k in common]):.1%}")
+    if args.cut is not None:
+        print(f"same decision at margin cut {args.cut}: {np.mean((x >= args.cut) == (y >= args.cut)):.1%}")
+    print(f"margin AUC against the labels: {auc(list(x), gold):.3f} ({Path(args.a).name}), "
+          f"{auc(list(y), gold):.3f} ({Path(args.b).name})")
 
 
 def _text_key(text: str) -> str:
@@ -387,12 +422,18 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("margins", help="judge margins with transformers (GPU)")
     m.add_argument("--testbed", required=True)
-    m.add_argument("--gguf", required=True)
+    m.add_argument("--gguf", help="GGUF file for transformers (GPU); or use --url")
+    m.add_argument("--url", help="judge through this OpenAI-compatible server instead (e.g. `curate serve-model --backend llamacpp`)")
+    m.add_argument("--every", type=int, default=1, help="judge every N-th pair only (a served model on a CPU is slow)")
     m.add_argument("--model-id", default="qwen2.5-coder-1.5b-instruct")
     m.add_argument("--batch-size", type=int, default=16)
     m.add_argument("--limit", type=int)
     m.add_argument("--pairs-file", help="judge these pairs (from hard-pairs) instead of the protocol's")
     m.add_argument("--out", required=True)
+    c = sub.add_parser("compare", help="agreement of two margins files on their common pairs")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.add_argument("--cut", type=float, help="also compare decisions at this margin cut-off")
     h = sub.add_parser("hard-pairs", help="nearest-neighbour negatives (.jsonl)")
     h.add_argument("--testbed", required=True)
     h.add_argument("--embeddings", required=True)
@@ -411,7 +452,7 @@ def main() -> None:
                    help="calibrate on the protocol's random negatives, or on those plus nearest-neighbour ones")
     r.add_argument("--out")
     args = parser.parse_args()
-    {"margins": cmd_margins, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
+    {"margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":
