@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".parquet", ".gz")
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
 # Columns worth a Parquet dictionary: few distinct values. Ids, hashes and message content
-# are (nearly) unique; dictionary-encoding them is wasted work (~15% of the write).
+# are (nearly) unique; dictionary-encoding them is wasted work (up to ~15% of the write).
 _DICT_COLUMNS = ["source_file", "source_format", "model", "conversation.list.element.role", "turn", "user_id",
                  "run_id"]
 
@@ -73,7 +73,7 @@ class IngestConfig:
     chunk_bytes: int = CHUNK_BYTES
     workers: int = 2  # threads parsing chunks; the C++ parts run without the GIL
     # Parquet codec of the conversations files: zstd (Arrow's level 1) gives the smallest
-    # files; snappy costs ~40% less CPU for ~30% larger files (docs/ingest.md, Benchmark).
+    # files; snappy costs 30-40% less CPU for ~31% larger files (docs/ingest.md, Benchmark).
     compression: str = "zstd"
 
     def __post_init__(self) -> None:
@@ -480,7 +480,8 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
     slow = [(rec, _parse_row(rec, "openai", limits, key, run_id)) for rec in res.slow]
     slow_ok = [(rec, row) for rec, row in slow if "reason" not in row]
     hashes = fast.column("content_hash")
-    cids = _candidate_ids(fast.column("source_id"), hashes).to_pylist()
+    candidates = _candidate_ids(fast.column("source_id"), hashes)
+    cids = candidates.to_pylist()
     slow_cids = [_candidate_id(row) for _, row in slow_ok]
     if registry.claim_all(cids + slow_cids, hashes.to_pylist() + [row["content_hash"] for _, row in slow_ok]):
         for rec, row in slow:
@@ -490,7 +491,7 @@ def _drain_one(queue: deque, sink: _Sink, limits: Limits, registry: _IdRegistry,
         for (rec, row), cid in zip(slow_ok, slow_cids):
             row.pop("source_id")
             slow_kept.append(_kept_row(row, cid, rec, "openai", key, run_id))
-        table = _fast_table(fast, pa.array(cids, pa.string()), key, run_id)
+        table = _fast_table(fast, candidates, key, run_id)
         if slow_kept:
             table = _merge_by_index(table, _rows_table(slow_kept))
             cids += slow_cids
@@ -583,7 +584,7 @@ def _merge_by_index(fast: pa.Table, slow: pa.Table) -> pa.Table:
     return pa.concat_tables(pieces)
 
 
-def _fast_table(fast: pa.Table, cids: pa.Array, key: str, run_id: str) -> pa.Table:
+def _fast_table(fast: pa.Table, cids: pa.Array | pa.ChunkedArray, key: str, run_id: str) -> pa.Table:
     n = fast.num_rows
     return pa.table(
         {
