@@ -92,11 +92,12 @@ def cmd_margins(args: argparse.Namespace) -> None:
     t0 = time.time()
     if args.url:
         # The served path: the same LLMJudge and shared client the `decontam` CLI uses.
-        from curate.llm import ChatClient, Endpoint
+        from curate.llm import ChatClient, Endpoint, ResponseCache
         from decontam.judge import LLMJudge
 
-        judge = LLMJudge(ChatClient([Endpoint(args.url, args.model_id)], concurrency=args.batch_size, timeout_s=600),
-                         model=args.model_id)
+        cache = ResponseCache(Path(args.out).with_suffix(".responses.sqlite"))  # an interrupted run resumes
+        client = ChatClient([Endpoint(args.url, args.model_id)], concurrency=args.batch_size, timeout_s=600, cache=cache)
+        judge = LLMJudge(client, model=args.model_id)
         where = args.url
     else:
         from decontam.hf_judge import TransformersJudge
