@@ -159,7 +159,8 @@ def run_chatcurate(src: str, out: str, fast: bool = True, compression: str = "zs
     from curate.ingest import IngestConfig, ingest
     from curate.lake import Lake
 
-    stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast, compression=compression))
+    codec = {} if compression == "zstd" else {"compression": compression}  # --code may name a version without it
+    stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast, **codec))
     assert stats.total == stats.kept + stats.quarantined
     return {"records": stats.total, "kept": stats.kept, "quarantined": stats.quarantined,
             "out_mb": _parquet_mb(out)}
@@ -250,16 +251,19 @@ def _child(name: str, src: str, out: str) -> None:
     t0 = time.perf_counter()
     res = fn(src, out)
     res["seconds"] = time.perf_counter() - t0
-    res["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    res["maxrss_kb"] = usage.ru_maxrss
+    res["cpu_s"] = usage.ru_utime + usage.ru_stime  # all threads; less sensitive to the load than wall time
     print("RESULT " + json.dumps(res))
 
 
-def measure(name: str, src: Path) -> dict:
-    """Run one contender in a subprocess; peak RSS is that child's ru_maxrss."""
+def measure(name: str, src: Path, code: Path = REPO) -> dict:
+    """Run one contender in a subprocess; peak RSS is that child's ru_maxrss. `code` is the
+    checkout whose `curate` the child imports (another version, for before/after)."""
     with tempfile.TemporaryDirectory(dir=src.parent) as out:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", name, str(src), out],
-            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(code)},
         )
         if proc.returncode:
             raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -276,6 +280,9 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
     ap.add_argument("--bad-every", type=int, default=500, help="one bad line every N lines (default 500)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--code", type=Path, default=REPO,
+                    help="root of the checkout whose curate package the contenders import (default: this one), "
+                         "e.g. an older version from `git archive REV curate | tar -x -C DIR`")
     ap.add_argument("--stages", action="store_true",
                     help="instead of the contenders: CPU seconds of each fast-path step, one thread at a time")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -304,12 +311,13 @@ def main() -> None:
         for name in names:
             path = clean if name.startswith("pyarrow") else src
             load = os.getloadavg()[0]  # the machine is shared: say how busy it was
-            res = measure(name, path)
+            res = measure(name, path, args.code.resolve())
             res["load"] = load
             res.update(name=name, n=n, mb=path.stat().st_size / 1e6)
             results.append(res)
             print(f"{name:16s} n={n:>9,} {res['seconds']:7.1f}s {n / res['seconds']:>9,.0f} conv/s "
-                  f"{res['mb'] / res['seconds']:6.0f} MB/s  peak {res['maxrss_kb'] / 1024:6.0f} MiB", file=sys.stderr)
+                  f"{res['mb'] / res['seconds']:6.0f} MB/s  cpu {res['cpu_s']:6.1f}s  "
+                  f"peak {res['maxrss_kb'] / 1024:6.0f} MiB", file=sys.stderr)
     if not args.stages:
         report(results, names, sizes)
     if not args.keep and not args.dir:
@@ -322,11 +330,11 @@ def report(results: list[dict], names: list[str], sizes: list[int]) -> None:
     print()
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min);"
           " load = 1-min load average when each contender started")
-    print(f"{'contender':18s} {'conversations':>13s} {'seconds':>8s} {'conv/s':>10s} {'MB/s':>7s} {'peak RSS MiB':>13s} "
-          f"{'out MB':>7s} {'kept':>9s} {'quarantined':>11s} {'load':>5s}")
+    print(f"{'contender':18s} {'conversations':>13s} {'seconds':>8s} {'CPU s':>7s} {'conv/s':>10s} {'MB/s':>7s} "
+          f"{'peak RSS MiB':>13s} {'out MB':>7s} {'kept':>9s} {'quarantined':>11s} {'load':>5s}")
     for r in results:
         out_mb = f"{r['out_mb']:.0f}" if "out_mb" in r else "-"
-        print(f"{r['name']:18s} {r['n']:>13,} {r['seconds']:>8.1f} {r['n'] / r['seconds']:>10,.0f} "
+        print(f"{r['name']:18s} {r['n']:>13,} {r['seconds']:>8.1f} {r['cpu_s']:>7.1f} {r['n'] / r['seconds']:>10,.0f} "
               f"{r['mb'] / r['seconds']:>7.0f} {r['maxrss_kb'] / 1024:>13.0f} {out_mb:>7s} {r.get('kept', '-')!s:>9s} "
               f"{r.get('quarantined', '-')!s:>11s} {r['load']:>5.1f}")
     print()
