@@ -73,7 +73,8 @@ class IngestConfig:
     chunk_bytes: int = CHUNK_BYTES
     workers: int = 2  # threads parsing chunks; the C++ parts run without the GIL
     # Parquet codec of the conversations files: zstd (Arrow's level 1) gives the smallest
-    # files; snappy costs 30-40% less CPU for ~31% larger files (docs/ingest.md, Benchmark).
+    # files; snappy costs 30-40% less write CPU for ~31% larger files, and no less in total
+    # while the parse bounds the rate (docs/ingest.md, Benchmark).
     compression: str = "zstd"
 
     def __post_init__(self) -> None:

@@ -11,9 +11,12 @@ neighbours) is made in this order:
    fusion of cosine and the judge's graded margin decides (or, for a calibration without
    one, the margin against its cut-off). An uncalibrated judge is only
    recorded as evidence, and a judge error leaves the embedding decision in place.
+   The embedding decision attributes: a training row closer to another benchmark item
+   (by more than `attribution_tolerance`) is flagged for that item instead.
 
-So the default never does worse than the embedding stage alone: measured here, small
-judges say True to almost everything and only their calibrated margin is worth trusting.
+So a judge never makes the default worse than the embedding stage alone: measured here,
+small judges say True to almost everything and only their calibrated margin is worth
+trusting.
 
 >>> from decontam.check import CheckConfig, run_check          # doctest: +SKIP
 >>> result = run_check("train.jsonl", ["humaneval"], CheckConfig())  # doctest: +SKIP
@@ -62,7 +65,7 @@ DEFAULT_CASCADE_FLOOR = 0.0
 # is closest to when that item beats t by more than this cosine: a copy of item u also
 # sits near u's siblings (HumanEval/1 and /6 are both about parentheses), but it is a
 # copy of u. Against CodeAlpaca, 0.02 keeps all 18 of GPT-4's True pairs at the default
-# cut and drops 12 of the 76 others; 0.0 would lose 9 of the 18.
+# cut and drops 12 of the 77 others; 0.0 would lose 9 of the 18.
 DEFAULT_ATTRIBUTION_TOLERANCE = 0.02
 
 
@@ -316,7 +319,7 @@ def run_check(
                     for row in groups[j]:
                         if (i, row) in flagged:
                             flagged[(i, row)].cosine = s
-                    decided_by, verdict = None, verdicts.get((k, i, j))
+                    decided_by, verdict, target = None, verdicts.get((k, i, j)), i
                     if verdict is not None:
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
                         counts["judge_errors"] += verdict.label == ERROR
@@ -331,6 +334,13 @@ def run_check(
                     else:
                         counts["band"] += 1
                         embed_says = s >= cos_cut
+                        # Attribution: a row closer to another item u (by more than the
+                        # tolerance) is that item's match, not this one's.
+                        other = closest[k].get(j)
+                        if embed_says and other is not None and other[1] != i and other[0] - s > (config.attribution_tolerance or 0.0):
+                            embed_says = False
+                        else:
+                            other = None
                         judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
                         fused = (
                             config.calibration.fused_says(s, verdict.margin, judge_model)
@@ -340,20 +350,23 @@ def run_check(
                             judge_says = fused if fused is not None else verdict.margin >= margin_cut
                             counts["judge_overrides"] += judge_says != embed_says
                             decided_by = "judge" if judge_says else None
-                        elif embed_says and closest[k].get(j, s) - s > (config.attribution_tolerance or 0.0):
+                        elif other is not None:
                             counts["closer_to_other_item"] += 1
+                            target, s = other[1], other[0]
+                            decided_by = "embedding_high" if s >= high else "embedding"
                         elif embed_says:
                             decided_by = "embedding"
                     if decided_by is None:
                         continue
                     for row in groups[j]:
-                        existing = flagged.get((i, row))
+                        existing = flagged.get((target, row))
                         if existing is not None:
                             existing.verdict = existing.verdict or (verdict.to_dict() if verdict else None)
+                            existing.cosine = existing.cosine if existing.cosine is not None else s
                             continue
                         counts[f"flagged_{decided_by}"] += 1
-                        flagged[(i, row)] = FlaggedPair(
-                            b.name, b.ids[i], i, data.ids[row], row, decided_by, cosine=s,
+                        flagged[(target, row)] = FlaggedPair(
+                            b.name, b.ids[target], target, data.ids[row], row, decided_by, cosine=s,
                             verdict=verdict.to_dict() if verdict is not None else None,
                         )
         pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine or 0)))
@@ -387,12 +400,14 @@ def run_check(
     )
 
 
-def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIndex) -> dict[int, float]:
-    """For each candidate training text, its cosine with the benchmark item it is closest to."""
+def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIndex) -> dict[int, tuple[float, int]]:
+    """For each candidate training text, the benchmark item it is closest to: (cosine, item)."""
     rows = sorted({int(j) for j in nb.indices.ravel() if j >= 0})
     if not rows:
         return {}
-    return dict(zip(rows, (index.vectors(rows) @ bench_vecs.T).max(axis=1).tolist()))
+    sims = index.vectors(rows) @ bench_vecs.T
+    best = sims.argmax(axis=1)
+    return {j: (float(sims[r, best[r]]), int(best[r])) for r, j in enumerate(rows)}
 
 
 def _new_run_id() -> str:

@@ -194,3 +194,17 @@ def test_a_row_is_left_to_the_benchmark_item_it_is_closest_to(tmp_path):
     assert b.counts["closer_to_other_item"] == 1
     off = run_check(str(path), [bench], _config(tmp_path, attribution_tolerance=None, **cfg), embedder=BagOfWordsEmbedder())
     assert {p.test_index for p in off.benchmarks[0].flagged} == {0, 1}
+
+
+def test_a_row_left_to_a_closer_item_is_flagged_for_that_item(tmp_path):
+    # Item 0's own top-1 is its exact copy; the near copy is item 1's top-1 but closer to
+    # item 0. Attribution must move it to item 0, not drop it from both.
+    items = ["alpha beta gamma delta epsilon zeta", "alpha beta gamma delta omega psi"]
+    rows = {"exact0": items[0], "near0": "alpha beta gamma delta epsilon zeta psi"}
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in rows.items()))
+    cfg = dict(use_ngram=False, cosine_threshold=0.5, cascade_high=1.0, cascade_floor=0.0)
+    res = run_check(str(path), [_bench("sib", items)], _config(tmp_path, **cfg), embedder=BagOfWordsEmbedder())
+    [b] = res.benchmarks
+    assert {(p.test_index, p.train_id) for p in b.flagged} == {(0, "exact0"), (0, "near0")}
+    assert b.counts["closer_to_other_item"] == 1
