@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import IngestConfig, ingest
+from curate.ingest import IngestConfig, _IdRegistry, ingest
 from curate.lake import Lake
 
 U = {"role": "user", "content": "hello there"}
@@ -143,3 +143,19 @@ def test_file_with_extra_fields_everywhere_falls_back_and_matches(tmp_path):
     ingest(fast, [src])
     ingest(slow, [src], IngestConfig(fast_path=False))
     assert _content(fast) == _content(slow)
+
+
+def test_claim_all_registers_a_clean_chunk_and_changes_nothing_otherwise(tmp_path):
+    reg = _IdRegistry(Lake(tmp_path / "lake"), set())
+    assert reg.claim_all(["a", "h-" + "1" * 24], ["ha", "1" * 64])
+    assert reg.ids == {"a": "ha", "h-" + "1" * 24: "1" * 64}
+    before = dict(reg.ids)
+    assert not reg.claim_all(["c", "a"], ["hc", "ha2"])  # "a" is taken
+    assert not reg.claim_all(["d", "d"], ["hd", "hd2"])  # a repeat inside the chunk
+    assert reg.ids == before
+    # Where claim_all refuses, assign decides row by row: the repeated hash id gets a suffix.
+    assert reg.assign(None, "1" * 64) == ("h-" + "1" * 24 + "-2", None, "")
+    # And where it accepts, the ids are the ones assign gives in order.
+    other = _IdRegistry(Lake(tmp_path / "lake2"), set())
+    assert [other.assign(s, h)[0] for s, h in [("x", "hx"), (None, "2" * 64)]] == ["x", "h-" + "2" * 24]
+    assert reg.claim_all(["x", "h-" + "2" * 24], ["hx", "2" * 64]) and all(reg.ids[k] == v for k, v in other.ids.items())
