@@ -219,7 +219,7 @@ class _IdRegistry:
             if seen == chash:
                 return None, Reason.DUPLICATE_RECORD, f"id {source_id!r} already in the lake with the same content"
             return None, Reason.DUPLICATE_ID_CONFLICT, f"id {source_id!r} already in the lake with different content"
-        base = "h-" + chash[:24]
+        base = _hash_id(chash)
         cid, n = base, 1
         while cid in self.ids:
             n += 1
@@ -553,7 +553,12 @@ def _candidate_ids(source_ids: pa.ChunkedArray, hashes: pa.ChunkedArray) -> pa.C
 
 def _candidate_id(fields: dict) -> str:
     sid = fields["source_id"]
-    return sid if sid is not None else "h-" + fields["content_hash"][:24]
+    return sid if sid is not None else _hash_id(fields["content_hash"])
+
+
+def _hash_id(chash: str) -> str:
+    """The id of a record without a source id (`_candidate_ids` computes it for a column)."""
+    return "h-" + chash[:24]
 
 
 def _merge_by_index(fast: pa.Table, slow: pa.Table) -> pa.Table:

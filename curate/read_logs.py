@@ -240,7 +240,7 @@ def iter_line_chunks(
                 if complete:
                     head = b"".join(parts)[:complete]
                     yield from _split_oversized(head, number, offset, max_record_bytes)
-                    number += head.count(b"\n")
+                    number += count_newlines(head)
                     offset += complete
                 yield RawRecord(number + 1, skip_start if skipping else offset, b"", error=error[0], detail=error[1])
                 return
@@ -272,7 +272,7 @@ def iter_line_chunks(
                 if complete:
                     head = b"".join(parts)[:complete]
                     yield from _split_oversized(head, number, offset, max_record_bytes)
-                    number += head.count(b"\n")
+                    number += count_newlines(head)
                     offset += complete
                 skipping, skip_start = True, offset
                 offset += size - complete
