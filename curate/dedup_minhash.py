@@ -326,6 +326,12 @@ def _padded_length(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 16, c, -(-c // step) * step)
 
 
+def _permute_into(work: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray) -> None:
+    """work = a * x + b (uint32, wrapping), broadcast: every permutation of every shingle."""
+    np.multiply(a, x, out=work)
+    np.add(work, b, out=work)
+
+
 def _minhash_into(shingles: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     docs = np.flatnonzero(counts)
     if docs.size == 0:
@@ -356,8 +362,7 @@ def _minhash_into(shingles: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np
                 sel = short[blo: min(hi, blo + per)]
                 block = x[first[sel] + np.minimum(steps, c[sel] - 1)]  # (k, docs)
                 work = buf[: a.shape[0] * block.size].reshape(a.shape[0], k, sel.size)
-                np.multiply(a[:, None, None], block[None], out=work)
-                np.add(work, b[:, None, None], out=work)
+                _permute_into(work, a[:, None, None], b[:, None, None], block[None])
                 out[docs[sel]] = np.minimum.reduce(work, axis=1).T
     # Longer documents: (permutations x shingles) blocks of whole documents, `reduceat` per
     # document (its segments are long, so its per-segment cost is small).
@@ -374,8 +379,7 @@ def _minhash_into(shingles: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np
             for q in range(s0, s0 + n0, _BLOCK_SHINGLES):
                 xs = x[q: min(s0 + n0, q + _BLOCK_SHINGLES)]
                 work = buf[: a.shape[0] * xs.size].reshape(a.shape[0], xs.size)
-                np.multiply(a[:, None], xs[None, :], out=work)
-                np.add(work, b[:, None], out=work)
+                _permute_into(work, a[:, None], b[:, None], xs[None, :])
                 np.minimum(acc, work.min(axis=1), out=acc)
             out[docs[sel[0]]] = acc
         else:
@@ -383,8 +387,7 @@ def _minhash_into(shingles: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np
             seg = np.cumsum(lens) - lens
             idx = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(first[sel] - seg, lens)
             work = buf[: a.shape[0] * idx.size].reshape(a.shape[0], idx.size)
-            np.multiply(a[:, None], x[idx][None, :], out=work)
-            np.add(work, b[:, None], out=work)
+            _permute_into(work, a[:, None], b[:, None], x[idx][None, :])
             out[docs[sel]] = np.minimum.reduceat(work, seg, axis=1).T
         i = j
 
