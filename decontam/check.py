@@ -335,9 +335,10 @@ def run_check(
                         counts["band"] += 1
                         embed_says = s >= cos_cut
                         # Attribution: a row closer to another item u (by more than the
-                        # tolerance) is that item's match, not this one's.
+                        # tolerance) is that item's match, not this one's. (`closest` is
+                        # empty when attribution is off.)
                         other = closest[k].get(j)
-                        if embed_says and other is not None and other[1] != i and other[0] - s > (config.attribution_tolerance or 0.0):
+                        if embed_says and other is not None and other[1] != i and other[0] - s > config.attribution_tolerance:
                             embed_says = False
                         else:
                             other = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -76,10 +77,7 @@ class NgramIndex:
         # An n-gram that several items share is the benchmark's own boilerplate (HumanEval/0
         # and /20 share a solution loop), not evidence for one item: it is dropped, unless
         # that would leave an item with none (a benchmark that repeats an item).
-        owners: dict[tuple[str, ...], int] = {}
-        for grams in per_item:
-            for g in grams:
-                owners[g] = owners.get(g, 0) + 1
+        owners = Counter(g for grams in per_item for g in grams)
         self.shared_dropped = 0
         for i, grams in enumerate(per_item):
             own = {g for g in grams if owners[g] == 1}
