@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test test-slow test-llm ci bench lock clean demo-logs
+.PHONY: setup run test test-slow test-llm test-browser browser ci bench lock clean demo-logs
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,13 +35,22 @@ run: setup vllm model
 	$(BIN)/python -m flows.pipeline --lake $(LAKE) --out $(OUT) --llm serve --no-judge
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow and not llm"
+	$(BIN)/python -m pytest -q -m "not slow and not llm and not browser"
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m "slow and not llm"
 
 test-llm: setup vllm model
 	$(BIN)/python -m pytest -q -m "llm"
+
+# The review page in a real headless browser: Debian's chromium and chromedriver (installed
+# here when missing; nothing downloads a browser of its own), driven by Selenium.
+test-browser: setup browser
+	$(BIN)/python -m pytest -q -m "browser"
+
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 demo-logs: setup
 	$(BIN)/python -m curate.demo curate/demo_logs

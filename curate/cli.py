@@ -26,9 +26,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from curate import cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline
+    from curate import cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline, cli_review
 
-    for module in (cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline):
+    for module in (cli_ingest, cli_dedup, cli_tag, cli_serve, cli_pipeline, cli_review):
         for command in getattr(module, "COMMANDS", []):
             main.add_command(command)
 

@@ -194,6 +194,10 @@ def select_rows(lake: Lake, config: ExportConfig, *, run_id: str | None = None) 
         rows = con.sql(query).to_arrow_table()
     finally:
         con.close()
+    if "review" in tables:  # a reviewer's accept/reject outranks the stages' flags
+        from curate.review_decisions import honour_in_export
+
+        rows = honour_in_export(lake, rows)
     return _apply_drops(rows, config, run_id)
 
 
@@ -212,6 +216,11 @@ def _apply_drops(rows: pa.Table, config: ExportConfig, run_id: str) -> tuple[pa.
                 reasons[i] = reason
                 details[i] = detail_fn(i)
 
+    if "_review_drop" in rows.column_names:  # accepted by a reviewer: dropped whatever the config says
+        review_drop, review_detail = rows.column("_review_drop").to_pylist(), rows.column("_review_detail").to_pylist()
+        for i, reason in enumerate(review_drop):
+            if reason is not None:
+                reasons[i], details[i] = reason, review_detail[i]
     if config.drop_duplicates:
         dup = rows.column("duplicate").to_pylist()
         dup_of = rows.column("duplicate_of").to_pylist()

@@ -35,6 +35,11 @@ def write_clean(data: TrainData, result: CheckResult, path: str | Path) -> dict[
             reasons.setdefault(data.parents[p.train_index], []).append(p)
     table = _parent_table(data)
     ids = _parent_ids(data, table)
+    review: dict[str, int] = {}
+    if data.kind == "lake" and data.lake_root is not None:  # a reviewer's decisions outrank the check
+        from curate.review_decisions import honour_in_clean
+
+        reasons, review = honour_in_clean(data.lake_root, ids, reasons, {b.name for b in result.benchmarks})
     keep = pa.array([i not in reasons for i in range(table.num_rows)])
     kept = table.filter(keep)
     _write(kept, path)
@@ -44,7 +49,8 @@ def write_clean(data: TrainData, result: CheckResult, path: str | Path) -> dict[
         "reason": [REASON_CONTAMINATION] * len(reasons),
         "detail": [
             json.dumps(
-                [{"benchmark": p.benchmark, "test_id": p.test_id, "train_id": p.train_id,
+                [p if isinstance(p, dict) else
+                 {"benchmark": p.benchmark, "test_id": p.test_id, "train_id": p.train_id,
                   "decided_by": p.decided_by, "cosine": p.cosine} for p in reasons[i]][:20]
             )
             for i in sorted(reasons)
@@ -53,7 +59,7 @@ def write_clean(data: TrainData, result: CheckResult, path: str | Path) -> dict[
     }, schema=pa.schema([("id", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
                          ("detail", pa.string()), ("run_id", pa.string())]))
     _write(exclusions, path.with_name(path.name.split(".")[0] + ".exclusions.parquet"))
-    stats = {"total": table.num_rows, "kept": kept.num_rows, f"dropped_{REASON_CONTAMINATION}": len(reasons)}
+    stats = {"total": table.num_rows, "kept": kept.num_rows, f"dropped_{REASON_CONTAMINATION}": len(reasons), **review}
     logger.info("write-clean: %s", stats)
     return stats
 

@@ -167,31 +167,41 @@ def rephrase(benchmark, text_field, style, out_path, limit, judge_url, judge_mod
 @main.command()
 @click.option("--testbed", type=click.Path(file_okay=False, exists=True), help="The reference tool's data folder (calibration split: items past the first 100).")
 @click.option("--pairs", "pairs_path", type=click.Path(dir_okay=False, exists=True), help="JSONL of labelled pairs: a, b, label, data_type.")
+@click.option("--reviewed", "reviewed_lake", type=click.Path(file_okay=False, exists=True), help="A lake whose review decisions (`curate review apply`) add labelled pairs: accepted flags positive, rejected negative.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Calibration JSON to write.")
 @click.option("--judge/--no-judge", "use_judge", default=False, help="Also fit the judge's margin cut-off.")
 @_judge_options
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/decontam", show_default=True)
-def calibrate(testbed, pairs_path, out_path, use_judge, judge_url, judge_model, concurrency, cache_dir):
+def calibrate(testbed, pairs_path, reviewed_lake, out_path, use_judge, judge_url, judge_model, concurrency, cache_dir):
     """Fit the cosine and judge-margin cut-offs on labelled pairs (never the ones you score).
 
     \b
     Example:
       decontam calibrate --testbed ../shared/testbed/llm-decontaminator --out cal.json \\
           --judge --judge-url http://127.0.0.1:8000/v1 --judge-model qwen
+      decontam calibrate --reviewed lake --out cal.json   # a reviewer's accepted/rejected pairs
     """
     from decontam.calibrate import fit_calibration
     from decontam.errors import CalibrationError
     from decontam.judge import LLMJudge, VerdictCache
     from decontam.testbed import LabelledPair, calibration_pairs
 
-    if bool(testbed) == bool(pairs_path):
-        raise CalibrationError("pass exactly one of --testbed DIR and --pairs FILE")
+    if testbed and pairs_path or not (testbed or pairs_path or reviewed_lake):
+        raise CalibrationError("pass one of --testbed DIR and --pairs FILE, and/or --reviewed LAKE")
+    pairs = []
     if testbed:
         pairs = calibration_pairs(testbed)
-    else:
+    elif pairs_path:
         with open(pairs_path, encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
         pairs = [LabelledPair("pairs", r["a"], r["b"], bool(r["label"]), r.get("data_type", "knowledge"), i) for i, r in enumerate(rows)]
+    if reviewed_lake:
+        from curate.review_decisions import labelled_pairs
+
+        reviewed = labelled_pairs(reviewed_lake)
+        _progress(f"{len(reviewed)} reviewed pairs from {reviewed_lake} "
+                  f"({sum(p.label for p in reviewed)} accepted, {sum(not p.label for p in reviewed)} rejected)")
+        pairs = list(pairs) + reviewed
     judge = None
     if use_judge:
         cache = Path(cache_dir)

@@ -26,6 +26,7 @@ from flows.decontam import decontam_flow
 from flows.export import export_flow
 from flows.ingest import ingest_flow
 from flows.options import ExportOptions, LLMOptions, served_llm
+from flows.review import review_flow
 from flows.runners import connect_ray, task_runner_for, with_runner
 from flows.tag import TAGGERS, tag_flow
 
@@ -77,15 +78,18 @@ def pipeline(
         results["decontam"] = timed("decontam", decontam_flow, lake=lake, out=out, benchmarks=benchmarks, llm=endpoint,
                                      judge=decontam_judge)
     results["export"] = timed("export", export_flow, lake=lake, out=out, options=export, card_dir=card_dir)
+    results["review"] = timed("review", review_flow, lake=lake, out=out)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     results["timings_s"] = timings
     results["paths"] = {
         "export": results["export"].get("path"),
         "data_card": results["export"].get("card"),
         "decontam_report": results["decontam"].get("report"),
+        "review_page": results["review"].get("path"),
         "lake": str(lake),
     }
     results["failed"] = sorted(f"tag:{k}" for k, v in results["tag"].items() if "failed" in v)
+    results["failed"] += ["review"] if "failed" in results["review"] else []
     summary = {
         "ingest_records_in": results["ingest"].get("total"),
         "ingest_files_new": results["ingest"].get("files", {}).get("ingested", 0),
@@ -148,6 +152,7 @@ def format_paths(result: dict) -> str:
         lines.append(f"  export:          not written ({exp.get('refused') or exp.get('skipped_missing_stage')})")
     lines.append(f"  data card:       {p.get('data_card') or 'not written'}")
     lines.append(f"  decontam report: {p.get('decontam_report') or 'not written (' + str(result['decontam'].get('skipped_missing_stage')) + ' missing)'}")
+    lines.append(f"  review page:     {p.get('review_page') or 'not written'}")
     lines.append(f"  lake:            {p['lake']}")
     for stage in result.get("failed", []):
         lines.append(f"  WARNING: stage {stage} failed (see the log); its columns are empty and the next run retries it")
