@@ -163,6 +163,7 @@ def test_review_in_the_browser_moves_rows_across_the_export(demo, browser, tmp_p
     _go_to(browser, pair["key"])
     _key(browser, "r")
     assert "rejected" in _text(browser, "section.on .card.cur .badge")
+    browser.save_screenshot(str(SHOTS / "decontam-decided.png"))
     _key(browser, "k")
     _key(browser, "2")
     _go_to(browser, member["key"])
