@@ -152,7 +152,8 @@ def _latest(con, table: str) -> str:
 
 def _redacted(con, ids: list[str]) -> dict[str, list[dict]]:
     """Redacted conversations of `ids` from the PII annotation (absent ids: not tagged yet)."""
-    if not ids:
+    has_pii = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'pii'").fetchone()[0]
+    if not ids or not has_pii:  # not tagged yet: nothing may be shown
         return {}
     cols = _columns(con, "pii")
     red = "redacted_conversation" if "redacted_conversation" in cols else "conversation"

@@ -300,3 +300,29 @@ def test_decontam_calibrate_fits_on_reviewed_pairs(copy, tmp_path):
     cal = json.loads(out.read_text())
     assert cal["fitted_on"] == {"pairs": 2, "positives": 1}
     assert cal["quality"]["cosine_f1"] == 1.0
+
+
+def test_a_lake_without_redacted_copies_shows_counts_but_no_text(tmp_path):
+    from curate.dedup import DedupConfig, run_dedup
+    from curate.ingest import ingest
+
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("".join(json.dumps(_conv(f"c{i}", f"Mail {EMAIL} please")) + "\n" for i in range(3)))
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, [logs])
+    run_dedup(lake, DedupConfig(semantic=False))  # the pipeline dedups before the PII tagger runs
+    html = write_review_page(lake, tmp_path / "review").read_text(encoding="utf-8")
+    data = _page_data_of(html)
+    assert data["duplicates"]["members_total"] == 2
+    assert data["duplicates"]["clusters"][0]["members"] == []
+    assert EMAIL not in html
+
+
+def test_an_empty_lake_gives_an_empty_page(tmp_path):
+    lake = Lake(tmp_path / "lake").init()
+    data = _page_data_of(write_review_page(lake, tmp_path / "review").read_text(encoding="utf-8"))
+    assert data["quarantine"]["total"] == 0 and data["decontam"]["pairs_total"] == 0
+
+
+def _page_data_of(html):
+    return json.loads(re.search(r'id="review-data">(.*?)</script>', html, re.S).group(1))
