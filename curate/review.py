@@ -125,6 +125,10 @@ def _flatten(messages: list[dict] | None) -> str:
     return "\n".join(f"{m.get('role')}: {m.get('content') or ''}" for m in (messages or []))
 
 
+def _redact(redactor, text) -> str | None:
+    return redactor.redact_text(str(text))[0] if text else None
+
+
 def escape_raw(raw: bytes | None) -> str:
     """Raw bytes as text a person can read: invalid UTF-8 and control characters escaped."""
     if raw is None:
@@ -210,7 +214,7 @@ def _report_evidence(report_dirs: list[Path]) -> dict[tuple, dict]:
 
 def _judge(verdict: Any, match: dict) -> dict | None:
     v = dict(verdict) if isinstance(verdict, dict) else {}
-    for k in ("judge_label", "judge_reason", "judge_margin", "reason"):
+    for k in ("judge_label", "judge_reason", "judge_margin"):
         if match.get(k) is not None:
             v.setdefault(k.removeprefix("judge_"), match[k])
     keep = {k: v[k] for k in ("label", "margin", "reason", "model", "prompt_version") if v.get(k) is not None}
@@ -232,12 +236,13 @@ def _cosines(*sources: dict) -> dict[str, float]:
         for k in ("cosines", "channels", "cosine_by_channel"):
             if isinstance(src.get(k), dict):
                 out.update({str(c): float(v) for c, v in src[k].items() if isinstance(v, (int, float))})
-        if isinstance(src.get("cosine"), (int, float)) and "embedding" not in out:
-            out.setdefault("embedding", float(src["cosine"]))
+    if not out:  # no per-channel figures: the one cosine the stage recorded
+        out.update({"embedding": float(src["cosine"]) for src in reversed(sources)
+                    if isinstance(src.get("cosine"), (int, float))})
     return out
 
 
-def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dict[tuple, dict]) -> dict:
+def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dict[tuple, dict], redactor) -> dict:
     if "decontam" not in tables:
         return {"available": False, "pairs_total": 0, "conversations_flagged": 0, "conversations_checked": 0,
                 "items": [], "benchmarks": [], "stages": []}
@@ -292,13 +297,17 @@ def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dic
         ngrams = shared_ngrams(train_cut, test_cut, config.ngram_n)
         if ev.get("ngram_shared"):
             ngrams["report"] = {"shared": ev["ngram_shared"], "examples": (ev.get("ngram_examples") or [])[:3]}
-        extra = {k: v for k, v in m.items() if k not in _MATCH_KEYS and k not in ("cosine",)
+        extra = {k: v for k, v in m.items() if k not in _MATCH_KEYS and k not in ("cosine", "reason")
                  and isinstance(v, (str, int, float, bool)) and not k.startswith(("judge_", "verifier_", "prob"))}
+        judge = _judge(ev.get("verdict") or m.get("verdict"), m)
+        if judge and judge.get("reason"):  # model-written text: redacted like everything else
+            judge["reason"] = _redact(redactor, judge["reason"])
         items.append({
             "key": f"decontam|{cid}|{bench}|{test_id}",
             "conversation_id": cid, "turn": turn, "benchmark": bench, "test_id": test_id,
             "stage": str(m.get("decided_by")), "score": score, "probability": prob, "cosines": cos,
-            "ngrams": ngrams, "judge": _judge(ev.get("verdict") or m.get("verdict"), m), "extra": extra,
+            "ngrams": ngrams, "judge": judge, "extra": extra,
+            "reason": _redact(redactor, m.get("reason") or ev.get("reason")),  # the verifier's, where it decided
             "diff": word_diff(train_cut, test_cut), "truncated": t1 or t2,
         })
     return {"available": True, "conversations_checked": checked, "conversations_flagged": flagged,
@@ -321,7 +330,7 @@ def collect_duplicates(con, tables: list[str], config: ReviewConfig) -> dict:
     # A variant (same template, other values) may point at its original without sharing its cluster.
     rows = con.execute(
         f"""WITH d AS (SELECT conversation_id, coalesce(CAST({variant} AS VARCHAR), cluster_id) AS cluster,
-                             {rep} AND {variant} IS NULL AS rep,
+                             {rep} AND {variant} IS NULL AND {dup_of} IS NULL AS rep,
                              CASE WHEN {variant} IS NOT NULL THEN 'variant' ELSE {kind} END AS kind,
                              CAST({score} AS DOUBLE) AS score,
                              coalesce(CAST({variant} AS VARCHAR), {dup_of}) AS dup_of
@@ -384,7 +393,7 @@ def collect_quarantine(con, config: ReviewConfig, redactor) -> dict:
         raw_text, cut = _cut(escape_raw(raw), config.max_chars)
         per.setdefault(reason, []).append({
             "source_file": os.path.basename(src or ""), "source_index": idx, "byte_offset": off,
-            "detail": redactor.redact_text(detail or "")[0], "raw": redactor.redact_text(raw_text)[0],
+            "detail": _redact(redactor, detail) or "", "raw": _redact(redactor, raw_text) or "",
             "raw_bytes": 0 if raw is None else len(raw), "truncated": cut,
         })
     return {"total": sum(n for _, n in counts),
@@ -417,7 +426,7 @@ def collect_moderation_pii(con, tables: list[str], config: ReviewConfig, redacto
             for j in judgements or []:
                 if j and j.get("flagged"):
                     flagged_msgs.append((cid, j.get("message_index"), "tier 2", j.get("category"), None,
-                                         redactor.redact_text(j.get("explanation") or "")[0] or None))
+                                         _redact(redactor, j.get("explanation"))))
     by_cat: dict[str, int] = {}
     for m in flagged_msgs:
         by_cat[f"{m[2]}: {m[3]}"] = by_cat.get(f"{m[2]}: {m[3]}", 0) + 1
@@ -485,7 +494,7 @@ def collect_review_data(lake: Lake, config: ReviewConfig | None = None, *,
                 "lake_key": hashlib.sha256(str(lake.root.resolve()).encode()).hexdigest()[:16],
                 "last_run": last_run, "tables": tables, "config": asdict(config),
             },
-            "decontam": collect_decontam(con, tables, config, evidence),
+            "decontam": collect_decontam(con, tables, config, evidence, redactor),
             "duplicates": collect_duplicates(con, tables, config),
             "quarantine": collect_quarantine(con, config, redactor),
             "moderation": collect_moderation_pii(con, tables, config, redactor),

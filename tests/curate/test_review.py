@@ -326,3 +326,33 @@ def test_an_empty_lake_gives_an_empty_page(tmp_path):
 
 def _page_data_of(html):
     return json.loads(re.search(r'id="review-data">(.*?)</script>', html, re.S).group(1))
+
+
+def test_newer_evidence_columns_are_shown_when_present(copy, tmp_path):
+    """A verifier's probability and reason, channel cosines, a judge verdict, a kept variant."""
+    import pyarrow as pa
+
+    match = {"benchmark": "humaneval", "test_id": "HumanEval/2", "turn": "0", "decided_by": "verifier",
+             "cosine": 0.71, "probability": 0.62, "reason": f"same task; numbers differ ({EMAIL})",
+             "cosines": {"minilm": 0.71, "multilingual": 0.8}, "rank": 2}
+    copy.write_annotation("decontam", pa.Table.from_pylist([{
+        "conversation_id": "plain", "contaminated": True, "benchmarks": ["humaneval"], "decided_by": "verifier",
+        "matches": json.dumps([match]), "check_key": "k", "run_id": "zz"}]), part="zz")
+    runs = tmp_path / "reports" / "runs" / "zz"
+    runs.mkdir(parents=True)
+    (runs / "decontam_report.json").write_text(json.dumps({"benchmarks": [{"flagged": [{
+        "benchmark": "humaneval", "test_id": "HumanEval/2", "train_id": "plain#0",
+        "verdict": {"label": "True", "margin": 1.5, "reason": "it is the same function", "model": "qwen"}}]}]}))
+    copy.write_annotation("dedup", pa.Table.from_pylist([{
+        "conversation_id": "pii", "cluster_id": "pii", "is_representative": True, "duplicate_of": "plain",
+        "duplicate_kind": "variant", "similarity": 0.93, "run_id": "zz"}]), part="zz")
+    data = collect_review_data(copy, decontam_reports=[tmp_path / "reports"])
+    item = next(i for i in data["decontam"]["items"] if i["conversation_id"] == "plain")
+    assert item["probability"] == item["score"] == 0.62 and item["stage"] == "verifier"
+    assert item["cosines"] == {"minilm": 0.71, "multilingual": 0.8}
+    assert item["reason"] == "same task; numbers differ (EMAIL_1)"  # free text is redacted too
+    assert item["judge"] == {"label": "True", "margin": 1.5, "reason": "it is the same function", "model": "qwen"}
+    assert item["extra"] == {"rank": 2}
+    variant = next(m for c in data["duplicates"]["clusters"] for m in c["members"] if m["conversation_id"] == "pii")
+    assert (variant["kind"], variant["duplicate_of"], variant["score"]) == ("variant", "plain", 0.93)
+    assert ("variant", 1) in data["duplicates"]["kinds"]
