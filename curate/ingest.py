@@ -39,8 +39,8 @@ from curate.errors import ConfigError, LakeError
 from curate.lake import AtomicParquetWriter, Lake, new_run_id
 from curate.normalize import Limits, Rejected, normalize
 from curate.read_logs import (
-    CHUNK_BYTES, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_DECOMPRESSED, FORMATS, RawRecord,
-    iter_line_chunks, read_records, sniff,
+    CHUNK_BYTES, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_DECOMPRESSED, FORMATS, NOT_A_LOG, SNIFF_RECORDS,
+    STREAM_ERRORS, RawRecord, iter_line_chunks, open_stream, read_records, sniff,
 )
 from curate.reasons import Reason
 
@@ -97,7 +97,7 @@ class IngestConfig:
 @dataclass
 class FileResult:
     path: str
-    action: str  # ingested | replaced | unchanged | duplicate_file | skipped_changed
+    action: str  # ingested | replaced | unchanged | duplicate_file | skipped_changed | not_a_log_file
     source_format: str = ""
     records_in: int = 0
     rows_kept: int = 0
@@ -269,7 +269,10 @@ def ingest(
         catalog = {row["path"]: row for row in lake.source_files().to_pylist()}
         by_hash = {row["content_hash"]: row["path"] for row in catalog.values() if row["status"] == "ingested"}
         plan: list[tuple[Path, str, str, int, float]] = []
-        for path in files:
+        # Files are read in path order whatever order they were named in: ids of repeated
+        # content (`h-<hash>-2`), which copy of a shared id wins and which of two identical
+        # files is the `duplicate_file` all depend on read order.
+        for path in sorted(files, key=path_key):
             key = path_key(path)
             st = path.stat()
             prev = catalog.get(key)
@@ -298,7 +301,8 @@ def ingest(
         registry = _IdRegistry(lake, exclude_source=replacing)
         for path, key, digest, size, mtime in plan:
             result = _ingest_file(lake, path, key, digest, size, mtime, config, registry, run_id)
-            result.action = "replaced" if key in catalog else "ingested"
+            if result.action != NOT_A_LOG:
+                result.action = "replaced" if key in catalog else "ingested"
             stats.files.append(result)
             if progress:
                 progress(size)
@@ -341,7 +345,10 @@ def _ingest_file(
     sink = _Sink(conv_writer, quar_writer, result, config.batch_rows)
     try:
         limits = config.limits
-        if container == "jsonl" and fmt == "openai" and config.fast_path:
+        if fmt == NOT_A_LOG:
+            _not_a_log_file(path, key, run_id, sink)
+            result.action = NOT_A_LOG
+        elif container == "jsonl" and fmt == "openai" and config.fast_path:
             _ingest_chunks(path, config, sink, registry, key, run_id)
         else:
             for rec in read_records(path, container, max_record_bytes=config.max_record_bytes,
@@ -362,6 +369,20 @@ def _ingest_file(
         raise
     _commit_file(lake, key, size, mtime, digest, fmt, result, conv_rel, quar_rel, run_id)
     return result
+
+
+def _not_a_log_file(path: Path, key: str, run_id: str, sink: "_Sink") -> None:
+    """The whole file as one quarantined record: read line by line, a manifest would be hundreds."""
+    log.warning("%s: not a log file (no record fits openai, sharegpt or lmsys); recorded once as %s"
+                " (pass --format to read it anyway)", key, NOT_A_LOG)
+    with open_stream(path) as fh:
+        try:
+            head = fh.read(4096)
+        except STREAM_ERRORS:
+            head = b""
+    detail = (f"none of the first {SNIFF_RECORDS} parseable records is an openai, sharegpt or lmsys conversation;"
+              " the file is counted as this one record (pass --format to read it anyway)")
+    sink.add_reject(_reject_row(RawRecord(0, 0, head), NOT_A_LOG, key, run_id, Reason.NOT_A_LOG_FILE, detail))
 
 
 class _Sink:

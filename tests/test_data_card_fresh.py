@@ -1,7 +1,7 @@
 """The committed data card of the demo run (data_cards/demo) is what the pipeline generates.
 
 When this fails, a stage changed what the demo run produces: regenerate the card with
-`make run && .venv/bin/curate card --lake out/lake --out data_cards/demo` and commit it.
+`make card` and commit it.
 """
 
 import os
@@ -27,7 +27,7 @@ def test_committed_card_is_fresh(demo):
 
     problems = diff_cards(demo.out / "data_card", COMMITTED)
     assert problems == [], (
-        "data_cards/demo is stale; regenerate: make run && .venv/bin/curate card --lake out/lake --out data_cards/demo\n"
+        "data_cards/demo is stale; regenerate it with `make card` and commit it\n"
         + "\n".join(problems)
     )
 

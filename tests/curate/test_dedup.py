@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import xxhash
 
 from curate.dedup import DedupConfig, run_dedup
 from curate.dedup_exact import exact_key, normalize_text
@@ -33,7 +34,7 @@ class BowEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             for w in re.findall(r"\w+", t.lower()):
-                out[i, hash(w) % self.dim] += 1.0
+                out[i, xxhash.xxh64_intdigest(w.encode()) % self.dim] += 1.0  # not hash(): it changes per process
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
