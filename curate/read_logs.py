@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,17 +63,31 @@ def open_stream(path: Path) -> io.BufferedIOBase:
     return fh
 
 
+# The format of a file is the one most of its first SNIFF_RECORDS parseable records fit.
+SNIFF_RECORDS = 100
+# The format a file gets when no record of its head fits any format (a manifest, a
+# dataset_info.json): ingest records the file once, as one `not_a_log_file` record.
+NOT_A_LOG = "not_a_log_file"
+
+
 def sniff(path: Path) -> tuple[str, str]:
-    """Detect (format, container) for a file; container is 'jsonl', 'json_array' or 'parquet'."""
+    """Detect (format, container) for a file; container is 'jsonl', 'json_array', 'json_document' or 'parquet'.
+
+    The format is the one that most of the first `SNIFF_RECORDS` parseable records fit
+    (ties go to openai, then sharegpt, then lmsys), so a bad first line costs one quarantined
+    record, not the file. When none fits, the format is `NOT_A_LOG`.
+    """
     with open(path, "rb") as raw:
         if raw.read(4) == PARQUET_MAGIC:
             return "lmsys", "parquet"
     chunks: list[bytes] = []
+    complete = False
     with open_stream(path) as fh:
         try:
             for _ in range(16):
                 chunk = fh.read(1 << 16)
                 if not chunk:
+                    complete = True
                     break
                 chunks.append(chunk)
         except STREAM_ERRORS as exc:  # a truncated or corrupt gzip: sniff what decompressed
@@ -82,13 +97,22 @@ def sniff(path: Path) -> tuple[str, str]:
     if not stripped:
         return "openai", "jsonl"  # an empty file: any JSONL reader yields nothing
     container = "json_array" if stripped[:1] == b"[" and not _array_lines(stripped) else "jsonl"
-    sample = _first_object(stripped, container)
-    fmt = detect_format(sample) if sample is not None else _detect_from_bytes(stripped)
-    if fmt is None:
-        log.warning("%s: cannot detect the log format; its records are quarantined as unknown_format "
-                    "(pass --format %s)", path, "|".join(FORMATS))
-        return "unknown", container
-    return fmt, container
+    records = _head_records(stripped, container, complete)
+    if container == "jsonl" and complete and stripped[:1] == b"{" and not records:
+        # A JSON document spread over lines (pretty-printed): one value, not one per line.
+        try:
+            records = [json.loads(stripped)]
+            container = "json_document"
+        except (ValueError, RecursionError):
+            pass
+    votes = Counter(f for f in (detect_format(r) for r in records if isinstance(r, dict)) if f is not None)
+    if votes:
+        return max(FORMATS, key=lambda f: (votes[f], -FORMATS.index(f))), container
+    if not records and b"\n" not in stripped:
+        fmt = _detect_from_bytes(stripped)  # one record longer than the sniffed head
+        if fmt is not None:
+            return fmt, container
+    return NOT_A_LOG, container
 
 
 def _array_lines(head: bytes) -> bool:
@@ -107,29 +131,33 @@ def _detect_from_bytes(head: bytes) -> str | None:
     return None
 
 
-def _first_object(head: bytes, container: str) -> dict | None:
+def _head_records(head: bytes, container: str, complete: bool, limit: int = SNIFF_RECORDS) -> list:
+    """The first `limit` parseable values of the head (objects or not); unparseable ones are skipped."""
+    out: list = []
     if container == "jsonl":
-        for line in head.split(b"\n")[:50]:
+        lines = head.split(b"\n")
+        for line in lines if complete or len(lines) == 1 else lines[:-1]:  # a cut last line is not a record
+            if not line.strip():
+                continue
             try:
-                obj = orjson.loads(line)
+                out.append(orjson.loads(line))
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(obj, dict):
-                return obj
-        return None
+            if len(out) >= limit:
+                break
+        return out
     text = head.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
     pos = text.find("[") + 1
-    for _ in range(50):
+    while len(out) < limit:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except (json.JSONDecodeError, RecursionError):
-            return None
-        if isinstance(obj, dict):
-            return obj
-    return None
+            break
+        out.append(obj)
+    return out
 
 
 def detect_format(obj: dict) -> str | None:
@@ -177,6 +205,8 @@ def read_records(
         yield from _read_json_array(path, max_record_bytes, min(max_array_bytes, max_decompressed_bytes))
     elif container == "parquet":
         yield from _read_parquet(path)
+    elif container == "json_document":
+        yield from _read_json_document(path, max_record_bytes)
     else:
         raise FormatError(f"unknown container {container!r}")
 
@@ -414,6 +444,21 @@ def _read_json_array(
             pos += 1
         if pos < end and text[pos] == ",":
             pos += 1
+
+
+def _read_json_document(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
+    """A file holding one JSON object spread over several lines (pretty-printed): one record."""
+    with open_stream(path) as fh:
+        try:
+            data = fh.read(max_record_bytes + 1)
+        except STREAM_ERRORS as exc:
+            yield RawRecord(0, 0, b"", error=Reason.INVALID_JSON, detail=f"cannot decompress: {exc}")
+            return
+    if len(data) > max_record_bytes:
+        yield RawRecord(0, 0, b"", error=Reason.RECORD_TOO_LARGE,
+                        detail=f"JSON document larger than max_record_bytes={max_record_bytes}")
+        return
+    yield parse_line(0, 0, data.strip())
 
 
 def _has_surrogates(obj: object) -> bool:

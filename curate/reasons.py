@@ -14,6 +14,7 @@ class Reason(str, Enum):
     NESTING_TOO_DEEP = "nesting_too_deep"
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_FORMAT = "unknown_format"
+    NOT_A_LOG_FILE = "not_a_log_file"
     CORRUPT_PARQUET = "corrupt_parquet"
     # ingest: the record does not fit the canonical schema
     MISSING_MESSAGES = "missing_messages"
@@ -49,6 +50,7 @@ REASON_HELP: dict[str, str] = {
     "nesting_too_deep": "the record parses but is nested too deeply to store or hash",
     "not_an_object": "the record is JSON but not an object",
     "unknown_format": "the file's log format could not be detected (pass --format)",
+    "not_a_log_file": "no record of the file fits a log format (a manifest, dataset_info.json): the file is one record",
     "corrupt_parquet": "a Parquet file's footer or a data page cannot be read; the rest of the file is one record",
     "missing_messages": "no messages/conversations field",
     "messages_not_list": "the messages field is not a list",
