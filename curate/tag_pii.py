@@ -274,7 +274,7 @@ _PHONE_WORDS = re.compile(
     r"(?i)(?:phone|call|tel\b|tel\.|telephone|mobile|cell|whatsapp|sms|text me|fax|contact|number|"
     r"tél|téléphone|portable|telefon|handy|teléfono|telefono|celular|número|numero|телефон|номер|电话|手机|電話|전화)"
 )
-_MATHY = re.compile(r"\s[-/+*=]\s|\d\(|\)\d|\d\.\d+\s*[-/]|^\d{1,3}(?:\.\d{1,3}){3}$")
+_MATHY = re.compile(r"\s[-/+*=]\s|\d\(|\)\d|\d\.\d+\s*[-/]|^\d{1,3}(?:\.\d{1,3}){3}$|^\d{1,3}\.\d+$")
 _OPERATOR = set("=*/^+×÷<>%")
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 
@@ -309,21 +309,25 @@ class _PhoneFinder:
                 raw, start = raw[1:], start + 1
             international = raw.startswith("+") or raw.startswith("00")
             bare = raw.isdigit()
-            if bare and not international:
-                context = text[max(0, start - 40): start]
-                if not _PHONE_WORDS.search(context):
-                    continue
-            number = self._parse(raw, international)
+            cue = bool(_PHONE_WORDS.search(text[max(0, start - 40): start]))
+            if bare and not international and not cue:
+                continue
+            # A missed number is a leak, an extra redaction a small loss: a `+CC` number, or a
+            # national one next to a phone word, needs only a possible length for its country
+            # ("+33 7 15 86 11 13" is not an assigned French range); others must be valid.
+            number = self._parse(raw, international, possible=international or cue)
             if number is None:
                 continue
             key = self.pn.format_number(number, self.pn.PhoneNumberFormat.E164)
             out.append(Span(start, start + len(raw), "phone", key, "phonenumbers"))
         return out
 
-    def _parse(self, raw: str, international: bool):
+    def _parse(self, raw: str, international: bool, possible: bool = False):
+        """The number `raw` parses to: valid in a region, else (with `possible`) of a possible length."""
         pn = self.pn
         candidates = ("+" + raw[2:],) if raw.startswith("00") else (raw,)
         regions = (None,) if international else self.regions
+        fallback = None
         for text in candidates:
             for region in regions:
                 try:
@@ -332,7 +336,9 @@ class _PhoneFinder:
                     continue
                 if pn.is_valid_number(number):
                     return number
-        return None
+                if possible and fallback is None and pn.is_possible_number(number):
+                    fallback = number
+        return fallback
 
 
 _DEFAULT_PHONE_FINDERS: dict[tuple[str, ...], _PhoneFinder] = {}
