@@ -55,11 +55,13 @@ def check_key(benchmarks: list[str], config: Any, judge_model: str | None) -> st
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _pending(lake: Lake, key: str) -> tuple[list[str], list[str], list[str], list[int], int]:
-    """Redacted user turns of conversations not yet checked under `key`.
+def redacted_user_turns(lake: Lake, key: str | None = None) -> tuple[list[str], list[str], list[str], list[int], int]:
+    """Redacted user turns of the lake's conversations (those not yet checked under `key`).
 
-    Returns (conversation ids, texts, text ids, parent positions, conversations without
-    a redacted copy, which wait for the PII tagger).
+    The one reader of the lake's training side, for the pipeline and `decontam check
+    --train lake` alike, so no report quotes what the PII tagger removed. Returns
+    (conversation ids in id order, texts, text ids, parent positions, conversations
+    without a redacted copy, which wait for the PII tagger).
     """
     tables = lake.annotation_tables()
     if "pii" not in tables:
@@ -70,12 +72,12 @@ def _pending(lake: Lake, key: str) -> tuple[list[str], list[str], list[str], lis
         red = "redacted_conversation" if "redacted_conversation" in cols else "conversation"
         done = (
             "AND c.conversation_id NOT IN (SELECT conversation_id FROM decontam WHERE check_key = ?)"
-            if TABLE in tables else "AND ? IS NOT NULL"
+            if TABLE in tables and key is not None else ""
         )
         rows = con.execute(
             f"SELECT c.conversation_id, p.{red} FROM conversations c JOIN pii p USING (conversation_id)"
             f" WHERE true {done} ORDER BY c.conversation_id",
-            [key],
+            [key] if done else [],
         ).fetchall()
         waiting = con.execute(
             "SELECT count(*) FROM conversations c ANTI JOIN pii p USING (conversation_id)"
@@ -119,7 +121,7 @@ def check_lake(
     started = datetime.now(timezone.utc)
     key = check_key(benchmarks, config, getattr(judge, "model_id", None))
     with lake.writer_lock():
-        ids, texts, text_ids, parents, waiting = _pending(lake, key)
+        ids, texts, text_ids, parents, waiting = redacted_user_turns(lake, key)
         stats: dict = {"run_id": run_id, "total": len(ids), "kept": len(ids), "dropped_benchmark_contamination": 0,
                        "user_turns": len(texts), "waiting_for_pii": waiting}
         if ids:

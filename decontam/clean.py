@@ -72,7 +72,8 @@ def _parent_table(data: TrainData) -> pa.Table:
 
         con = Lake(data.lake_root).connect()
         try:
-            return con.sql("SELECT * FROM conversations").to_arrow_table()
+            # parent positions follow conversation_id order (curate.decontam_lake.redacted_user_turns)
+            return con.sql("SELECT * FROM conversations ORDER BY conversation_id").to_arrow_table()
         finally:
             con.close()
     raise DecontamError("this training source cannot be rewritten; pass a file or a lake")

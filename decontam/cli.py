@@ -105,6 +105,8 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
     from decontam.report import to_json, to_markdown, write_reports
     from decontam.train_data import load_train
 
+    # the training side first: a wrong path or field fails in the first second, not after the models load
+    data = load_train(train_spec, text_field=train_field)
     cache = Path(cache_dir) if cache_dir else None
     config = CheckConfig(
         ngram_n=ngram_n, use_ngram=not no_ngram, use_embeddings=not no_embeddings, top_k=top_k,
@@ -121,7 +123,6 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
         verdict_cache = VerdictCache(cache / "verdicts.sqlite") if cache is not None else None
         judge = LLMJudge(client, model=model, both_orders=both_orders, cache=verdict_cache)
     benches = [load_benchmark(b, text_field=text_field, template=template, limit=limit) for b in benchmarks]
-    data = load_train(train_spec, text_field=train_field)
     result = run_check(data, benches, config, judge=judge, progress=_progress)
     if out_dir:
         md, js = write_reports(result, out_dir)

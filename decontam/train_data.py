@@ -8,6 +8,8 @@ drops (a file row, or a whole conversation for the lake and chat-format files).
 from __future__ import annotations
 
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ logger = logging.getLogger(__name__)
 TEXT_FIELDS = ("text", "prompt", "instruction", "question", "input", "content", "query")
 CHAT_FIELDS = ("conversation", "conversations", "messages")
 _USER_ROLES = {"user", "human"}
+FILE_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".gz")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # ORG/NAME: what the hub accepts
 
 
 @dataclass
@@ -54,40 +58,45 @@ def load_train(spec: str, *, text_field: str | None = None, id_field: str | None
 
         root = Path(spec[5:]) if spec.startswith("lake:") else settings.lake_root()
         return _from_lake(root)
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists()):
         return _from_table(_load_from_disk(path), f"hf-disk:{path}", "hf", text_field, id_field)
     if path.is_dir() and (path / "catalog.duckdb").exists():
         return _from_lake(path)
     if path.is_file():
         return _from_table(_read_file(path), f"file:{path}", "file", text_field, id_field)
-    if spec.startswith("hf:") or ("/" in spec and not path.exists()):
+    if path.is_dir():
+        raise TrainDataError(f"{spec} is a folder but neither a lake nor a saved dataset:"
+                             " pass a file, a lake (lake:PATH) or a folder saved with save_to_disk")
+    if spec.startswith("hf:") or (_HUB_ID.match(spec) and not path.name.lower().endswith(FILE_SUFFIXES)):
         return _from_table(_load_hub(spec.removeprefix("hf:")), f"hub:{spec}", "hf", text_field, id_field)
-    raise TrainDataError(f"no training data at {spec!r}: pass a file, a lake (lake:PATH) or hf:ORG/NAME")
+    raise TrainDataError(f"no such file: {spec} (check the path; a lake is lake:PATH, a hub dataset hf:ORG/NAME)")
 
 
 def _from_lake(root: Path) -> TrainData:
+    """The lake's PII-redacted user turns, read as the pipeline reads them (never the raw text)."""
+    from curate.decontam_lake import redacted_user_turns
+    from curate.errors import CurateError
     from curate.lake import Lake
 
-    con = Lake(root).connect()
+    lake = Lake(root)
+    if not lake.exists():
+        raise TrainDataError(f"no lake at {root}: check the path, or run `curate ingest` first")
     try:
-        convs = con.sql("SELECT conversation_id FROM conversations").to_arrow_table()
-        position = {cid: i for i, cid in enumerate(convs.column("conversation_id").to_pylist())}
-        rows = con.execute(
-            "SELECT conversation_id, message_index, content FROM messages "
-            "WHERE role = 'user' AND content IS NOT NULL ORDER BY conversation_id, message_index"
-        ).fetchall()
-    finally:
-        con.close()
-    texts = [r[2] for r in rows]
-    ids = [f"{r[0]}#{r[1]}" for r in rows]
-    parents = [position[r[0]] for r in rows]
-    logger.info("lake %s: %d user turns in %d conversations", root, len(texts), len(position))
+        convs, texts, ids, parents, waiting = redacted_user_turns(lake)
+    except CurateError as exc:
+        raise TrainDataError(f"lake {root}: {exc}") from exc
+    if waiting:
+        raise TrainDataError(f"lake {root}: {waiting} conversations have no PII-redacted copy yet;"
+                             " run `curate tag pii` first")
+    logger.info("lake %s: %d user turns in %d conversations", root, len(texts), len(convs))
     return TrainData(texts, ids, parents, f"lake:{root}", "lake", table=None, lake_root=root)
 
 
 def _read_file(path: Path) -> pa.Table:
     name = path.name.lower()
+    if not os.access(path, os.R_OK):
+        raise TrainDataError(f"cannot read {path}: permission denied (check its permissions: chmod +r)")
     try:
         if name.endswith(".parquet"):
             import pyarrow.parquet as pq
@@ -134,10 +143,10 @@ def _from_table(table: pa.Table, source: str, kind: str, text_field: str | None,
     field_name = text_field or next((c for c in TEXT_FIELDS if c in columns), None) or next(
         (c for c in CHAT_FIELDS if c in columns), None
     )
-    if field_name is None or field_name not in columns:
-        raise TrainDataError(
-            f"{source}: no text column among {', '.join(columns)}; pass --train-field NAME"
-        )
+    if field_name is None:
+        raise TrainDataError(f"{source}: no text column among {', '.join(columns)}; pass --train-field NAME")
+    if field_name not in columns:
+        raise TrainDataError(f"{source}: no column {field_name!r}; pass --train-field with one of: {', '.join(columns)}")
     values = table.column(field_name).to_pylist()
     id_field = id_field or next((c for c in ("id", "conversation_id", "uuid") if c in columns), None)
     row_ids = table.column(id_field).to_pylist() if id_field and id_field in columns else None

@@ -55,8 +55,11 @@ def test_demo_lake_against_humaneval_finds_planted_items(tmp_path):
     from curate.ingest import ingest
     from curate.lake import Lake
 
+    from curate.tag_pii import tag_pii
+
     lake = Lake(tmp_path / "lake")
     ingest(lake, [DEMO_LOGS])
+    tag_pii(lake)  # the lake's training side is its redacted text
     res = CliRunner().invoke(main, ["check", "--train", f"lake:{lake.root}", "--benchmark", "humaneval", "--json",
                                     "--cache-dir", str(tmp_path / "cache"), "--write-clean", str(tmp_path / "clean.parquet")])
     assert res.exit_code == 0, res.output
