@@ -77,7 +77,9 @@ def sql(query, lake_root, params, out, limit):
     """
     lake = get_lake(lake_root)
     con = lake.connect()
-    rel = con.execute(query, list(params)) if params else con.execute(query)
+    # con.sql gives a relation (Arrow without the copy DuckDB warns about on a DB-API result);
+    # None for a statement that returns no rows
+    rel = con.sql(query, params=list(params)) if params else con.sql(query)
     if rel is None:
         return
     tbl = rel.to_arrow_table()

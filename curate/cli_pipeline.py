@@ -157,8 +157,9 @@ def _flow_options(f):
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @_flow_options
 @json_option
+@click.option("-q", "--quiet", is_flag=True, help="No stage lines or progress bars on stderr.")
 def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, name, keep_duplicates,
-                 keep_contaminated, drop_flagged, repo_id, as_json):
+                 keep_contaminated, drop_flagged, repo_id, as_json, quiet):
     """Run the whole pipeline once (ingest, dedup, tag, decontam, export) as a Prefect flow.
 
     Without INPUTS it runs on the bundled demo logs. A rerun skips finished work.
@@ -166,8 +167,10 @@ def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, nam
     Example: curate pipeline logs/ --lake lake --out out
     """
     import flows  # noqa: F401 - sets the offline Prefect defaults before prefect is imported
+    from flows import progress
     from flows.pipeline import DEMO_LOGS, format_paths, pipeline
 
+    progress.enable(not quiet)
     kwargs = _pipeline_kwargs(lake_root, out, inputs or [str(DEMO_LOGS)], benchmark, llm, llm_url, llm_model, name,
                               keep_duplicates, keep_contaminated, drop_flagged, repo_id)
     result = pipeline(**kwargs)

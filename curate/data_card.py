@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
@@ -221,9 +222,13 @@ def _barh(path: Path, pairs: list[list], title: str, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    # no Software/date metadata: the PNG bytes depend on the data only
-    fig.savefig(path, format="png", metadata={"Software": None})
+    with warnings.catch_warnings():
+        # Labels in scripts the bundled DejaVu font lacks (CJK topic words) are drawn as boxes;
+        # matplotlib's warning per glyph would reach the user's terminal.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig.tight_layout()
+        # no Software/date metadata: the PNG bytes depend on the data only
+        fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import progress
 from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.runners import run_task
 
@@ -27,7 +28,7 @@ def dedup_task(lake: str, semantic: bool) -> dict:
     config = _config(mod, semantic)  # validated before any data is read
 
     def work() -> dict:
-        return as_stats(mod.run_dedup(Lake(lake), config))
+        return as_stats(mod.run_dedup(Lake(lake), config, progress=lambda step: progress.say(f"  dedup: {step}")))
 
     key = fingerprint("dedup", lake_state(lake), _describe(config))
     return run_once(lake, "dedup", key, work)

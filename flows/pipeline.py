@@ -20,6 +20,7 @@ from pathlib import Path
 from prefect import flow
 
 from curate.execution import ray_address as ray_address_of
+from flows import progress
 from flows.common import logger, publish_stats
 from flows.dedup import dedup_flow
 from flows.decontam import decontam_flow
@@ -62,18 +63,26 @@ def pipeline(
 
     def timed(stage: str, fn, **kwargs):
         t0 = time.perf_counter()
+        progress.stage_started(stage)
+        result = None
         try:
-            return with_runner(fn, address)(**kwargs)
+            result = with_runner(fn, address)(**kwargs)
+            return result
         finally:
             timings[stage] = round(time.perf_counter() - t0, 2)
+            progress.stage_finished(stage, result, timings[stage])
 
     t_start = time.perf_counter()
     results: dict = {"ingest": timed("ingest", ingest_flow, lake=lake, inputs=inputs)}
     results["dedup"] = timed("dedup", dedup_flow, lake=lake, semantic=semantic_dedup)
     # The LLM tiers share one model server, started here and stopped when they are done.
     t0 = time.perf_counter()
+    if llm.mode == "serve":
+        progress.stage_started("llm server")
     with served_llm(llm) as endpoint:
         timings["llm_server_start"] = round(time.perf_counter() - t0, 2)
+        if llm.mode == "serve":
+            progress.stage_finished("llm server", None, timings["llm_server_start"])
         results["tag"] = timed("tag", tag_flow, lake=lake, taggers=taggers, llm=endpoint)
         results["decontam"] = timed("decontam", decontam_flow, lake=lake, out=out, benchmarks=benchmarks, llm=endpoint,
                                      judge=decontam_judge)
@@ -125,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --llm, keep the decontam judge off (the LLM serves the taggers only)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when an enrichment stage failed")
     parser.add_argument("--json", action="store_true", help="print all stats as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     parser.add_argument("--ray-address", default=None, help="run the stages' tasks on Ray: auto | local | host:6379 | "
                         "ray://head:10001 (default: CURATE_RAY_ADDRESS, else no Ray)")
     args = parser.parse_args(argv)
+    progress.enable(not args.quiet)
     llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model)
     export = ExportOptions(name=args.name, drop_flagged=args.drop_flagged, drop_duplicates=not args.keep_duplicates,
                            drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)

@@ -18,6 +18,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import progress
 from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
 from flows.runners import run_task
@@ -27,40 +28,40 @@ TAGGERS = ("pii", "language", "moderation", "moderation_llm", "topics")
 ESSENTIAL = ("pii",)
 
 
-def _pii(lake, llm: LLMOptions) -> dict | None:
+def _pii(lake, llm: LLMOptions, advance=None) -> dict | None:
     mod = optional_module("curate.tag_pii")
-    return None if mod is None else as_stats(mod.tag_pii(lake))
+    return None if mod is None else as_stats(mod.tag_pii(lake, progress=advance))
 
 
-def _language(lake, llm: LLMOptions) -> dict | None:
+def _language(lake, llm: LLMOptions, advance=None) -> dict | None:
     mod = optional_module("curate.tag_language")
-    return None if mod is None else as_stats(mod.tag_language(lake))
+    return None if mod is None else as_stats(mod.tag_language(lake, progress=advance))
 
 
-def _moderation(lake, llm: LLMOptions) -> dict | None:
+def _moderation(lake, llm: LLMOptions, advance=None) -> dict | None:
     mod = optional_module("moderation.tag")
-    return None if mod is None else as_stats(mod.tag_moderation_local(lake))
+    return None if mod is None else as_stats(mod.tag_moderation_local(lake, progress=advance))
 
 
-def _moderation_llm(lake, llm: LLMOptions) -> dict | None:
+def _moderation_llm(lake, llm: LLMOptions, advance=None) -> dict | None:
     mod = optional_module("moderation.tag")
     if mod is None:
         return None
     client = chat_client(llm, lake.root)
     try:
-        return as_stats(mod.tag_moderation_llm(lake, client))
+        return as_stats(mod.tag_moderation_llm(lake, client, progress=advance))
     finally:
         if client is not None and client.cache is not None:
             client.cache.close()
 
 
-def _topics(lake, llm: LLMOptions) -> dict | None:
+def _topics(lake, llm: LLMOptions, advance=None) -> dict | None:
     mod = optional_module("curate.tag_topics")
     if mod is None:
         return None
     client = chat_client(llm, lake.root)
     try:
-        return as_stats(mod.tag_topics(lake, client=client) if client is not None else mod.tag_topics(lake))
+        return as_stats(mod.tag_topics(lake, client=client, progress=advance))
     finally:
         if client is not None and client.cache is not None:
             client.cache.close()
@@ -84,7 +85,22 @@ def tag_task(lake: str, tagger: str, llm: LLMOptions) -> dict:
     runner = RUNNERS[tagger]
     key = fingerprint("tag", tagger, lake_state(lake, READS.get(tagger, ())),
                       llm.model_dump(exclude={"concurrency", "timeout_s"}))
-    return run_once(lake, f"tag_{tagger}", key, lambda: runner(Lake(lake), llm) or {})
+    def work() -> dict:
+        with progress.bar(f"tag {tagger}", _pending(lake, tagger) if progress.enabled() else None) as advance:
+            return runner(Lake(lake), llm, advance) or {}
+
+    return run_once(lake, f"tag_{tagger}", key, work)
+
+
+def _pending(lake: str, tagger: str) -> int | None:
+    """Conversations the tagger has still to do, for its progress bar (None when unknown)."""
+    from curate.lake import Lake
+    from curate.tagging import count_pending
+
+    try:
+        return count_pending(Lake(lake), tagger)[1]
+    except Exception:  # noqa: BLE001 - only a bar's length
+        return None
 
 
 def _available(tagger: str) -> bool:
@@ -111,8 +127,11 @@ def tag_flow(
             logger().info("tag moderation_llm: no LLM configured (llm.mode=off), tier 2 not run")
             continue
         t0 = time.perf_counter()
+        progress.stage_started(f"tag {tagger}")
         state = run_task(tag_task, str(lake), tagger, llm, return_state=True)
         wall = round(time.perf_counter() - t0, 2)
+        failed = state.is_failed() or state.is_crashed()
+        progress.stage_finished(f"tag {tagger}", {"failed": state.message} if failed else state.result(), wall)
         if state.is_failed() or state.is_crashed():  # crashed: a Ray worker died under it
             if tagger in ESSENTIAL:
                 state.result()  # raises: nothing may be exported without redaction

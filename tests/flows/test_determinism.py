@@ -12,8 +12,11 @@ duplicates, topics, labels, flags) is compared exactly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import io
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +36,7 @@ def other_run(demo, tmp_path_factory):
     from threadpoolctl import threadpool_limits
 
     import curate.ingest
+    from flows import progress
     from flows.pipeline import pipeline
 
     root = tmp_path_factory.mktemp("other-order")
@@ -44,11 +48,16 @@ def other_run(demo, tmp_path_factory):
                    functools.partial(curate.ingest.IngestConfig, workers=1, chunk_bytes=4096))
         torch.set_num_threads(1)
         faiss.omp_set_num_threads(1)
+        stderr = io.StringIO()
+        progress.enable()  # what `make run` prints, captured for test_stage_lines
         try:
-            pipeline(lake=root / "lake", inputs=files, out=root / "out")
+            with contextlib.redirect_stderr(stderr):
+                pipeline(lake=root / "lake", inputs=files, out=root / "out")
         finally:
+            progress.enable(False)
             torch.set_num_threads(torch_threads)
             faiss.omp_set_num_threads(faiss_threads)
+    (root / "stderr.txt").write_text(stderr.getvalue())
     return root
 
 
@@ -106,3 +115,13 @@ def _table_file(path: Path) -> pa.Table:
     t = pq.read_table(path)
     t = t.drop_columns([c for c in t.column_names if c in RUN_COLUMNS])
     return t.sort_by([(c, "ascending") for c in t.column_names])
+
+
+def test_stage_lines_on_stderr(other_run):
+    """One line as each stage starts and one as it ends, with rows in and out and seconds."""
+    lines = (other_run / "stderr.txt").read_text().splitlines()
+    for stage in ("ingest", "dedup", "tag pii", "tag language", "tag moderation", "tag topics", "decontam", "export"):
+        assert f"[{stage}] started" in lines, lines
+        done = [ln for ln in lines if ln.startswith(f"[{stage}] done in ")]
+        assert len(done) == 1 and re.search(r"done in \d+\.\d s: \d+ rows in, \d+ (kept|tagged)$", done[0]), done
+    assert not any("Warning" in ln or "Loading weights" in ln for ln in lines), lines

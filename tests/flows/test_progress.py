@@ -1,0 +1,39 @@
+"""flows.progress: stage lines and bars at the command-line edge, nothing when quiet."""
+
+from flows import progress
+
+
+def test_quiet_prints_nothing_and_gives_no_callback(capsys):
+    progress.enable(False)
+    progress.stage_started("dedup")
+    progress.stage_finished("dedup", {"total": 3, "kept": 2}, 1.0)
+    with progress.bar("tag pii", 3) as advance:
+        assert advance is None
+    assert capsys.readouterr().err == ""
+
+
+def test_enabled_prints_one_line_per_event_to_stderr(capsys):
+    progress.enable()
+    try:
+        progress.stage_started("ingest")
+        progress.stage_finished("ingest", {"total": 95, "kept": 66, "quarantined": 29}, 3.14)
+        progress.stage_finished("tag pii", {"total": 66, "tagged": 66, "skipped_already_tagged": 0}, 0.5)
+        progress.stage_finished("dedup", {"skipped": True}, 0.01)
+        with progress.bar("tag pii", 3) as advance:
+            advance(2)
+            advance(1)
+    finally:
+        progress.enable(False)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "[ingest] started",
+        "[ingest] done in 3.1 s: 95 rows in, 66 kept",
+        "[tag pii] done in 0.5 s: 66 rows in, 66 tagged",
+        "[dedup] done in 0.0 s: nothing new (marker)",
+    ]
+
+
+def test_rows_of_the_tag_stage_list_each_tagger():
+    stats = {"pii": {"tagged": 66}, "language": {"tagged": 66}, "topics": {"failed": "boom"}}
+    assert progress.rows_in_out(stats) == "pii 66, language 66 tagged"
