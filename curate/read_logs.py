@@ -388,16 +388,11 @@ def _read_json_array(
     A syntax error inside the array makes the rest of the file one quarantined record
     (the decoder cannot resynchronise reliably), with its byte offset in the detail.
     """
-    with open_stream(path) as fh:
-        try:
-            data = fh.read(max_array_bytes + 1)
-        except STREAM_ERRORS as exc:
-            yield RawRecord(0, 0, b"", error=Reason.INVALID_JSON, detail=f"cannot decompress: {exc}")
-            return
-    if len(data) > max_array_bytes:
-        yield RawRecord(0, 0, b"", error=Reason.DECOMPRESSED_TOO_LARGE,
-                        detail=f"JSON array document larger than max_array_bytes={max_array_bytes}"
-                               " (it must fit in memory; convert it to JSONL)")
+    data = _read_whole(path, max_array_bytes, Reason.DECOMPRESSED_TOO_LARGE,
+                       f"JSON array document larger than max_array_bytes={max_array_bytes}"
+                       " (it must fit in memory; convert it to JSONL)")
+    if isinstance(data, RawRecord):
+        yield data
         return
     try:
         text = data.decode("utf-8")
@@ -448,17 +443,21 @@ def _read_json_array(
 
 def _read_json_document(path: Path, max_record_bytes: int) -> Iterator[RawRecord]:
     """A file holding one JSON object spread over several lines (pretty-printed): one record."""
+    data = _read_whole(path, max_record_bytes, Reason.RECORD_TOO_LARGE,
+                       f"JSON document larger than max_record_bytes={max_record_bytes}")
+    yield data if isinstance(data, RawRecord) else parse_line(0, 0, data.strip())
+
+
+def _read_whole(path: Path, limit: int, reason: Reason, detail: str) -> bytes | RawRecord:
+    """The file's (decompressed) bytes when they fit in `limit`, else the one record saying why not."""
     with open_stream(path) as fh:
         try:
-            data = fh.read(max_record_bytes + 1)
+            data = fh.read(limit + 1)
         except STREAM_ERRORS as exc:
-            yield RawRecord(0, 0, b"", error=Reason.INVALID_JSON, detail=f"cannot decompress: {exc}")
-            return
-    if len(data) > max_record_bytes:
-        yield RawRecord(0, 0, b"", error=Reason.RECORD_TOO_LARGE,
-                        detail=f"JSON document larger than max_record_bytes={max_record_bytes}")
-        return
-    yield parse_line(0, 0, data.strip())
+            return RawRecord(0, 0, b"", error=Reason.INVALID_JSON, detail=f"cannot decompress: {exc}")
+    if len(data) > limit:
+        return RawRecord(0, 0, b"", error=reason, detail=detail)
+    return data
 
 
 def _has_surrogates(obj: object) -> bool:
