@@ -12,6 +12,7 @@ them one that advances a bar (rich, on stderr; drawn only when stderr is a termi
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 
@@ -81,8 +82,12 @@ def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] |
 
 
 def _quiet_model_loading() -> None:
-    """transformers draws a 'Loading weights' bar per model load: noise between our lines."""
-    with contextlib.suppress(Exception):
-        from transformers.utils import logging as hf_logging
+    """transformers draws a 'Loading weights' bar per model load: noise between our lines.
 
-        hf_logging.disable_progress_bar()
+    It reads the variable when it is imported; when it already is, it is told directly."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        with contextlib.suppress(Exception):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
