@@ -65,7 +65,7 @@ def _table(lake: Path, name: str) -> pa.Table:
     con = Lake(lake).connect()
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[0] not in RUN_COLUMNS]
-        return con.execute(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").to_arrow_table()
+        return con.sql(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").to_arrow_table()
     finally:
         con.close()
 
