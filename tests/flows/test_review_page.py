@@ -52,6 +52,12 @@ def test_the_pipeline_writes_the_review_page_with_the_lakes_counts(demo):
     assert any(i["ngrams"].get("report") for i in data["decontam"]["items"])
 
 
+def test_make_run_prints_where_the_review_page_is(demo):
+    from flows.pipeline import format_paths
+
+    assert f"review page:     {demo.out / 'review' / 'index.html'}" in format_paths(demo.result)
+
+
 def test_no_planted_pii_value_is_on_the_review_page(demo):
     html = (demo.out / "review" / "index.html").read_text(encoding="utf-8")
     assert [v for v in PLANTED if v in html] == []
