@@ -208,3 +208,23 @@ def test_review_in_the_browser_moves_rows_across_the_export(demo, browser, tmp_p
     kept2, dropped2 = _export(lake, tmp_path / "after" / "ds", **options)
     assert pair["conversation_id"] in kept2 and member["conversation_id"] in dropped2
     assert kept2 - {pair["conversation_id"]} == kept - {member["conversation_id"]}
+
+
+def test_a_pipeline_export_after_apply_honours_the_decisions(demo, tmp_path):
+    """The export stage's completion marker sees the new review part: the rerun re-exports."""
+    from flows.export import export_flow
+    from flows.testing import copy_run
+
+    from curate.review_decisions import apply_decisions
+
+    run = copy_run(demo, tmp_path)
+    before = set(pq.read_table(run.out / "export" / "chatcurate-demo.exclusions.parquet").column("id").to_pylist())
+    assert "he-verbatim-1" in before
+    path = tmp_path / "decisions.jsonl"
+    path.write_text(json.dumps({"section": "decontam", "decision": "reject", "conversation_id": "he-verbatim-1",
+                                "benchmark": "humaneval", "test_id": "HumanEval/1", "turn": 0}) + "\n")
+    apply_decisions(Lake(run.lake), path)
+    stats = export_flow(lake=run.lake, out=run.out)
+    after = set(pq.read_table(run.out / "export" / "chatcurate-demo.exclusions.parquet").column("id").to_pylist())
+    assert after == before - {"he-verbatim-1"}
+    assert stats["kept"] == demo.result["export"]["kept"] + 1
