@@ -285,8 +285,8 @@ def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dic
             train = conv[int(turn)]["content"] if conv is not None else None
         except (ValueError, IndexError, KeyError, TypeError):
             train = None
-        if train is None:
-            train = ev.get("train_text")  # the run report quotes the redacted turn
+        if train is None:  # the run report's quote (redacted again: a report may come from any check)
+            train = _redact(redactor, ev.get("train_text"))
         if train is None:
             continue  # no redacted copy: never show raw text
         test = benches.text(bench, test_id)
@@ -296,7 +296,8 @@ def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dic
         test_cut, t2 = _cut(test, config.max_chars)
         ngrams = shared_ngrams(train_cut, test_cut, config.ngram_n)
         if ev.get("ngram_shared"):
-            ngrams["report"] = {"shared": ev["ngram_shared"], "examples": (ev.get("ngram_examples") or [])[:3]}
+            ngrams["report"] = {"shared": ev["ngram_shared"],
+                                "examples": [_redact(redactor, e) for e in (ev.get("ngram_examples") or [])[:3]]}
         extra = {k: v for k, v in m.items() if k not in _MATCH_KEYS and k not in ("cosine", "reason")
                  and isinstance(v, (str, int, float, bool)) and not k.startswith(("judge_", "verifier_", "prob"))}
         judge = _judge(ev.get("verdict") or m.get("verdict"), m)
