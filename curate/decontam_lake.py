@@ -22,6 +22,7 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def check_lake(
     judge: Any = None,
     report_dir: str | os.PathLike | None = None,
     run_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Check the lake's unchecked conversations against `benchmarks`; returns stage stats.
 
@@ -127,7 +129,7 @@ def check_lake(
         if ids:
             train = TrainData(texts, text_ids, parents, f"lake:{lake.root.name}", "lake", table=None, lake_root=lake.root)
             result = run_check(train, benchmarks, config, embedding_store=EmbeddingStore(lake.root), judge=judge,
-                               run_id=run_id)
+                               run_id=run_id, progress=progress)
             per_conv: dict[int, list[dict]] = {}
             for b in result.benchmarks:
                 for p in b.flagged:

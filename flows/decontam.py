@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import progress
 from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
 from flows.runners import run_task
@@ -39,7 +40,8 @@ def decontam_task(lake: str, benchmarks: list[str], report_dir: str, llm: LLMOpt
 
             judge_obj = LLMJudge(client, model=llm.model)
         try:
-            return check_lake(Lake(lake), benchmarks, judge=judge_obj, report_dir=report_dir)
+            with progress.steps("decontam") as step:
+                return check_lake(Lake(lake), benchmarks, judge=judge_obj, report_dir=report_dir, progress=step)
         finally:
             if client is not None and client.cache is not None:
                 client.cache.close()

@@ -28,7 +28,8 @@ def dedup_task(lake: str, semantic: bool) -> dict:
     config = _config(mod, semantic)  # validated before any data is read
 
     def work() -> dict:
-        return as_stats(mod.run_dedup(Lake(lake), config, progress=lambda step: progress.say(f"  dedup: {step}")))
+        with progress.steps("dedup") as step:
+            return as_stats(mod.run_dedup(Lake(lake), config, progress=step))
 
     key = fingerprint("dedup", lake_state(lake), _describe(config))
     return run_once(lake, "dedup", key, work)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 
@@ -91,3 +92,34 @@ def _quiet_model_loading() -> None:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
+
+
+_COUNT = re.compile(r"^(?P<what>.+): (?P<done>\d+)/(?P<total>\d+)$")
+
+
+@contextlib.contextmanager
+def steps(stage: str) -> Iterator[Callable[[str], None] | None]:
+    """A callback for a library's `progress(message)`: each message is a line under the stage,
+    except 'what: done/total' messages, which advance a bar (the embedding of a big side)."""
+    if not _enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as prog:
+        bars: dict[str, int] = {}
+
+        def on_message(message: str) -> None:
+            m = _COUNT.match(message)
+            if m is None:
+                say(f"  {stage}: {message}")
+                return
+            what, done, total = m["what"], int(m["done"]), int(m["total"])
+            if what not in bars:
+                bars[what] = prog.add_task(f"{stage}: {what}", total=total)
+            prog.update(bars[what], completed=done, total=total)
+
+        yield on_message

@@ -37,3 +37,17 @@ def test_enabled_prints_one_line_per_event_to_stderr(capsys):
 def test_rows_of_the_tag_stage_list_each_tagger():
     stats = {"pii": {"tagged": 66}, "language": {"tagged": 66}, "topics": {"failed": "boom"}}
     assert progress.rows_in_out(stats) == "pii 66, language 66 tagged"
+
+
+def test_step_messages_are_lines_and_counts_drive_a_bar(capsys):
+    with progress.steps("decontam") as step:
+        assert step is None  # off: the library logs as usual
+    progress.enable()
+    try:
+        with progress.steps("decontam") as step:
+            step("n-gram stage done in 0.1s")
+            step("embedding training side: 64/128")
+            step("embedding training side: 128/128")
+    finally:
+        progress.enable(False)
+    assert capsys.readouterr().err.splitlines() == ["  decontam: n-gram stage done in 0.1s"]
