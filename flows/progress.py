@@ -67,17 +67,24 @@ def rows_in_out(stats: dict | None) -> str:
 
 
 @contextlib.contextmanager
-def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
-    """A callback `advance(n)` for a library's `progress=` argument; None when off."""
-    if not _enabled:
-        yield None
-        return
+def _bars() -> Iterator:
+    """A rich Progress on stderr, drawn only on a terminal and cleared when done."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as prog:
+        yield prog
+
+
+@contextlib.contextmanager
+def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A callback `advance(n)` for a library's `progress=` argument; None when off."""
+    if not _enabled:
+        yield None
+        return
+    with _bars() as prog:
         task = prog.add_task(description, total=total)
         yield lambda n: prog.advance(task, n)
 
@@ -104,12 +111,7 @@ def steps(stage: str) -> Iterator[Callable[[str], None] | None]:
     if not _enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as prog:
+    with _bars() as prog:
         bars: dict[str, int] = {}
 
         def on_message(message: str) -> None:
