@@ -356,3 +356,19 @@ def test_newer_evidence_columns_are_shown_when_present(copy, tmp_path):
     variant = next(m for c in data["duplicates"]["clusters"] for m in c["members"] if m["conversation_id"] == "pii")
     assert (variant["kind"], variant["duplicate_of"], variant["score"]) == ("variant", "plain", 0.93)
     assert ("variant", 1) in data["duplicates"]["kinds"]
+
+
+def test_a_row_stays_dropped_while_one_of_its_flags_stands(copy, tmp_path):
+    import pyarrow as pa
+
+    matches = [{"benchmark": "humaneval", "test_id": t, "turn": "0", "decided_by": "embedding", "cosine": 0.8}
+               for t in ("HumanEval/7", "HumanEval/8")]
+    copy.write_annotation("decontam", pa.Table.from_pylist([{
+        "conversation_id": "plain", "contaminated": True, "benchmarks": ["humaneval"], "decided_by": "embedding",
+        "matches": json.dumps(matches), "check_key": "k", "run_id": "zz"}]), part="zz")
+    apply_decisions(copy, _decisions(tmp_path / "1.jsonl", _pair("plain", "reject", "HumanEval/7")))
+    _, dropped = _export(copy, tmp_path / "one" / "ds")
+    assert dropped["plain"] == "benchmark_contamination"
+    apply_decisions(copy, _decisions(tmp_path / "2.jsonl", _pair("plain", "reject", "HumanEval/8")))
+    kept, _ = _export(copy, tmp_path / "both" / "ds")
+    assert "plain" in kept
