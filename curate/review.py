@@ -11,7 +11,8 @@ redacted copy, and free text that never went through the tagger (quarantined raw
 their detail, LLM explanations) is redacted here with the same `PIIRedactor`.
 
 Scale: the embedded data is capped (`ReviewConfig`: pairs, clusters, members per cluster,
-samples per reason, flagged messages; each text cut at `max_chars`), the counts are always
+samples per reason, flagged messages; each text cut at `max_chars`; at most
+`max_section_bytes` of text per list section), the counts are always
 the lake's full counts, and the page renders one page of `page_size` items at a time, so a
 100k-conversation lake opens as fast as a small one. Capped lists keep the items most worth
 a look first: decontamination pairs by ascending score (the least certain flags), clusters
@@ -57,6 +58,9 @@ class ReviewConfig:
     max_quarantine_per_reason: int = 20
     max_moderation: int = 1000
     max_pii_samples: int = 200
+    # Text bytes (UTF-8) a list section may embed: long conversations fill it before the
+    # item caps do, and it keeps the page under 20 MB whatever the texts are.
+    max_section_bytes: int = 5_000_000
     max_chars: int = 2000
     page_size: int = 50
     ngram_n: int = 8
@@ -123,6 +127,10 @@ def _cut(text: str | None, max_chars: int) -> tuple[str, bool]:
 
 def _flatten(messages: list[dict] | None) -> str:
     return "\n".join(f"{m.get('role')}: {m.get('content') or ''}" for m in (messages or []))
+
+
+def _diff_bytes(ops: list[list]) -> int:
+    return sum(len(t.encode("utf-8")) for _, t in ops)
 
 
 def _redact(redactor, text) -> str | None:
@@ -278,7 +286,8 @@ def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dic
     shown = pairs[: config.max_pairs]
     texts = _redacted(con, [p[3] for p in shown])
     benches = _Benchmarks()
-    items = []
+    items: list[dict] = []
+    used = 0
     for score, bench, test_id, cid, turn, m, ev, prob, cos in shown:
         conv = texts.get(cid)
         try:
@@ -303,13 +312,16 @@ def collect_decontam(con, tables: list[str], config: ReviewConfig, evidence: dic
         judge = _judge(ev.get("verdict") or m.get("verdict"), m)
         if judge and judge.get("reason"):  # model-written text: redacted like everything else
             judge["reason"] = _redact(redactor, judge["reason"])
+        if used >= config.max_section_bytes:
+            break
+        used += _diff_bytes(diff := word_diff(train_cut, test_cut))
         items.append({
             "key": f"decontam|{cid}|{bench}|{test_id}",
             "conversation_id": cid, "turn": turn, "benchmark": bench, "test_id": test_id,
             "stage": str(m.get("decided_by")), "score": score, "probability": prob, "cosines": cos,
             "ngrams": ngrams, "judge": judge, "extra": extra,
             "reason": _redact(redactor, m.get("reason") or ev.get("reason")),  # the verifier's, where it decided
-            "diff": word_diff(train_cut, test_cut), "truncated": t1 or t2,
+            "diff": diff, "truncated": t1 or t2,
         })
     return {"available": True, "conversations_checked": checked, "conversations_flagged": flagged,
             "pairs_total": len(pairs), "items": items,
@@ -361,10 +373,12 @@ def collect_duplicates(con, tables: list[str], config: ReviewConfig) -> dict:
             c["representative"] = c["members"][0]["duplicate_of"] if c["members"] else c["cluster_id"]
     ids = [c["representative"] for c in shown] + [m["conversation_id"] for c in shown for m in c["members"]]
     texts = _redacted(con, ids)
-    out = []
+    out: list[dict] = []
+    used = 0
     for c in shown:
+        if used >= config.max_section_bytes:
+            break
         rep_text, rep_cut = _cut(_flatten(texts.get(c["representative"])), config.max_chars)
-        c["representative_text"] = rep_text if c["representative"] in texts else None
         members = []
         for m in c["members"]:
             if m["conversation_id"] not in texts:
@@ -374,6 +388,7 @@ def collect_duplicates(con, tables: list[str], config: ReviewConfig) -> dict:
             ref = rep_text if target == c["representative"] else _cut(_flatten(texts.get(target)), config.max_chars)[0]
             m.update(key=f"dedup|{m['conversation_id']}", cluster_id=c["cluster_id"], duplicate_of=target,
                      diff=word_diff(text, ref), truncated=cut or rep_cut)
+            used += _diff_bytes(m["diff"])
             members.append(m)
         c["members"] = members
         out.append(c)
@@ -458,8 +473,12 @@ def collect_moderation_pii(con, tables: list[str], config: ReviewConfig, redacto
         return conv[int(idx)].get("role"), _cut(conv[int(idx)].get("content"), config.max_chars)[0]
 
     items = []
+    used = 0
     for cid, idx, tier, cat, score, explanation in shown:
+        if used >= config.max_section_bytes:
+            break
         role, text = message(cid, idx)
+        used += len((text or "").encode("utf-8"))
         items.append({"conversation_id": cid, "message_index": idx, "tier": tier, "category": cat, "score": score,
                       "explanation": explanation, "role": role, "text": text})
     out["flagged"] = items

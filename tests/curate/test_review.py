@@ -139,6 +139,10 @@ def test_caps_bound_the_embedded_lists_not_the_counts(base):
     assert data["duplicates"]["clusters"][0]["members_total"] == 2
     item = data["decontam"]["items"][0]
     assert item["truncated"] and len("".join(t for op, t in item["diff"] if op <= 0)) <= 40
+    # a byte budget per section: whatever the texts' length, the lists stop once it is spent
+    tight = collect_review_data(base, ReviewConfig(max_section_bytes=1))
+    assert len(tight["decontam"]["items"]) == 1 and tight["decontam"]["pairs_total"] == 2
+    assert len(tight["duplicates"]["clusters"]) == 1
 
 
 def test_no_planted_pii_value_reaches_the_page(base, tmp_path):
