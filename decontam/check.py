@@ -36,7 +36,17 @@ import numpy as np
 
 from decontam.benchmarks import Benchmark, load_benchmark
 from decontam.calibrate import Calibration
-from decontam.embed_search import INDEX_TYPES, Neighbours, TrainIndex, default_embedder, embed_texts
+from decontam.embed_search import (
+    DEFAULT_MULTI_K,
+    DEFAULT_PROPOSE_K,
+    INDEX_TYPES,
+    Neighbours,
+    TierIndex,
+    TrainIndex,
+    default_embedder,
+    embed_texts,
+    tier_embedders,
+)
 from decontam.errors import DecontamError
 from decontam.judge import ERROR, TRUE, Judge, JudgePair, Verdict
 from decontam.ngram import NgramIndex
@@ -67,6 +77,10 @@ DEFAULT_CASCADE_FLOOR = 0.0
 # copy of u. Against CodeAlpaca, 0.02 keeps all 18 of GPT-4's True pairs at the default
 # cut and drops 12 of the 77 others; 0.0 would lose 9 of the 18.
 DEFAULT_ATTRIBUTION_TOLERANCE = 0.02
+# USE-multilingual v3 cut for the multilingual channel (training rows in another language
+# than the benchmark's), fitted on the search protocol's calibration items of the Chinese
+# MMLU rephrasings (sociology and US history rows past 100; benchmarks/eval_decontam_quality.py).
+DEFAULT_MULTI_THRESHOLD = 0.60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +102,17 @@ class CheckConfig:
     max_chars: int = 2000
     chunk_size: int = 4096
     calibration: Calibration | None = None
+    # The cheap-first tier (decontam.embed_search.TierIndex): a static model distilled from
+    # the embedder proposes `propose_k` rows per item, the embedder re-scores them. Off, or
+    # with an embedder that is not a curate.embed.Embedder, every row is embedded in full.
+    tier: bool = True
+    propose_k: int = DEFAULT_PROPOSE_K
+    # The multilingual channel: rows in another language (lake tag, else script) than
+    # `bench_lang` are also searched with USE-multilingual, flagged at `multi_threshold`.
+    multilingual: bool = True
+    multi_threshold: float = DEFAULT_MULTI_THRESHOLD
+    multi_k: int = DEFAULT_MULTI_K
+    bench_lang: str = "en"
 
     def __post_init__(self) -> None:
         if self.ngram_n < 1:
@@ -104,6 +129,10 @@ class CheckConfig:
             raise DecontamError("attribution_tolerance must lie in [0, 2] (or None to switch the rule off)")
         if self.index_type not in INDEX_TYPES:
             raise DecontamError(f"unknown index type {self.index_type!r}; use one of {', '.join(INDEX_TYPES)}")
+        if self.propose_k < 1 or self.multi_k < 1:
+            raise DecontamError("propose_k and multi_k must be at least 1")
+        if not -1.0 <= self.multi_threshold <= 1.0:
+            raise DecontamError("multi_threshold must lie in [-1, 1]")
         if not (self.use_ngram or self.use_embeddings):
             raise DecontamError("enable at least one of the n-gram and embedding stages")
 
@@ -125,7 +154,7 @@ class FlaggedPair:
     test_index: int
     train_id: str
     train_index: int
-    decided_by: str  # ngram | embedding_high | embedding | judge
+    decided_by: str  # ngram | embedding_high | embedding | multilingual | judge
     cosine: float | None = None
     ngram_shared: int | None = None
     ngram_examples: list[str] = field(default_factory=list)
@@ -181,6 +210,8 @@ def run_check(
     embedder: Any | None = None,
     embedding_store: Any | None = None,
     judge: Judge | None = None,
+    static_embedder: Any | None = None,
+    multi_embedder: Any | None = None,
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CheckResult:
@@ -214,7 +245,7 @@ def run_check(
 
     neighbours = [None] * len(benches)
     bench_vecs: list[np.ndarray | None] = [None] * len(benches)
-    index: TrainIndex | None = None
+    index: TrainIndex | TierIndex | None = None
     embed_model = None
     uniq_of: dict[str, int] = {}
     groups: list[list[int]] = []
@@ -232,16 +263,29 @@ def run_check(
         # Chat logs repeat themselves ("hi" thousands of times): embed and index each
         # distinct text once, and expand a flagged neighbour to every row that carries it,
         # so that --write-clean drops all the copies and not just the one top-1 hit.
-        index = TrainIndex.build(
-            uniq_texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
-            index_type=config.index_type, max_chars=config.max_chars, store=embedding_store,
-            progress=lambda done, total: say(f"embedding training side: {done}/{total}"),
-        )
+        static_embedder, multi_embedder = tier_embedders(config, embedder, static_embedder, multi_embedder)
+        if static_embedder is not None:
+            langs = [data.langs[rows[0]] for rows in groups] if data.langs is not None else None
+            index = TierIndex.build(
+                uniq_texts, embedder, static_embedder, cache_dir=config.cache_dir, index_type=config.index_type,
+                max_chars=config.max_chars, store=embedding_store, propose_k=config.propose_k, multi=multi_embedder,
+                langs=langs, bench_lang=config.bench_lang, multi_k=config.multi_k,
+                progress=lambda done, total: say(f"embedding training side (static): {done}/{total}"),
+            )
+        else:
+            index = TrainIndex.build(
+                uniq_texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
+                index_type=config.index_type, max_chars=config.max_chars, store=embedding_store,
+                progress=lambda done, total: say(f"embedding training side: {done}/{total}"),
+            )
         timings["embed_index"] = time.perf_counter() - t
         t = time.perf_counter()
         for k, b in enumerate(benches):
-            bench_vecs[k] = embed_texts(list(b.texts), embedder, max_chars=config.max_chars, store=embedding_store)
-            neighbours[k] = index.search(bench_vecs[k], k=config.top_k)
+            if isinstance(index, TierIndex):
+                neighbours[k], bench_vecs[k] = index.search_texts(list(b.texts), k=config.top_k)
+            else:
+                bench_vecs[k] = embed_texts(list(b.texts), embedder, max_chars=config.max_chars, store=embedding_store)
+                neighbours[k] = index.search(bench_vecs[k], k=config.top_k)
         timings["embed_search"] = time.perf_counter() - t
         say(f"embedding stage done in {timings['embed_index'] + timings['embed_search']:.1f}s")
 
@@ -255,10 +299,10 @@ def run_check(
         if nb is None:
             continue
         for i in range(len(b)):
-            for s, j in zip(nb.scores[i], nb.indices[i]):
+            for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
                 if j < 0:
                     continue
-                if floor <= s < high and judge is not None:
+                if floor <= s < (high if ch == 0 else np.inf) and judge is not None:
                     jobs.append((k, i, int(j), float(s)))
     verdicts: dict[tuple[int, int, int], Verdict] = {}
     judge_stats: dict[str, int] = {}
@@ -277,7 +321,8 @@ def run_check(
         say(f"judge done in {timings['judge']:.1f}s")
 
     closest = [
-        _closest_item_cosines(neighbours[k], bench_vecs[k], index)
+        (index.closest_items(neighbours[k], bench_vecs[k]) if isinstance(index, TierIndex)
+         else _closest_item_cosines(neighbours[k], bench_vecs[k], index))
         if index is not None and neighbours[k] is not None and config.attribution_tolerance is not None else {}
         for k in range(len(benches))
     ]
@@ -296,7 +341,7 @@ def run_check(
             "band": 0, "judge_calls": 0, "judge_cached": 0, "judge_errors": 0, "judge_true": 0,
             "judge_overrides": 0, "judge_calls_saved": 0,
             "flagged_ngram": 0, "flagged_embedding_high": 0, "flagged_embedding": 0, "flagged_judge": 0,
-            "closer_to_other_item": 0,
+            "closer_to_other_item": 0, "flagged_multilingual": 0, "multilingual_candidates": 0,
         }
         flagged: dict[tuple[int, int], FlaggedPair] = {}
         for i, matches in ngram_hits[k].items():
@@ -311,11 +356,14 @@ def run_check(
         nb = neighbours[k]
         if nb is not None:
             for i in range(len(b)):
-                for s, j in zip(nb.scores[i], nb.indices[i]):
+                for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
                     if j < 0:
                         continue
                     j, s = int(j), float(s)
                     counts["candidates"] += 1
+                    counts["multilingual_candidates"] += ch == 1
+                    # channel 1 (multilingual) has its own cut and no high mark
+                    cut, high_ch = (cos_cut, high) if ch == 0 else (config.multi_threshold, np.inf)
                     for row in groups[j]:
                         if (i, row) in flagged:
                             flagged[(i, row)].cosine = s
@@ -324,7 +372,7 @@ def run_check(
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
                         counts["judge_errors"] += verdict.label == ERROR
                         counts["judge_true"] += verdict.label == TRUE
-                    if s >= high:
+                    if s >= high_ch:
                         counts["above_high"] += 1
                         counts["judge_calls_saved"] += judge is not None
                         decided_by = "embedding_high"
@@ -333,11 +381,11 @@ def run_check(
                         counts["judge_calls_saved"] += judge is not None
                     else:
                         counts["band"] += 1
-                        embed_says = s >= cos_cut
+                        embed_says = s >= cut
                         # Attribution: a row closer to another item u (by more than the
                         # tolerance) is that item's match, not this one's. (`closest` is
                         # empty when attribution is off.)
-                        other = closest[k].get(j)
+                        other = closest[k].get((int(ch), j))
                         if embed_says and other is not None and other[1] != i and other[0] - s > config.attribution_tolerance:
                             embed_says = False
                         else:
@@ -354,9 +402,9 @@ def run_check(
                         elif other is not None:
                             counts["closer_to_other_item"] += 1
                             target, s = other[1], other[0]
-                            decided_by = "embedding_high" if s >= high else "embedding"
+                            decided_by = "embedding_high" if s >= high_ch else ("embedding" if ch == 0 else "multilingual")
                         elif embed_says:
-                            decided_by = "embedding"
+                            decided_by = "embedding" if ch == 0 else "multilingual"
                     if decided_by is None:
                         continue
                     for row in groups[j]:
@@ -408,7 +456,13 @@ def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIn
         return {}
     sims = index.vectors(rows) @ bench_vecs.T
     best = sims.argmax(axis=1)
-    return {j: (float(sims[r, best[r]]), int(best[r])) for r, j in enumerate(rows)}
+    return {(0, j): (float(sims[r, best[r]]), int(best[r])) for r, j in enumerate(rows)}
+
+
+def _channels(nb: Neighbours, i: int):
+    """The channel of each of item i's neighbours: 0 (the embedder), 1 (multilingual)."""
+    ch = getattr(nb, "channels", None)
+    return ch[i] if ch is not None else np.zeros(len(nb.indices[i]), np.uint8)
 
 
 def _new_run_id() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,31 @@ def default_embedder() -> Embedder:
     except ImportError as exc:
         raise DecontamError("the embedding stage needs curate.embed (pip install -e .)") from exc
     return CurateEmbedder()
+
+
+def tier_embedders(config: Any, embedder: Any, static: Any | None = None, multi: Any | None = None) -> tuple[Any, Any]:
+    """The static and multilingual embedders of the cheap-first tier, or (None, None) when it is off.
+
+    The tier is on for a `curate.embed.Embedder` (its static model is distilled from the same
+    model); another embedder (a test fake, an int8 model) keeps the full path unless a static
+    embedder is given.
+    """
+    if not getattr(config, "tier", False):
+        return None, None
+    if static is None:
+        try:
+            from curate.embed import Embedder as CurateEmbedder
+            from curate.embed import StaticEmbedder
+        except ImportError:  # pragma: no cover
+            return None, None
+        if not isinstance(embedder, CurateEmbedder) or embedder.quantize:
+            return None, None
+        static = StaticEmbedder(embedder.model_name)
+    if multi is None and getattr(config, "multilingual", False):
+        from curate.embed import MultilingualEmbedder
+
+        multi = MultilingualEmbedder()
+    return static, (multi if getattr(config, "multilingual", False) else None)
 
 
 def embed_texts(
@@ -195,3 +221,174 @@ def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+# ---- the cheap-first tier ------------------------------------------------------------------
+
+# Static candidates per benchmark item that the full model re-scores. Fitted on the
+# calibration protocol (benchmarks/eval_decontam_quality.py `tier`): the full model's top-1
+# among the ~1,400 published rephrasings plus the fastchat messages was inside the static
+# top-64 for every calibration item; 64 keeps the re-scoring to a few thousand texts for a
+# 164-item benchmark however large the training side is.
+DEFAULT_PROPOSE_K = 64
+# Multilingual-channel neighbours per item (the channel sees only rows in another language).
+DEFAULT_MULTI_K = 2
+_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF\s\d\W]")
+
+
+def script_language(text: str) -> str | None:
+    """'xx' (some language in a non-Latin script) when most letters of `text` are outside
+    the Latin script, else None (unknown). The fallback where no language tag is given: it
+    finds Chinese, Russian or Arabic rows, not Spanish ones (tag the lake for those)."""
+    sample = text[:400]
+    letters = [c for c in sample if c.isalpha()]
+    if not letters:
+        return None
+    other = sum(1 for c in letters if not _LATIN_OR_COMMON.match(c))
+    return "xx" if other > 0.3 * len(letters) else None
+
+
+def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str], bench_lang: str = "en") -> np.ndarray:
+    """Rows whose language differs from the benchmark's: the lake tag where given, else the script."""
+    out = []
+    for j, t in enumerate(texts):
+        lang = langs[j] if langs is not None else None
+        if lang in (None, "", "unknown"):
+            lang = script_language(t or "")
+        if lang is not None and lang.split("-")[0].lower() != bench_lang:
+            out.append(j)
+    return np.asarray(out, dtype=np.int64)
+
+
+@dataclass
+class TierNeighbours(Neighbours):
+    """Neighbours from both channels: `channels[i, j]` is 0 (full model, re-scored from the
+    static proposals) or 1 (multilingual); `scores` is that channel's cosine."""
+
+    channels: np.ndarray | None = None
+    static: np.ndarray | None = None  # the static model's cosine of the pair (NaN: not proposed by it)
+
+
+class TierIndex:
+    """Cheap-first retrieval: a static model proposes, the full model re-scores.
+
+    The static model (model2vec, distilled from the full model) embeds every training text
+    into a faiss index. For each query, its top `propose_k` are embedded by the full model
+    (each text once, kept for later queries and for `vectors`) and ranked by the full
+    model's cosine: the top-k returned carry the full model's scores, so wherever its cut
+    decides, the decision is its own; what can differ is only a full-model neighbour that
+    the static model did not propose (measured: `benchmarks/bench_decontam.py e2e`).
+
+    With a multilingual embedder, rows in another language than the benchmark's are also
+    embedded by it and searched apart (channel 1), with their own cut.
+    """
+
+    def __init__(self, static_index: Any, texts: Sequence[str], full: Embedder, static: Embedder, key: str, *,
+                 max_chars: int = 2000, store: Any | None = None, propose_k: int = DEFAULT_PROPOSE_K,
+                 multi: Embedder | None = None, multi_index: Any | None = None, multi_rows: np.ndarray | None = None,
+                 multi_k: int = DEFAULT_MULTI_K):
+        self.index = static_index
+        self.texts = texts
+        self.full, self.static, self.multi = full, static, multi
+        self.key = key
+        self.model_id = full.model_id
+        self.max_chars = max_chars
+        self.store = store
+        self.propose_k = propose_k
+        self.multi_index, self.multi_rows, self.multi_k = multi_index, multi_rows, multi_k
+        self._full_vecs: dict[int, np.ndarray] = {}
+        self._multi_query: np.ndarray | None = None
+        self.full_embedded = 0
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], full: Embedder, static: Embedder, *, cache_dir: str | Path | None = None,
+              chunk_size: int = 65_536, index_type: str = "flat", max_chars: int = 2000, store: Any | None = None,
+              progress: Callable[[int, int], None] | None = None, propose_k: int = DEFAULT_PROPOSE_K,
+              multi: Embedder | None = None, langs: Sequence[str | None] | None = None, bench_lang: str = "en",
+              multi_k: int = DEFAULT_MULTI_K) -> TierIndex:
+        if store is None and cache_dir is not None:
+            from curate.embed import EmbeddingStore
+
+            store = EmbeddingStore(cache_dir)  # a warm rerun reads the re-scored rows' vectors back
+        static_index = TrainIndex.build(texts, static, cache_dir=cache_dir, chunk_size=chunk_size, index_type=index_type,
+                                        max_chars=max_chars, store=None, progress=progress)
+        multi_index = multi_rows = None
+        if multi is not None:
+            multi_rows = other_language_rows(langs, texts, bench_lang)
+            if len(multi_rows):
+                sub = [texts[j] for j in multi_rows]
+                multi_index = TrainIndex.build(sub, multi, cache_dir=cache_dir, chunk_size=4096, max_chars=max_chars,
+                                               store=store).index
+            logger.info("multilingual channel: %d of %d training texts in another language", len(multi_rows), len(texts))
+        return cls(static_index.index, texts, full, static, static_index.key, max_chars=max_chars, store=store,
+                   propose_k=propose_k, multi=multi, multi_index=multi_index, multi_rows=multi_rows, multi_k=multi_k)
+
+    def _embed_full(self, rows: Sequence[int]) -> None:
+        todo = sorted({int(j) for j in rows if int(j) not in self._full_vecs})
+        if todo:
+            vecs = embed_texts([self.texts[j] for j in todo], self.full, max_chars=self.max_chars, store=self.store)
+            self._full_vecs.update(zip(todo, vecs))
+            self.full_embedded += len(todo)
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The full model's vectors of training rows `ids` (embedded on first need)."""
+        if not len(ids):
+            return np.zeros((0, 0), np.float32)
+        self._embed_full(ids)
+        return np.stack([self._full_vecs[int(j)] for j in ids])
+
+    def search_texts(self, queries: Sequence[str], k: int = 1) -> tuple[TierNeighbours, np.ndarray]:
+        """Top-k of each query by the full model among the static proposals, then the
+        multilingual channel's top `multi_k`; returns the neighbours and the queries' full vectors."""
+        qfull = embed_texts(list(queries), self.full, max_chars=self.max_chars, store=self.store)
+        n = len(queries)
+        if self.ntotal == 0 or n == 0:
+            empty = np.zeros((n, 0), np.float32)
+            return TierNeighbours(empty, empty.astype(np.int64), empty.astype(np.uint8), empty), qfull
+        qstatic = embed_texts(list(queries), self.static, max_chars=self.max_chars)
+        p = min(max(self.propose_k, k), self.ntotal)
+        s_static, proposed = self.index.search(np.ascontiguousarray(qstatic), p)
+        self._embed_full(proposed[proposed >= 0].ravel())
+        kk = min(k, p)
+        scores = np.full((n, kk), -2.0, np.float32)
+        idx = np.full((n, kk), -1, np.int64)
+        stat = np.full((n, kk), np.nan, np.float32)
+        for i in range(n):
+            rows = proposed[i][proposed[i] >= 0]
+            full = np.stack([self._full_vecs[int(j)] for j in rows]) @ qfull[i]
+            # best full cosine first; ties broken by row id, so the order never depends on faiss
+            order = np.lexsort((rows, -full))[:kk]
+            scores[i, : len(order)], idx[i, : len(order)] = full[order], rows[order]
+            stat[i, : len(order)] = s_static[i][proposed[i] >= 0][order]
+        channels = np.zeros((n, kk), np.uint8)
+        if self.multi_index is not None and self.multi_index.ntotal:
+            qm = embed_texts(list(queries), self.multi, max_chars=self.max_chars, store=self.store)
+            self._multi_query = qm
+            mk = min(self.multi_k, int(self.multi_index.ntotal))
+            ms, mi = self.multi_index.search(np.ascontiguousarray(qm), mk)
+            rows = np.where(mi >= 0, self.multi_rows[np.maximum(mi, 0)], -1)
+            scores = np.concatenate([scores, ms.astype(np.float32)], axis=1)
+            idx = np.concatenate([idx, rows], axis=1)
+            channels = np.concatenate([channels, np.ones_like(rows, dtype=np.uint8)], axis=1)
+            stat = np.concatenate([stat, np.full(rows.shape, np.nan, np.float32)], axis=1)
+        return TierNeighbours(scores, idx, channels, stat), qfull
+
+    def closest_items(self, nb: TierNeighbours, bench_full: np.ndarray) -> dict[tuple[int, int], tuple[float, int]]:
+        """(channel, training row) -> (cosine, benchmark item) of the item it is closest to, in that channel."""
+        out: dict[tuple[int, int], tuple[float, int]] = {}
+        for ch in (0, 1):
+            rows = sorted({int(j) for j, c in zip(nb.indices.ravel(), nb.channels.ravel()) if j >= 0 and c == ch})
+            if not rows:
+                continue
+            if ch == 0:
+                sims = self.vectors(rows) @ bench_full.T
+            else:
+                pos = {int(r): p for p, r in enumerate(self.multi_rows)}
+                sims = np.stack([self.multi_index.reconstruct(pos[j]) for j in rows]) @ self._multi_query.T
+            best = sims.argmax(axis=1)
+            out.update({(ch, j): (float(sims[r, best[r]]), int(best[r])) for r, j in enumerate(rows)})
+        return out

@@ -38,6 +38,9 @@ class TrainData:
     kind: str  # "lake", "file", "hf"
     table: pa.Table | None = field(default=None, repr=False)  # the parent rows, for --write-clean
     lake_root: Path | None = None
+    # language code per text (the lake's language tag), None where unknown; decides which
+    # rows the multilingual channel embeds (decontam.embed_search.other_language_rows)
+    langs: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
