@@ -93,7 +93,7 @@ def cmd_tier(args: argparse.Namespace) -> None:
     for several proposal counts K, and the multilingual channel's cut, fitted on the
     calibration items (past the first 100) and scored on the first 100 of every set,
     Chinese rephrasings included (their rows carry the language tag `zh`, as the lake's would)."""
-    from curate.embed import Embedder, MultilingualEmbedder, StaticEmbedder
+    from curate.embed import Embedder, EmbeddingStore, MultilingualEmbedder, StaticEmbedder
     from decontam.testbed import load_sets
 
     sets = load_sets(args.testbed)
@@ -107,12 +107,16 @@ def cmd_tier(args: argparse.Namespace) -> None:
     queries = sorted({t for orig, _, _ in sets.values() for t in orig})
     t0 = time.time()
     full, static, multi = Embedder(), StaticEmbedder(), MultilingualEmbedder()
-    F, Fq = full.embed(corpus), dict(zip(queries, full.embed(queries)))
+    # an embedding store in a cache folder: a rerun reads the vectors back
+    store = EmbeddingStore(args.cache) if args.cache else None
+    emb = (lambda ts, e: store.embed(ts, e)) if store is not None else (lambda ts, e: e.embed(ts))  # noqa: E731
+    F, Fq = emb(corpus, full), dict(zip(queries, emb(queries, full)))
     S, Sq = static.embed(corpus), dict(zip(queries, static.embed(queries)))
     zh = np.array([x == "zh" for x in lang])
     M = np.zeros((len(corpus), multi.dim), np.float32)
-    M[zh] = multi.embed([c for c, z in zip(corpus, zh) if z])
-    Mq = dict(zip(queries, multi.embed(queries)))
+    M[zh] = emb([c for c, z in zip(corpus, zh) if z], multi)
+    Mq = dict(zip(queries, emb(queries, multi)))
+    own_set = np.array([n for n, (o, r, _) in sets.items() for i, t in enumerate(r) if i < len(o) and t.strip()], dtype=object)
     print(f"embedded {len(corpus)} rephrasings and {len(queries)} originals in {time.time() - t0:.0f}s "
           f"({full.model_id}, {static.model_id}, {multi.model_id})", file=sys.stderr)
     owners = np.array(owner, dtype=object)
@@ -123,7 +127,14 @@ def cmd_tier(args: argparse.Namespace) -> None:
             if i >= len(reph) or not reph[i].strip():
                 continue
             for label in (True, False):
-                mask = np.ones(len(corpus), bool) if label else owners != text
+                # A Chinese set's positive keeps only the item's Chinese rephrasing (its English
+                # one is removed): the cross-lingual case, where only a translation is in the corpus.
+                if not label:
+                    mask = owners != text
+                elif "chinese" in name:
+                    mask = (owners != text) | (own_set == name)
+                else:
+                    mask = np.ones(len(corpus), bool)
                 f = np.where(mask, F @ Fq[text], -2.0)
                 st = np.where(mask, S @ Sq[text], -2.0)
                 best = int(f.argmax())
@@ -132,8 +143,8 @@ def cmd_tier(args: argparse.Namespace) -> None:
                     prop = np.argsort(-st, kind="stable")[:k]
                     j = int(prop[np.argmax(f[prop])])
                     tier[k] = (float(f[j]), j)
-                m = np.where(mask & zh, M @ Mq[text], -2.0)
-                rows.append((name, i, label, float(f[best]), best, tier, float(m.max())))
+                m = np.sort(np.where(mask & zh, M @ Mq[text], -2.0))
+                rows.append((name, i, label, float(f[best]), best, tier, float(m[-1]), float(m[-1] - m[-2])))
     cut = DEFAULT_COSINE_THRESHOLD
     print(f"\nStatic recall: share of searches whose tier top-1 (static top-K re-scored by {full.model_id}) is the "
           f"full model's own top-1; `decisive`: searches whose full top-1 is >= {cut} (calibration items / scored items):\n")
@@ -150,17 +161,31 @@ def cmd_tier(args: argparse.Namespace) -> None:
         print(f"| {k} | {cells[0]:.4f} | {cells[1]:.4f} | {cells[2]:.4f} | {cells[3]:.4f} | {same:.4f} |")
     cal = [r for r in rows if "chinese" in r[0] and r[1] >= SCORED]
     multi_cut, cal_f1 = fit_threshold([r[6] for r in cal], [r[2] for r in cal])
+    print(f"\nmultilingual top-1 cosine AUC, calibration: {auc([r[6] for r in cal], [r[2] for r in cal]):.3f}; "
+          f"positives {np.percentile([r[6] for r in cal if r[2]], [5, 50]).round(3)} (5th, 50th pct), "
+          f"negatives {np.percentile([r[6] for r in cal if not r[2]], [50, 95]).round(3)} (50th, 95th pct); "
+          f"top-1 minus top-2 AUC {auc([r[7] for r in cal], [r[2] for r in cal]):.3f}")
+    best = (-1.0, 0.0, multi_cut)
+    for gap in np.arange(0.0, 0.21, 0.01):
+        sub = [(r[6] if r[7] >= gap else -2.0, r[2]) for r in cal]
+        c, f1 = fit_threshold([a for a, _ in sub], [b for _, b in sub])
+        if f1 > best[0] + 1e-9:
+            best = (f1, float(gap), c)
+    print(f"with a gap rule (top-1 must beat the next other-language row by >= gap): gap {best[1]:.2f}, "
+          f"cut {best[2]:.3f}, calibration F1 {best[0]:.3f}")
+    gap_cut, multi_gap = best[2], best[1]
     k = args.k
     print(f"\nMultilingual cut fitted on {len(cal) // 2} calibration items of the Chinese sets: {multi_cut:.3f} "
           f"(calibration F1 {cal_f1:.3f}). F1 (precision/recall) on the first 100 items of each set, "
           f"full model cut {cut}, tier K={k}:\n")
-    print("| set | full model (today) | tier | tier + multilingual |")
-    print("|---|---|---|---|")
+    print("| set | full model (today) | tier | tier + multilingual (cut) | tier + multilingual (cut + gap) |")
+    print("|---|---|---|---|---|")
     for name in sorted(sets, key=lambda n: (not n.startswith("humaneval"), n)):
         sub = [r for r in rows if r[0] == name and r[1] < SCORED]
         gold = [r[2] for r in sub]
         cells = [_prf([r[3] >= cut for r in sub], gold), _prf([r[5][k][0] >= cut for r in sub], gold),
-                 _prf([r[5][k][0] >= cut or r[6] >= multi_cut for r in sub], gold)]
+                 _prf([r[5][k][0] >= cut or r[6] >= multi_cut for r in sub], gold),
+                 _prf([r[5][k][0] >= cut or (r[6] >= gap_cut and r[7] >= multi_gap) for r in sub], gold)]
         print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + " |")
 
 
@@ -532,6 +557,7 @@ def main() -> None:
     tr.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
     tr.add_argument("--ks", default="8,16,32,64,128", help="static proposal counts to compare")
     tr.add_argument("--k", type=int, default=64, help="the proposal count of the F1 table")
+    tr.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
     args = parser.parse_args()
     {"tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 

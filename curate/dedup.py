@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from curate.dedup_exact import exact_key, normalize_text
 from curate.dedup_minhash import MinHashConfig, components, estimate_jaccard, near_pairs, signatures
-from curate.dedup_semantic import SemanticConfig, SemanticIndex
+from curate.dedup_semantic import SemanticConfig, SemanticIndex, semantic_static_embedder, tier_pairs
 from curate.errors import ConfigError
 from curate.lake import Lake, new_run_id, write_parquet_atomic
 
@@ -134,6 +134,7 @@ class DedupStats:
     cross_batch: int = 0      # new duplicates whose representative was already in the lake
     embedded: int = 0
     embeddings_reused: int = 0
+    semantic_tier: dict = field(default_factory=dict)  # the cheap-first tier's counts (dedup_semantic.tier_pairs)
     seconds: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -284,7 +285,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
     sem_keys: list[str | None] = [None] * n
     touched_keys: set[str] = set()
     sem_index = None
-    emb = None
+    emb = static = tier = None
     if config.semantic:
         t0 = time.perf_counter()
         say("semantic duplicates (embeddings + faiss)")
@@ -298,19 +299,32 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             uniq.setdefault(k, p or "")
         folder = index_root / "semantic"
         store = EmbeddingStore(lake.root)
-        vecs = store.embed(list(uniq.values()), emb)
-        stats.embedded, stats.embeddings_reused = store.computed, store.reused
-        sem_index = SemanticIndex.load(folder, vecs.shape[1], config.semantic_config)
-        ukeys = list(uniq)
-        sem_index.add(ukeys, vecs)
         sc = config.semantic_config
-        for a, b, s in sem_index.pairs(ukeys, vecs, threshold=sc.threshold, k=sc.k):
+        ukeys = list(uniq)
+        static = semantic_static_embedder(sc, emb)
+        if static is not None:  # cheap-first: static proposals, the full model re-scores (dedup_semantic.tier_pairs)
+            vecs = static.embed(list(uniq.values()))
+            sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=static.model_id)
+            sem_index.add(ukeys, vecs)
+            tier = tier_pairs(sem_index, ukeys, list(uniq.values()), vecs, lambda ts: store.embed(ts, emb),
+                              full_known=lambda k: store.known(emb.model_id, k), config=sc)
+            found = tier.pairs
+            stats.semantic_tier = {"proposed": tier.proposed, "accepted_static": tier.accepted_static,
+                                   "rescored": tier.rescored, "skipped_same_cluster": tier.skipped_same_cluster,
+                                   "full_embedded": tier.full_embedded, "distinct_texts": len(ukeys)}
+        else:
+            vecs = store.embed(list(uniq.values()), emb)
+            sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=emb.model_id)
+            sem_index.add(ukeys, vecs)
+            found = sem_index.pairs(ukeys, vecs, threshold=sc.threshold, k=sc.k)
+        stats.embedded, stats.embeddings_reused = store.computed, store.reused
+        for a, b, s in found:
             touched_keys.update((a, b))
             edges["semantic"].append((node("key", a), node("key", b)))
         touched_keys.update(ukeys)
         for i, k in enumerate(sem_keys):
             edges["semantic"].append((i, node("key", k)))
-        sem_index.save(folder, {"model_id": emb.model_id})
+        sem_index.save(folder, {"model_id": emb.model_id, "index_model_id": sem_index.index_model_id})
         stats.seconds["semantic"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
@@ -390,10 +404,14 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
     missing = [r for r in rep_ids if r not in rep_info]
     rep_info.update(_rep_info(old, missing))
     key_vecs = {}
-    if config.semantic and sem_index is not None:
+    if config.semantic and sem_index is not None and static is None:
         need = sorted({k for k in sem_keys if k} | {rep_info[r][1] for r in rep_ids if rep_info[r][1]})
         need = [k for k in need if k in sem_index.pos]
         key_vecs = dict(zip(need, sem_index.vectors(need)))
+    elif config.semantic and sem_index is not None:  # the tier: full cosine where both were re-scored, else static
+        need = sorted({rep_info[r][1] for r in rep_ids if rep_info[r][1]} - tier.static.keys())
+        need = [k for k in need if k in sem_index.pos]
+        tier.static.update(zip(need, sem_index.vectors(need)))
 
     exact_lab = labels_for(["exact"])
     near_lab = labels_for(["exact", "near"]) if config.near else None
@@ -409,6 +427,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         jac = _jaccard(sig_of, hashes[i], rh) if config.near else None
         a, b = key_vecs.get(sem_keys[i]), key_vecs.get(rk)
         cos = float(min(np.dot(a, b), 1.0)) if a is not None and b is not None else None
+        if config.semantic and static is not None:
+            cos = tier.cosine(sem_keys[i], rk)
         if rh == hashes[i]:
             kind, sim = "exact", 1.0
         elif jac is not None and jac >= config.minhash.threshold - 1e-6:

@@ -39,14 +39,36 @@ class SemanticConfig:
     exact_max: int = 200_000
     hnsw_m: int = 32
     ef_search: int = 128
+    # The cheap-first tier: the index holds static vectors (model2vec, distilled from
+    # `model`); a neighbour pair with static cosine >= `loose` is a candidate, re-scored by
+    # the full model unless its static cosine is >= `accept` (then accepted as it is) or its
+    # two texts are already in one cluster (a re-score cannot change the clusters). Both
+    # cuts fitted on calibration prompts (benchmarks/eval_dedup_quality.py `tier`).
+    tier: bool = True
+    loose: float = 0.80
+    accept: float = 0.97
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"semantic threshold must be in (0, 1], got {self.threshold}")
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
+        if not -1.0 <= self.loose <= self.accept <= 1.01:
+            raise ConfigError(f"need -1 <= loose <= accept <= 1.01, got loose={self.loose}, accept={self.accept}")
         if self.exact_max < 1 or self.hnsw_m < 4 or self.ef_search < 1:
             raise ConfigError("exact_max >= 1, hnsw_m >= 4 and ef_search >= 1 are required")
+
+
+def semantic_static_embedder(config: SemanticConfig, embedder):
+    """The static model of the cheap-first tier for `embedder`, or None when the tier is off
+    or the embedder is not a `curate.embed.Embedder` (a test fake, an int8 model)."""
+    if not config.tier:
+        return None
+    from curate.embed import Embedder, StaticEmbedder
+
+    if not isinstance(embedder, Embedder) or embedder.quantize:
+        return None
+    return StaticEmbedder(embedder.model_name)
 
 
 def _faiss():
@@ -66,8 +88,9 @@ class SemanticIndex:
     []
     """
 
-    def __init__(self, dim: int, config: SemanticConfig = SemanticConfig()):
+    def __init__(self, dim: int, config: SemanticConfig = SemanticConfig(), *, index_model_id: str | None = None):
         self.dim = dim
+        self.index_model_id = index_model_id  # the model whose vectors the index holds
         self.config = config
         self.keys: list[str] = []
         self.pos: dict[str, int] = {}
@@ -158,11 +181,17 @@ class SemanticIndex:
         return json.loads((folder / current.read_text().strip() / "meta.json").read_text())
 
     @classmethod
-    def load(cls, folder: Path, dim: int, config: SemanticConfig) -> "SemanticIndex":
-        idx = cls(dim, config)
+    def load(cls, folder: Path, dim: int, config: SemanticConfig, *, index_model_id: str | None = None) -> "SemanticIndex":
+        idx = cls(dim, config, index_model_id=index_model_id)
         if not (folder / "CURRENT").exists():
             return idx
         target = folder / (folder / "CURRENT").read_text().strip()
+        meta = json.loads((target / "meta.json").read_text())
+        stored = meta.get("index_model_id", meta.get("model_id"))
+        if index_model_id is not None and stored is not None and stored != index_model_id:
+            raise ConfigError(f"the semantic index at {folder} holds vectors of {stored!r}, not {index_model_id!r} "
+                              "(the cheap-first tier switched on or off, or its static model changed); "
+                              "keep the setting or use a new dedup table")
         index = _faiss().read_index(str(target / "index.faiss"))
         keys = pq.read_table(target / "keys.parquet").column("text_key").to_pylist()
         if index.ntotal != len(keys) or index.d != dim:
@@ -173,3 +202,113 @@ class SemanticIndex:
         idx.keys = keys
         idx.pos = {k: i for i, k in enumerate(keys)}
         return idx
+
+
+@dataclass
+class TierResult:
+    """What the cheap-first search found: accepted pairs (key, key, cosine, decided by) and
+    the vectors it used (full where it re-scored, static for every key it saw)."""
+
+    pairs: list[tuple[str, str, float]]
+    full: dict[str, np.ndarray]
+    static: dict[str, np.ndarray]
+    proposed: int = 0
+    accepted_static: int = 0
+    rescored: int = 0
+    skipped_same_cluster: int = 0
+    full_embedded: int = 0
+
+    def cosine(self, a: str | None, b: str | None) -> float | None:
+        """The full model's cosine of two keys when both were re-scored, else the static one."""
+        if a is None or b is None:
+            return None
+        if a == b:
+            return 1.0
+        fa, fb = self.full.get(a), self.full.get(b)
+        if fa is not None and fb is not None:
+            return float(min(np.dot(fa, fb), 1.0))
+        sa, sb = self.static.get(a), self.static.get(b)
+        return float(min(np.dot(sa, sb), 1.0)) if sa is not None and sb is not None else None
+
+
+def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_vecs: np.ndarray, full_embed, *,
+               full_known=None, config: SemanticConfig, chunk: int = 2048) -> TierResult:
+    """Semantic-duplicate pairs of `keys` against `index` (static vectors, `keys` already added).
+
+    `full_embed(texts) -> vectors` is the full model (through the embedding store);
+    `full_known(key)` returns a vector the store already holds for a key (older batches'
+    texts, whose text this batch does not have), or None. Candidates are processed in
+    order of static cosine (highest first, ties by key), so a pair whose texts are already
+    joined is skipped: the clusters are those of the full model's decisions on the
+    candidates, less the pairs accepted on static cosine >= `accept`.
+    """
+    text_of = dict(zip(keys, texts))
+    cands = index.pairs(keys, static_vecs, threshold=config.loose, k=config.k)
+    seen: set[tuple[str, str]] = set()
+    uniq = []
+    for a, b, s in cands:
+        pair = (a, b) if a < b else (b, a)
+        if pair not in seen:
+            seen.add(pair)
+            uniq.append((pair[0], pair[1], s))
+    uniq.sort(key=lambda p: (-p[2], p[0], p[1]))
+    static = dict(zip(keys, static_vecs))
+    for a, b, _ in uniq:
+        for k in (a, b):
+            if k not in static:
+                static[k] = index.vectors([k])[0]
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    out = TierResult([], {}, static, proposed=len(uniq))
+    band = []
+    for a, b, s in uniq:
+        if s >= config.accept:
+            out.pairs.append((a, b, s))
+            out.accepted_static += 1
+            union(a, b)
+        else:
+            band.append((a, b, s))
+    for lo in range(0, len(band), chunk):
+        todo = []
+        for a, b, s in band[lo: lo + chunk]:
+            if find(a) == find(b):
+                out.skipped_same_cluster += 1
+            else:
+                todo.append((a, b, s))
+        need = sorted({k for a, b, _ in todo for k in (a, b)} - out.full.keys())
+        if full_known is not None:
+            for k in need:
+                v = full_known(k)
+                if v is not None:
+                    out.full[k] = v
+        embed = [k for k in need if k not in out.full and k in text_of]
+        if embed:
+            out.full.update(zip(embed, full_embed([text_of[k] for k in embed])))
+            out.full_embedded += len(embed)
+        for a, b, s in todo:
+            if find(a) == find(b):
+                out.skipped_same_cluster += 1
+                continue
+            fa, fb = out.full.get(a), out.full.get(b)
+            if fa is None or fb is None:  # an older text never embedded in full: its static cosine decides
+                cos = s
+            else:
+                cos = float(min(np.dot(fa, fb), 1.0))
+                out.rescored += 1
+            if cos >= config.threshold - 1e-6:
+                out.pairs.append((a, b, cos))
+                union(a, b)
+    return out

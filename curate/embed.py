@@ -369,6 +369,10 @@ class EmbeddingStore:
             self._cache[model_id] = table
         return self._cache[model_id]
 
+    def known(self, model_id: str, key: str) -> np.ndarray | None:
+        """The stored vector of text key `key` (see `text_key`), or None."""
+        return self._load(model_id).get(key)
+
     def embed(self, texts: Sequence[str], embedder: Embedder, *, show_progress: bool = False) -> np.ndarray:
         import pyarrow as pa
 
@@ -376,13 +380,15 @@ class EmbeddingStore:
 
         model_id = embedder.model_id
         known = self._load(model_id)
-        keys = [text_key(model_id, embedder.prepare(t)) for t in texts]
+        prepare = getattr(embedder, "prepare", None) or (lambda t: t)
+        keys = [text_key(model_id, prepare(t)) for t in texts]
         todo: dict[str, str] = {}
         for k, t in zip(keys, texts):
             if k not in known and k not in todo:
                 todo[k] = t
         if todo:
-            vecs = embedder.embed(list(todo.values()), show_progress=show_progress)
+            fresh = list(todo.values())
+            vecs = embedder.embed(fresh, show_progress=True) if show_progress else embedder.embed(fresh)
             new_keys = list(todo)
             table = pa.table({
                 "text_key": pa.array(new_keys, pa.string()),

