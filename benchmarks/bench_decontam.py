@@ -194,7 +194,7 @@ def _contender(name: str, sample, cache: Path, *, say=None, **cfg):
     from decontam.check import CheckConfig, run_check
 
     embedder = PlainEncode() if name == "plain" else None
-    config = CheckConfig(cache_dir=cache, tier=name == "tier", multilingual=name == "tier", **cfg)
+    config = CheckConfig(cache_dir=cache, tier=name == "tier", **cfg)
     t, c = time.perf_counter(), time.process_time()
     res = run_check(sample, ["humaneval"], config, embedder=embedder, progress=say)
     return time.perf_counter() - t, time.process_time() - c, res

@@ -174,11 +174,18 @@ def cmd_tier(args: argparse.Namespace) -> None:
     print(f"with a gap rule (top-1 must beat the next other-language row by >= gap): gap {best[1]:.2f}, "
           f"cut {best[2]:.3f}, calibration F1 {best[0]:.3f}")
     gap_cut, multi_gap = best[2], best[1]
+    # the lowest cut whose calibration precision is >= args.precision (a conservative channel)
+    scores = sorted({r[6] for r in cal})
+    prec_cut = next((c for c in scores if _prf([r[6] >= c for r in cal], [r[2] for r in cal])[0] >= args.precision), None)
+    if prec_cut is not None:
+        p_, r_, f_ = _prf([r[6] >= prec_cut for r in cal], [r[2] for r in cal])
+        print(f"cut for calibration precision >= {args.precision}: {prec_cut:.3f} (precision {p_:.3f}, recall {r_:.3f})")
+        gap_cut, multi_gap = prec_cut, 0.0
     k = args.k
     print(f"\nMultilingual cut fitted on {len(cal) // 2} calibration items of the Chinese sets: {multi_cut:.3f} "
           f"(calibration F1 {cal_f1:.3f}). F1 (precision/recall) on the first 100 items of each set, "
           f"full model cut {cut}, tier K={k}:\n")
-    print("| set | full model (today) | tier | tier + multilingual (cut) | tier + multilingual (cut + gap) |")
+    print("| set | full model (today) | tier | tier + multilingual (cut) | tier + multilingual (precision-targeted cut) |")
     print("|---|---|---|---|---|")
     for name in sorted(sets, key=lambda n: (not n.startswith("humaneval"), n)):
         sub = [r for r in rows if r[0] == name and r[1] < SCORED]
@@ -557,6 +564,7 @@ def main() -> None:
     tr.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed" / "llm-decontaminator"))
     tr.add_argument("--ks", default="8,16,32,64,128", help="static proposal counts to compare")
     tr.add_argument("--k", type=int, default=64, help="the proposal count of the F1 table")
+    tr.add_argument("--precision", type=float, default=0.95, help="precision target of the conservative multilingual cut")
     tr.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
     args = parser.parse_args()
     {"tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)

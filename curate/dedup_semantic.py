@@ -39,14 +39,18 @@ class SemanticConfig:
     exact_max: int = 200_000
     hnsw_m: int = 32
     ef_search: int = 128
-    # The cheap-first tier: the index holds static vectors (model2vec, distilled from
-    # `model`); a neighbour pair with static cosine >= `loose` is a candidate, re-scored by
-    # the full model unless its static cosine is >= `accept` (then accepted as it is) or its
-    # two texts are already in one cluster (a re-score cannot change the clusters). Both
-    # cuts fitted on calibration prompts (benchmarks/eval_dedup_quality.py `tier`).
-    tier: bool = True
+    # The cheap-first tier (opt-in): the index holds static vectors (model2vec, distilled
+    # from `model`); a neighbour pair with static cosine >= `loose` is a candidate, re-scored
+    # by the full model unless its static cosine is >= `accept` (then accepted as it is) or
+    # its two texts are already in one cluster (a re-score cannot change the clusters).
+    # Fitted on 8,000 calibration prompts (bench_pipeline's generator, seed 1; docs/scale.md):
+    # loose 0.80 keeps cluster-pair recall .981 of the full model's; any static accept below
+    # 1 merges different requests of one template (precision .45 at 0.97-0.98, .99 at 0.99),
+    # so `accept` is off (1.01). On such templated prompts nearly every text is a candidate
+    # (98.9% re-embedded), so the tier saves nothing there and stays off by default.
+    tier: bool = False
     loose: float = 0.80
-    accept: float = 0.97
+    accept: float = 1.01
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:

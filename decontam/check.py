@@ -79,8 +79,12 @@ DEFAULT_CASCADE_FLOOR = 0.0
 DEFAULT_ATTRIBUTION_TOLERANCE = 0.02
 # USE-multilingual v3 cut for the multilingual channel (training rows in another language
 # than the benchmark's), fitted on the search protocol's calibration items of the Chinese
-# MMLU rephrasings (sociology and US history rows past 100; benchmarks/eval_decontam_quality.py).
-DEFAULT_MULTI_THRESHOLD = 0.60
+# MMLU rephrasings (sociology and US history rows past 100, 205 items; calibration F1 .76,
+# AUC .73: `benchmarks/eval_decontam_quality.py tier`). Scored on the first 100: Chinese
+# sociology F1 .89 (P .84 / R .94) against .02 without the channel, but English rows that
+# share the pool with Chinese ones lose precision (sociology .94 -> .91), so the channel
+# is opt-in (`multilingual=True`) until a better multilingual model separates them.
+DEFAULT_MULTI_THRESHOLD = 0.56
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +113,7 @@ class CheckConfig:
     propose_k: int = DEFAULT_PROPOSE_K
     # The multilingual channel: rows in another language (lake tag, else script) than
     # `bench_lang` are also searched with USE-multilingual, flagged at `multi_threshold`.
-    multilingual: bool = True
+    multilingual: bool = False
     multi_threshold: float = DEFAULT_MULTI_THRESHOLD
     multi_k: int = DEFAULT_MULTI_K
     bench_lang: str = "en"

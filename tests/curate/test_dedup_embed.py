@@ -41,15 +41,17 @@ def test_quantized_embedder_has_its_own_model_id():
 
 
 @pytest.mark.slow
-def test_static_tier_neighbours_follow_the_full_model(tmp_path):
-    from curate.embed import StaticEmbedder
+def test_static_tier_neighbours_follow_the_full_model():
+    """model2vec distilled from the shipped MiniLM (one-off, cached in the user cache)."""
+    from curate.embed import STATIC_PCA_DIMS, StaticEmbedder
 
-    st = StaticEmbedder(cache_dir=tmp_path)
+    st = StaticEmbedder()
     texts = ["What is the capital of Australia?", "Which city is the capital of Australia?",
              "How do I bake sourdough bread?", ""]
     v = st.embed(texts)
-    assert v.shape == (4, 384) and np.allclose(np.linalg.norm(v[:3], axis=1), 1.0, atol=1e-5)
+    assert v.shape == (4, STATIC_PCA_DIMS) and np.allclose(np.linalg.norm(v[:3], axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2]
     assert not v[3].any()
-    again = StaticEmbedder(cache_dir=tmp_path)  # the distilled table comes back from disk
+    again = StaticEmbedder()  # the distilled model comes back from the cache
     np.testing.assert_allclose(again.embed(texts), v, atol=1e-6)
+    assert not again.distilled
