@@ -112,7 +112,7 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
     bench = Benchmark(name="b", ids=("b/0", "b/1"), texts=tuple(items), data_type="knowledge", source="test")
-    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False),
+    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, multilingual=True),
                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
