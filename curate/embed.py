@@ -123,19 +123,10 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
-        prepared = [self.prepare(t) for t in texts]
-        if not prepared:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # Each distinct prepared text is encoded once: chat logs repeat prompts ("hi", "What
-        # is up?") and answers, and a repeat costs a dict lookup instead of a forward pass.
-        slot: dict[str, int] = {}
-        where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
-        vecs = model.encode(
-            list(slot), batch_size=self.batch_size, convert_to_numpy=True,
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, lambda uniq: model.encode(
+            uniq, batch_size=self.batch_size, convert_to_numpy=True,
             normalize_embeddings=True, show_progress_bar=show_progress,
-        )
-        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-        return vecs if len(slot) == len(prepared) else vecs[where]
+        ))
 
 
 STATIC_PCA_DIMS = 256
@@ -267,14 +258,8 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
-        prepared = [self.prepare(t) for t in texts]
-        if not prepared:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        slot: dict[str, int] = {}
-        where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
-        vecs = model.encode(list(slot), max_length=512, batch_size=4096, show_progress_bar=show_progress)
-        vecs = _normalised(vecs)
-        return vecs if len(slot) == len(prepared) else vecs[where]
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, lambda uniq: _normalised(
+            model.encode(uniq, max_length=512, batch_size=4096, show_progress_bar=show_progress)))
 
 
 class MultilingualEmbedder:
@@ -310,20 +295,31 @@ class MultilingualEmbedder:
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
-        prepared = [self.prepare(t) for t in texts]
-        if not prepared:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        slot: dict[str, int] = {}
-        where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
-        uniq = list(slot)
-        # Sorted by length so a batch pads little; put back in order after.
-        order = sorted(range(len(uniq)), key=lambda i: (len(uniq[i]), i))
-        vecs = np.zeros((len(uniq), self.dim), dtype=np.float32)
-        for lo in range(0, len(order), self.batch_size):
-            idx = order[lo: lo + self.batch_size]
-            vecs[idx] = model.encode([uniq[i] for i in idx])
-        vecs = _normalised(vecs)
-        return vecs if len(slot) == len(prepared) else vecs[where]
+
+        def encode(uniq: list[str]) -> np.ndarray:
+            # Sorted by length so a batch pads little; put back in order after.
+            order = sorted(range(len(uniq)), key=lambda i: (len(uniq[i]), i))
+            vecs = np.zeros((len(uniq), self.dim), dtype=np.float32)
+            for lo in range(0, len(order), self.batch_size):
+                idx = order[lo: lo + self.batch_size]
+                vecs[idx] = model.encode([uniq[i] for i in idx])
+            return _normalised(vecs)
+
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, encode)
+
+
+def _embed_distinct(prepared: list[str], dim: int, encode) -> np.ndarray:
+    """`encode` each distinct prepared text once, vectors back in the order of `prepared`.
+
+    Chat logs repeat prompts ("hi", "What is up?") and answers: a repeat costs a dict
+    lookup instead of a forward pass.
+    """
+    if not prepared:
+        return np.zeros((0, dim), dtype=np.float32)
+    slot: dict[str, int] = {}
+    where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
+    vecs = np.ascontiguousarray(encode(list(slot)), dtype=np.float32)
+    return vecs if len(slot) == len(prepared) else vecs[where]
 
 
 def _normalised(vecs) -> np.ndarray:
