@@ -15,7 +15,11 @@ Baselines:
 - PII: `phonenumbers.PhoneNumberMatcher` run over every message for each of the 10 default
   regions, the usual way to find phone numbers, against our whole redactor (all kinds).
 
-Run: .venv/bin/python benchmarks/bench_taggers.py [--repeat 3] [--all-languages] [--json]
+- names (`pii_multilingual_names`, on the messages of the multilingual name and moderation
+  sets): the redactor with names from cues only, as before issue #17, against cues + the
+  given-name gazetteer and cues + gazetteer + French NER (the default).
+
+Run: .venv/bin/python benchmarks/bench_taggers.py [--repeat 3] [--all-languages] [--pii-only] [--json]
 """
 
 from __future__ import annotations
@@ -108,10 +112,14 @@ def bench_pii(texts, repeat) -> dict:
             list(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID))
 
     redactor = PIIRedactor()
+    cues_only = PIIRedactor(PIIConfig(name_gazetteer=False, name_ner=False))
+    no_ner = PIIRedactor(PIIConfig(name_ner=False))
     fns = {
         "baseline: PhoneNumberMatcher x10 regions (phones only)": matcher_baseline,
         "ours: phones only": find_phones,
         f"ours: full redactor ({len(KINDS)} kinds)": redactor.redact_text,
+        "full redactor, names from cues only (before #17)": cues_only.redact_text,
+        "full redactor, names cues + gazetteer, no NER": no_ner.redact_text,
     }
     for name, fn in (("email", find_emails), ("ip", find_ips), ("credit_card", find_cards), ("secret", find_secrets),
                      ("address", find_addresses), ("name", find_names)):
@@ -119,24 +127,74 @@ def bench_pii(texts, repeat) -> dict:
     return timed_interleaved(fns, texts, repeat)
 
 
+def multilingual_messages() -> list[str]:
+    """The messages of the multilingual name and moderation sets (7-8 languages, 1/8 French)."""
+    from eval_taggers_quality import DATA, read_jsonl
+
+    texts = [m["content"] for it in read_jsonl(DATA / "names_eval.jsonl") for m in it["messages"]]
+    texts += [it["text"] for it in read_jsonl(DATA / "moderation_multi_eval.jsonl")]
+    return list(dict.fromkeys(texts))
+
+
+def bench_pii_names(texts, repeat) -> dict:
+    """Name finding on multilingual text: what the gazetteer and the French NER cost."""
+    from curate.tag_pii import PIIConfig, PIIRedactor
+
+    configs = {
+        "baseline: full redactor, names from cues only (before #17)": PIIConfig(name_gazetteer=False, name_ner=False),
+        "full redactor, cues + gazetteer": PIIConfig(name_ner=False),
+        "full redactor, cues + gazetteer + French NER one text at a time": PIIConfig(),
+        "full redactor, cues + gazetteer + French NER batched (default, as tag_batch)": PIIConfig(),
+    }
+    redactors = {n: PIIRedactor(c) for n, c in configs.items()}
+    batched = list(configs)[-1]
+    fns = {n: r.redact_text for n, r in redactors.items()}
+    # the tagger's way: NER over a batch of up to 1000 conversations' messages, then per text
+    chunks = [texts[i:i + 500] for i in range(0, len(texts), 500)]
+
+    result = timed_interleaved({n: f for n, f in fns.items() if n != batched}, texts, repeat)
+    redactor = redactors[batched]
+    for chunk in chunks:  # warm-up (loads the model)
+        redactor.prefetch_names(chunk)
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        for chunk in chunks:
+            redactor.prefetch_names(chunk)
+            for t in chunk:
+                redactor.redact_text(t)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    result[batched] = {"first_pass_s": 0.0, "median_wall_s": round(wall, 3), "median_cpu_s": round(cpu, 3),
+                       "msgs_per_s": round(len(texts) / wall, 1), "msgs_per_cpu_s": round(len(texts) / cpu, 1),
+                       "chars_per_s": round(sum(map(len, texts)) / wall)}
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--all-languages", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--pii-only", action="store_true", help="skip the language tagger (slow to load)")
     args = ap.parse_args()
     texts = load_messages()
-    report = {
-        "messages": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
-        "language": bench_language(texts, args.repeat, args.all_languages),
-        "pii": bench_pii(texts, args.repeat),
-    }
+    report = {"messages": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts), 1)}
+    if not args.pii_only:
+        report["language"] = bench_language(texts, args.repeat, args.all_languages)
+    report["pii"] = bench_pii(texts, args.repeat)
+    multi = multilingual_messages()
+    report["pii_multilingual_names"] = bench_pii_names(multi, args.repeat)
+    report["multilingual_messages"] = len(multi)
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"{report['messages']} distinct messages, mean {report['mean_chars']} chars, repeat {args.repeat} (median)")
-    for section in ("language", "pii"):
-        print(f"\n## {section}")
+    for section in ("language", "pii", "pii_multilingual_names"):
+        if section not in report:
+            continue
+        print(f"\n## {section}" + (f" ({report['multilingual_messages']} messages)" if section.endswith("names") else ""))
         print(f"{'configuration':<58} {'msgs/s':>9} {'msgs/cpu-s':>10} {'vs baseline':>11} {'first pass s':>12}")
         base = None
         for name, r in report[section].items():

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from curate import schema
+from curate import schema, tag_names
 from curate.errors import ConfigError, MissingDependencyError
 from curate.lake import Lake
 from curate.tagging import TagStats, run_tagger
@@ -92,6 +92,8 @@ class PIIConfig:
     phone_regions: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "IN", "BR", "CN", "RU")
     roles: tuple[str, ...] = schema.ROLES  # messages of these roles are redacted
     propagate_names: bool = True  # redact other mentions of a found name's words
+    name_gazetteer: bool = True  # known given names in running text ("Tell Tomasz that ...")
+    name_ner: bool = True  # spaCy NER on messages that read as French (curate.tag_names)
     batch_size: int = 1000
 
     def __post_init__(self) -> None:
@@ -395,62 +397,10 @@ def find_addresses(text: str) -> list[Span]:
 
 
 # ---------------------------------------------------------------------------- names
-# Common given names across languages, written for this project; only names that are
-# not also common English words (Will, May, Grace, Mark...) so "Name Surname" is a name.
-_GIVEN_NAMES = set("""
-James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel Matthew Anthony
-Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason Jeffrey Ryan Jacob
-Gary Nicholas Eric Jonathan Stephen Larry Justin Scott Brandon Benjamin Samuel Gregory Alexander Patrick
-Raymond Dennis Jerry Tyler Aaron Jose Adam Nathan Henry Douglas Zachary Peter Kyle Noah Ethan Jeremy Walter
-Christian Keith Roger Terry Austin Sean Gerald Carl Harold Dylan Arthur Lawrence Jordan Jesse Bryan Joe
-Bruce Gabriel Logan Albert Willie Alan Eugene Russell Vincent Philip Bobby Johnny Bradley Liam Oliver Lucas
-Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Lisa Nancy Betty Sandra Margaret
-Ashley Kimberly Emily Donna Michelle Carol Amanda Melissa Deborah Stephanie Dorothy Rebecca Sharon Laura
-Cynthia Amy Kathleen Angela Shirley Brenda Emma Anna Pamela Nicole Samantha Katherine Christine Helen Debra
-Rachel Carolyn Janet Maria Catherine Heather Diane Olivia Julie Victoria Kelly Christina Lauren Joan Evelyn
-Judith Andrea Hannah Megan Cheryl Jacqueline Martha Madison Teresa Gloria Sara Janice Ann Kathryn Abigail
-Sophia Frances Jean Alice Judy Isabella Julia Beverly Denise Danielle Marilyn Diana Natalie Brittany Charlotte
-Marie Kayla Alexis Lori Jane Jenny Sophie Chloe Mia Ava Amelia Harper Ella Zoe Lily Nora Leah Hailey Maya
-Juan Carlos Luis Jorge Miguel Pedro Javier Alejandro Manuel Francisco Antonio Sergio Pablo Diego Andres Raul
-Fernando Ricardo Eduardo Rafael Alberto Roberto Mario Enrique Ramon Jesus Hector Oscar Ruben Emilio Gonzalo
-Lucia Carmen Ana Isabel Laura Marta Elena Paula Cristina Rosa Pilar Beatriz Silvia Patricia Raquel Monica
-Alba Irene Nuria Ines Rocio Teresa Mercedes Veronica Gabriela Daniela Valentina Camila Fernanda Mariana
-Jean Pierre Michel Philippe Alain Nicolas Christophe Francois Laurent Julien Olivier Thierry Sebastien
-Mathieu Guillaume Antoine Maxime Vincent Frederic Hugo Louis Jules Arnaud Benoit Cedric Remi Yann
-Nathalie Isabelle Sylvie Catherine Sandrine Valerie Christine Celine Aurelie Julie Camille Manon Chloe
-Amelie Claire Elodie Emilie Helene Juliette Margaux Pauline Lea Clemence Oceane Anais
-Hans Klaus Jurgen Wolfgang Dieter Uwe Stefan Andreas Thomas Markus Matthias Jens Torsten Heinz Horst Frank
-Sebastian Tobias Florian Jan Lukas Felix Leon Maximilian Moritz Niklas Jonas Tim Lars Sven Dirk Ralf Bernd
-Ursula Monika Petra Sabine Andrea Claudia Susanne Birgit Heike Katrin Anja Stefanie Julia Lena Lea Hanna
-Katharina Franziska Johanna Anke Ingrid Gisela Renate Helga Brigitte
-Giuseppe Giovanni Francesco Luca Marco Alessandro Andrea Matteo Lorenzo Davide Simone Federico Riccardo
-Stefano Paolo Massimo Roberto Salvatore Vincenzo Fabio Gianluca Emanuele Leonardo Tommaso Gabriele
-Giulia Francesca Chiara Sara Martina Valentina Alessia Federica Elisa Silvia Giorgia Elisabetta Alessandra
-Joao Pedro Paulo Tiago Rodrigo Bruno Gustavo Felipe Thiago Leonardo Mateus Vinicius Gabriel Rafael Marcelo
-Maria Ana Beatriz Larissa Leticia Bianca Juliana Mariana Aline Vitoria Rafaela Luana
-Ivan Dmitry Dmitri Sergei Sergey Alexei Alexey Andrei Andrey Mikhail Nikolai Vladimir Pavel Oleg Igor Yuri
-Anastasia Natalia Olga Tatiana Svetlana Irina Ekaterina Yulia Elena Anna Marina Ksenia Daria Polina
-Mohammed Muhammad Ahmed Ali Omar Hassan Hussein Mahmoud Mustafa Khalid Youssef Ibrahim Abdullah Karim
-Fatima Aisha Mariam Zainab Layla Noor Amira Yasmin Salma Huda
-Rahul Amit Rohit Vikram Arjun Sanjay Rajesh Suresh Anil Sunil Ravi Vijay Deepak Manoj Ankit Priya Pooja
-Anjali Neha Kavita Sunita Divya Shreya Aishwarya Lakshmi
-Wei Jing Li Ming Hui Yan Lei Jun Hao Xin Yu Fang Ying Min Tao Jie Qiang Ling Xiaoming Xiaohong
-Hiroshi Takashi Kenji Yuki Haruto Sota Yuto Akira Satoshi Daisuke Yuko Yumi Keiko Sakura Aoi Hana Naoko
-Minjun Jiwoo Seojun Jihoon Minseo Jiyeon Soyeon Hyun Jisoo Jimin
-Mehmet Mustafa Ahmet Emre Burak Murat Elif Zeynep Ayse Emine
-Piotr Krzysztof Tomasz Pawel Michal Marcin Jakub Katarzyna Agnieszka Malgorzata Magdalena Joanna
-Lars Erik Anders Johan Nils Olof Astrid Ingrid Karin Sigrid Freya
-""".split())
-_NOT_NAMES = set("""
-I A An The This That These Those It He She We They You My Your His Her Our Their Mr Mrs Ms Dr Sir
-Hi Hello Hey Dear Thanks Thank Regards Best Sincerely Cheers Yes No Not Please Okay OK So And But Or If
-Here There What When Where Why How Who Which Also Just Now Then Today Tomorrow Yesterday Monday Tuesday
-Wednesday Thursday Friday Saturday Sunday January February March April June July August September October
-November December English French German Spanish Italian Chinese Japanese Russian Python Java JavaScript
-Google Microsoft Apple Amazon ChatGPT GPT OpenAI Assistant User AI Bot Team Customer Support Manager Sales
-Admin Everyone All Guys Friend Friends Sir Madam Doctor Professor Street Avenue Road World There
-Team Folks Bro Buddy Man Sure Fine Good Great Happy Sorry Ready Here
-""".split())
+# Given names, words that are not names, public figures and the gazetteer/NER finders live
+# in curate.tag_names; the cue rules stay here.
+_GIVEN_NAMES = tag_names.OWN_GIVEN_NAMES
+_NOT_NAMES = tag_names.NOT_NAMES
 _NAME_TOKEN = (r"(?:(?:O['’]|Mc|Mac)?[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’]+(?:-[A-ZÀ-ÖØ-Þa-zà-öø-ÿ][a-zà-öø-ÿ']+)?"
                r"|[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?)")
 _NAME_SEQ = _NAME_TOKEN + r"(?:\s+(?:(?:van|von|der|de|da|di|del|la|le|bin|al|ibn)\s+)?" + _NAME_TOKEN + r"){0,2}"
@@ -479,14 +429,9 @@ _NAME_CONTEXT: list[tuple[str, re.Pattern]] = [
         r"thanks|thank\s+you|cheers|best|cordialement|saludos|atentamente|mit\s+freundlichen\s+grüßen|grüße|"
         r"cordiali\s+saluti|atenciosamente|с\s+уважением),?\s*\n+\s*)(" + _NAME_SEQ + r")\s*$", re.M)),
     ("name_relation", re.compile(r"(?i:\bmy\s+(?:" + _RELATIONS + r")(?:'s\s+name\s+is|\s+is\s+called|,)?)\s+(" + _NAME_SEQ + ")")),
-    # any "Capitalised Capitalised" pair, kept when the first word is a known given name; a
-    # lookahead so that "Dear John Smith" still tries "John Smith" after rejecting "Dear John"
-    ("name_given_surname", re.compile(
-        r"\b(?=([A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+\s+(?:[A-Z]\.\s+)?"
-        + r"(?:(?:van|von|der|de|da|di|del|le|la|al|bin)\s+)?" + _NAME_TOKEN + r")\b)")),
 ]
 # weak cues: the first word must be a known given name
-_NAME_WORD_RULES = {"name_weak_cue", "name_given_surname"}
+_NAME_WORD_RULES = {"name_weak_cue"}
 
 
 def _clean_name(value: str) -> tuple[int, str]:
@@ -507,7 +452,11 @@ def _clean_name(value: str) -> tuple[int, str]:
     return end, name
 
 
-def find_names(text: str) -> list[Span]:
+def find_names(text: str, *, gazetteer: bool = True) -> list[Span]:
+    """Names from cues and, with `gazetteer`, known given names in running text.
+
+    Public figures and fictional characters (`tag_names.FAMOUS`) are skipped, except
+    after a self-introduction ("my name is ...")."""
     out = []
     for rule, pattern in _NAME_CONTEXT:
         for m in pattern.finditer(text):
@@ -517,8 +466,12 @@ def find_names(text: str) -> list[Span]:
                 continue
             if rule in _NAME_WORD_RULES and name.split()[0] not in _GIVEN_NAMES:
                 continue
+            if rule != "name_intro" and tag_names.is_famous(name.split()):
+                continue
             start = m.start(1)
-            out.append(Span(start, start + length, "name", _norm_words(name), rule))
+            out.append(Span(start, start + length, "name", tag_names.name_key(name.split()), rule))
+    if gazetteer:
+        out += [Span(s, e, "name", key, rule) for s, e, key, rule in tag_names.find_gazetteer_names(text)]
     return out
 
 
@@ -543,10 +496,25 @@ class PIIRedactor:
         self.config = config or PIIConfig()
         finders = {
             "secret": find_secrets, "email": find_emails, "credit_card": find_cards, "ip": find_ips,
-            "phone": _PhoneFinder(self.config.phone_regions), "address": find_addresses, "name": find_names,
+            "phone": _PhoneFinder(self.config.phone_regions), "address": find_addresses, "name": self._find_names,
         }
+        self._ner = tag_names.FrenchNER() if self.config.name_ner else None
         self._finders = [finders[k] for k in KINDS if k in self.config.kinds]
         self.detector_id = f"{DETECTOR_VERSION}:{','.join(k for k in KINDS if k in self.config.kinds)}"
+        if "name" in self.config.kinds:
+            self.detector_id += (":names=cues" + ("+gazetteer" if self.config.name_gazetteer else "")
+                                 + ("+ner_fr" if self.config.name_ner else ""))
+
+    def prefetch_names(self, texts) -> None:
+        """Batch the French NER over the French texts among `texts` (call before redacting them)."""
+        if self._ner is not None and "name" in self.config.kinds:
+            self._ner.prefetch(t for t in texts if t and tag_names.looks_french(t))
+
+    def _find_names(self, text: str) -> list[Span]:
+        spans = find_names(text, gazetteer=self.config.name_gazetteer)
+        if self._ner is not None and tag_names.looks_french(text):
+            spans += [Span(s, e, "name", key, rule) for s, e, key, rule in self._ner.find(text)]
+        return spans
 
     def find(self, text: str) -> list[Span]:
         """Non-overlapping PII spans of `text`, in order."""
@@ -598,14 +566,29 @@ class PIIRedactor:
 
     def _propagate_names(self, messages: list[dict], found: list[list[Span]]) -> list[list[Span]]:
         # "My name is Jane Doe" ... later "Jane" alone: the same person, the same NAME_n.
+        # A shorter name whose words all belong to a longer one found in the conversation
+        # takes the longer one's key ("Diego" after "Diego Herrera", "Дмитрию" after "Дмитрий").
+        keys = sorted({s.key for spans in found for s in spans if s.kind == "name"},
+                      key=lambda k: (-len(k.split()), k))
+        canonical: dict[str, str] = {}
+        for key in keys:
+            words = set(key.split())
+            canonical[key] = next((longer for longer in keys if len(longer.split()) > len(words)
+                                   and words <= set(longer.split())), key)
         words: dict[str, str] = {}
+        rekeyed = []
         for msg, msg_spans in zip(messages, found):
+            new_spans = []
             for s in msg_spans:
                 if s.kind == "name":
+                    s = Span(s.start, s.end, s.kind, canonical.get(s.key, s.key), s.rule)
                     name = (msg.get("content") or "")[s.start:s.end]
                     for tok in name.split():
-                        if len(tok) >= 3 and tok not in _NOT_NAMES:
+                        if len(tok) >= 3 and tok not in _NOT_NAMES and tok.casefold() not in tag_names.PARTICLES:
                             words.setdefault(tok, s.key)
+                new_spans.append(s)
+            rekeyed.append(new_spans)
+        found = rekeyed
         if not words:
             return found
         pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?![\w-])")
@@ -624,6 +607,8 @@ class PIIRedactor:
         ids = batch.column("conversation_id").to_pylist()
         convs = batch.column("conversation").to_pylist()
         rows = {name: [] for name in SCHEMA.names}
+        self.prefetch_names(m.get("content") for messages in convs for m in messages or []
+                            if m.get("role") in self.config.roles and isinstance(m.get("content"), str))
         for cid, messages in zip(ids, convs):
             red = self.redact_conversation(messages or [])
             counts = {k: 0 for k in KINDS}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.errors import ConfigError, MissingDependencyError
-from moderation import lexicon
+from moderation import lexicon, lexicon_multi
 from moderation.taxonomy import CATEGORIES, DEFAULT_THRESHOLD, verdict
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class LocalConfig:
     threshold: float = DEFAULT_THRESHOLD
     band_low: float = 0.25
     use_profanity: bool = True
+    multilingual: bool = True  # the es/fr/de/it/pt/ru/zh rules of moderation.lexicon_multi
     max_chars: int = 4000
     embed_model: str | None = None
 
@@ -71,6 +72,8 @@ class LocalConfig:
         parts = [f"local-{self.method}"]
         if self.method != "embedding" and self.use_profanity:
             parts.append("profanity")
+        if self.method != "embedding" and self.multilingual:
+            parts.append("multi7")
         return "+".join(parts)
 
 
@@ -99,6 +102,9 @@ class LocalModerator:
         if self.config.method in ("rules", "hybrid"):
             for row, text in zip(out, cut):
                 row.update(lexicon.score_text(text))
+                if self.config.multilingual:
+                    for cat, score in lexicon_multi.score_text(text).items():
+                        row[cat] = max(row[cat], score)
             if self._profanity is not None:
                 probs = self._profanity(cut)
                 for row, p in zip(out, probs):
