@@ -2,7 +2,8 @@
 
 The conversation's language is the language of its first user message, as in
 LMSYS-Chat-1M; when that message has no detectable language (only code, numbers or
-emoji), the next user message that has one is used, else `unknown`.
+emoji), the next user message that has one is used, then any other message (the
+assistant's reply), else `unknown`.
 
 Detection (measured in `benchmarks/eval_taggers_quality.py` and `bench_taggers.py`):
 
@@ -16,6 +17,11 @@ Detection (measured in `benchmarks/eval_taggers_quality.py` and `bench_taggers.p
   characters use it, shorter ones use the high-accuracy models.
 - Only the first `max_chars` characters of a message are read: the language is settled
   long before that and the cost grows with length.
+- `unknown` only when truly unknown (`english_fallback`): code-only text is judged by its
+  comments and docstrings, or is English when most of its words are English words; a
+  short text (< 30 letters) made only of English chat words ("ok", "thx", "go on") is
+  English when lingua is unsure (< 0.5), since lingua gives one or two such words to
+  Vietnamese, Hungarian or Estonian. Measured on `tests/data/lang_short_eval.jsonl`.
 
 >>> tagger = LanguageTagger()                                    # doctest: +SKIP
 >>> tagger.detect("¿Dónde está la estación?")                    # doctest: +SKIP
@@ -75,6 +81,11 @@ class LanguageConfig:
     max_chars: int = 1000
     min_letters: int = 2  # fewer letters after removing code: unknown
     min_confidence: float = 0.0  # below it: unknown
+    # short text (< short_max_letters letters) where lingua is unsure (< short_confidence)
+    # and every word is English chat vocabulary ("ok", "thx", "go on") is English
+    short_max_letters: int = 30
+    short_confidence: float = 0.5
+    english_fallback: bool = True
     batch_size: int = 2000
 
     def __post_init__(self) -> None:
@@ -130,6 +141,53 @@ _EMAIL = re.compile(r"\S+@\S+\.\w+")
 _SPACE = re.compile(r"\s+")
 
 
+# Natural language inside code: comments and docstrings ("# read the file and count words").
+_CODE_COMMENT = re.compile(r"(?:^|\s)(?:#+|//+|--)[ \t]*([^\n]{3,})|/\*(.*?)\*/|\"\"\"(.*?)\"\"\"|\'\'\'(.*?)\'\'\'",
+                           re.S | re.M)
+_ASCII_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+# Short chat words that are English but that lingua, on one or two words, gives to
+# Vietnamese, Hungarian or Estonian ("hi", "ok", "lol"); with spaCy's English stop words
+# and Faker's English word list (both in installed packages) they make the vocabulary of
+# the short-English rule.
+_CHAT_EN = frozenset("""hi hello hey ok okay k thx thanks thank ty pls plz please yes yeah yep yup no nope lol
+lmao rofl wow cool nice great good awesome sure continue go on more next why what how who when where idk tldr
+eli5 explain rewrite shorter longer fix try again redo retry bye goodbye sorry yes please done stop help
+hmm huh oops omg btw asap fyi brb np thanksgiving summarize translate code""".split())
+
+
+@lru_cache(maxsize=1)
+def _english_vocabulary() -> frozenset:
+    words = set(_CHAT_EN)
+    try:
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        words.update(STOP_WORDS)
+    except ImportError:  # spaCy is a dependency of name tagging; the chat words still work
+        pass
+    try:
+        from faker.providers.lorem.en_US import Provider
+
+        words.update(w.lower() for w in Provider.word_list)
+    except ImportError:
+        pass
+    return frozenset(words)
+
+
+def english_evidence(text: str) -> tuple[int, int]:
+    """(English words, all words) among the ASCII words of `text` (case-folded)."""
+    vocab = _english_vocabulary()
+    words = [w.lower() for w in _ASCII_WORD.findall(text)]
+    return sum(w in vocab for w in words), len(words)
+
+
+def code_comments(text: str) -> str:
+    """The comments and docstrings of the code in `text`, joined (natural language in code)."""
+    parts = []
+    for m in _CODE_COMMENT.finditer(text):
+        parts.append(next(g for g in m.groups() if g is not None))
+    return _SPACE.sub(" ", " ".join(parts)).strip()
+
+
 def clean_for_detection(text: str) -> str:
     """Remove what is not natural language (code, URLs, e-mail addresses)."""
     text = _FENCE.sub(" ", text)
@@ -157,31 +215,62 @@ class LanguageTagger:
         self.detector_id = (
             f"lingua-{version}:{len(langs)}langs:"
             f"low>={self.config.low_accuracy_min_chars}:max{self.config.max_chars}"
+            + (":enfallback" if self.config.english_fallback else "")
         )
         self._detect_cached = lru_cache(maxsize=50_000)(self._detect_clean)
 
     def detect(self, text: str | None) -> Detection:
-        """The language of `text`, or `unknown` when it has too little natural language."""
+        """The language of `text`, or `unknown` when it has too little natural language.
+
+        Code-only text is judged by its comments and docstrings when it has any; short
+        text of English chat words only ("ok", "thx") is English when lingua is unsure."""
         if not text:
             return UNKNOWN_DETECTION
-        cleaned = clean_for_detection(text[: self.config.max_chars * 4])[: self.config.max_chars]
-        return self._detect_cached(cleaned)
+        raw = text[: self.config.max_chars * 4]
+        cleaned = clean_for_detection(raw)[: self.config.max_chars]
+        det = self._detect_cached(cleaned)
+        if det.code is None and self.config.english_fallback:
+            comments = code_comments(raw)[: self.config.max_chars]
+            if comments:
+                det = self._detect_cached(comments)
+            if det.code is None:
+                det = self._english_from_code(raw)
+        return det
+
+    def _english_from_code(self, raw: str) -> Detection:
+        # No prose at all ("KeyError: 'user'", a bare traceback): English only when most of
+        # its words are English words and there are a few of them.
+        english, words = english_evidence(raw)
+        if words >= 3 and english >= 2 and english / words >= 0.5:
+            return Detection("English", "en", 0.0)
+        return UNKNOWN_DETECTION
 
     def _detect_clean(self, cleaned: str) -> Detection:
-        if sum(ch.isalpha() for ch in cleaned) < max(self.config.min_letters, 1):
+        letters = sum(ch.isalpha() for ch in cleaned)
+        if letters < max(self.config.min_letters, 1):
+            if self.config.english_fallback and letters and cleaned.isascii():
+                english, words = english_evidence(cleaned)  # "k"
+                if words and english == words:
+                    return Detection("English", "en", 0.0)
             return UNKNOWN_DETECTION
         detector = self._fast if len(cleaned) >= self.config.low_accuracy_min_chars else self._accurate
         values = detector.compute_language_confidence_values(cleaned)
-        if not values or values[0].value <= 0 or values[0].value < self.config.min_confidence:
+        best = values[0] if values else None
+        if (self.config.english_fallback and letters < self.config.short_max_letters and cleaned.isascii()
+                and (best is None or best.value < self.config.short_confidence)):
+            english, words = english_evidence(cleaned)
+            if words and english == words:
+                en_value = next((v.value for v in values if v.language.iso_code_639_1.name == "EN"), 0.0)
+                return Detection("English", "en", round(float(en_value), 4))
+        if best is None or best.value <= 0 or best.value < self.config.min_confidence:
             return UNKNOWN_DETECTION
-        best = values[0]
         return Detection(best.language.name.title(), best.language.iso_code_639_1.name.lower(),
                          round(float(best.value), 4))
 
     def tag_conversation(self, messages: list[dict] | None) -> tuple[Detection, list[dict]]:
         """(conversation language, per-message rows) for one conversation."""
         per_message = []
-        conv = None
+        conv = other = None
         for i, msg in enumerate(messages or []):
             det = self.detect(msg.get("content"))
             per_message.append({
@@ -190,6 +279,11 @@ class LanguageTagger:
             })
             if conv is None and msg.get("role") == "user" and det.code is not None:
                 conv = det
+            if other is None and det.code is not None:
+                other = det
+        # no user message has language (code only): the reply's language is the evidence left
+        if conv is None and self.config.english_fallback:
+            conv = other
         return conv or UNKNOWN_DETECTION, per_message
 
     def tag_batch(self, batch: pa.Table) -> pa.Table:

@@ -33,8 +33,10 @@ from functools import lru_cache
 log = logging.getLogger(__name__)
 
 NER_MODELS = {"fr": "fr_core_news_sm"}
-_FAKER_NAME_LOCALES = ("en_US", "en_GB", "en_IN", "es_ES", "es_MX", "fr_FR", "de_DE", "it_IT", "pt_BR",
-                       "pt_PT", "ru_RU", "pl_PL", "nl_NL")
+_FAKER_NAME_LOCALES = ("en_US", "en_GB", "en_IN", "en_IE", "en_NG", "en_KE", "en_PK", "en_NZ", "es_ES", "es_MX",
+                       "es_AR", "es_CO", "fr_FR", "fr_CA", "de_DE", "de_AT", "it_IT", "pt_BR", "pt_PT", "ru_RU",
+                       "pl_PL", "nl_NL", "ga_IE", "tw_GH", "yo_NG", "ig_NG", "sw", "zu_ZA", "vi_VN", "id_ID",
+                       "tr_TR", "ro_RO", "sv_SE", "da_DK", "no_NO", "cs_CZ")
 _FAKER_WORD_LOCALES = ("en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "ru_RU")
 
 # ------------------------------------------------------------------------ word lists
@@ -96,6 +98,8 @@ Hi Hello Hey Dear Thanks Thank Regards Best Sincerely Cheers Yes No Not Please O
 Here There What When Where Why How Who Which Also Just Now Then Today Tomorrow Yesterday Monday Tuesday
 Wednesday Thursday Friday Saturday Sunday January February March April June July August September October
 November December English French German Spanish Italian Chinese Japanese Russian Python Java JavaScript
+Danish Dutch Swedish Norwegian Finnish Polish Czech Greek Turkish Arabic Hindi Korean Portuguese Irish Scottish
+Welsh British American Canadian Mexican Brazilian Indian African European Asian Australian Latin
 Google Microsoft Apple Amazon ChatGPT GPT OpenAI Assistant User AI Bot Team Customer Support Manager Sales
 Admin Everyone All Guys Friend Friends Sir Madam Doctor Professor Street Avenue Road World There
 Team Folks Bro Buddy Man Sure Fine Good Great Happy Sorry Ready Here

@@ -1,5 +1,6 @@
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,30 @@ def test_default_config_accuracy_on_eval_set():
     assert result["languages"] >= 7
     assert result["accuracy"] >= 0.95
     assert min(result["per_language"].values()) >= 0.9
+
+
+# ---- issue #17: `unknown` only when truly unknown -------------------------------------
+def _short_eval():
+    path = Path(__file__).resolve().parents[1] / "data" / "lang_short_eval.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_short_and_code_heavy_english_gets_english_and_no_other_language_turns_english(small_tagger):
+    rows = _short_eval()
+    english = [r for r in rows if r["lang"] == "en"]
+    other = [r for r in rows if r["lang"] != "en"]
+    right = sum(small_tagger.detect(r["text"]).code == "en" for r in english)
+    assert right / len(english) >= 0.9
+    off = LanguageTagger(LanguageConfig(languages=EVAL_LANGS, english_fallback=False))
+    # the fallback never makes a non-English message English where lingua did not
+    for r in other:
+        if small_tagger.detect(r["text"]).code == "en":
+            assert off.detect(r["text"]).code == "en", r
+
+
+def test_code_only_conversation_takes_the_replys_language(small_tagger):
+    conv = [{"role": "user", "content": "```\n12 + 7\n```"},
+            {"role": "assistant", "content": "The result of the expression is nineteen."}]
+    det, per_message = small_tagger.tag_conversation(conv)
+    assert per_message[0]["language_code"] is None and det.code == "en"
+    assert LanguageTagger(LanguageConfig(languages=EVAL_LANGS, english_fallback=False)).tag_conversation(conv)[0].code is None

@@ -89,6 +89,15 @@ def test_parse_label_refuses_anything_but_the_schema(answer):
         parse_label(answer)
 
 
+@pytest.mark.parametrize("answer", ['{"label": "MENU"}', '{"label": "lack of a specific topic"}',
+                                    '{"label": "Various topics"}', '{"label": "No clear theme"}',
+                                    '{"label": "one two three four five six seven"}'])
+def test_parse_label_refuses_what_is_not_a_topic_name(answer):
+    # the demo card's served labels included "MENU" and "lack of a specific topic"
+    with pytest.raises(ValueError, match="not a topic name"):
+        parse_label(answer)
+
+
 def test_parse_label_accepts_the_schema():
     assert parse_label(' {"label": "Python lists"} ') == "Python lists"
 
