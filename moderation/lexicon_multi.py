@@ -134,23 +134,26 @@ _VIOLENCE = {
 LANGUAGES = tuple(_INSULTS_STRONG)
 
 
-def _join(table: dict[str, str], cjk_ok: bool = True) -> re.Pattern[str]:
+_LATIN = ("es", "fr", "de", "it", "pt")
+_CYRILLIC_RX = _rx(r"[а-яё]")
+_CJK_RX = _rx(r"[\u4e00-\u9fff]")
+
+
+def _join(table: dict[str, str], langs: tuple[str, ...]) -> re.Pattern[str]:
     # Latin/Cyrillic alternatives get word edges; Chinese has no spaces, so none there.
-    parts = [rf"{_B}(?:{pat}){_E}" for lang, pat in table.items() if lang != "zh"]
-    if cjk_ok and "zh" in table:
-        parts.append(rf"(?:{table['zh']})")
-    return _rx("|".join(parts))
+    return _rx("|".join(rf"(?:{table[lang]})" if lang == "zh" else rf"{_B}(?:{table[lang]}){_E}" for lang in langs))
 
 
-RULES: list[tuple[str, float, re.Pattern[str]]] = [
-    ("harassment", 0.6, _join(_INSULTS_STRONG)),
-    ("harassment/threatening", 0.7, _join(_THREATS)),
-    ("self-harm/intent", 0.7, _join(_SELF_HARM)),
-    ("sexual", 0.65, _join(_SEXUAL)),
-    ("violence", 0.75, _join(_VIOLENCE)),
-]
-_GROUP_RX = _join(_GROUPS, cjk_ok=False)
-_CONTEMPT_RX = _join(_CONTEMPT, cjk_ok=False)
+_CATEGORY_TABLES = (("harassment", 0.6, _INSULTS_STRONG), ("harassment/threatening", 0.7, _THREATS),
+                    ("self-harm/intent", 0.7, _SELF_HARM), ("sexual", 0.65, _SEXUAL), ("violence", 0.75, _VIOLENCE))
+# one alternation per category and script: Russian rules run only on text with Cyrillic
+# letters, Chinese ones only on text with CJK characters (most messages have neither)
+RULES: dict[str, list[tuple[str, float, re.Pattern[str]]]] = {
+    script: [(cat, w, _join(table, langs)) for cat, w, table in _CATEGORY_TABLES]
+    for script, langs in (("latin", _LATIN), ("cyrillic", ("ru",)), ("cjk", ("zh",)))
+}
+_HATE = {script: (_join(_GROUPS, langs), _join(_CONTEMPT, langs))
+         for script, langs in (("latin", _LATIN), ("cyrillic", ("ru",)))}
 # Chinese has no word edges and long passages (history texts) mention groups: the group
 # and the contempt word must be close
 _GROUP_CONTEMPT_ZH = _rx(rf"(?:{_GROUPS['zh']}).{{0,12}}(?:{_CONTEMPT['zh']})|(?:{_CONTEMPT['zh']}).{{0,12}}(?:{_GROUPS['zh']})")
@@ -172,9 +175,21 @@ def score_text(text: str) -> dict[str, float]:
     """Scores in [0, 1] for the eleven categories from the multilingual rules alone."""
     text = strip_mentions(text.lower())
     miss = {c: 1.0 for c in CATEGORIES}
-    for cat, weight, rx in RULES:
-        if rx.search(text):
-            miss[cat] *= 1.0 - weight
-    if (_GROUP_RX.search(text) and _CONTEMPT_RX.search(text)) or _GROUP_CONTEMPT_ZH.search(text):
+    scripts = ["latin"]
+    if _CYRILLIC_RX.search(text):
+        scripts.append("cyrillic")
+    if _CJK_RX.search(text):
+        scripts.append("cjk")
+    hate = False
+    for script in scripts:
+        for cat, weight, rx in RULES[script]:
+            if rx.search(text):
+                miss[cat] *= 1.0 - weight
+        if script in _HATE:
+            group_rx, contempt_rx = _HATE[script]
+            hate = hate or bool(group_rx.search(text) and contempt_rx.search(text))
+        else:
+            hate = hate or bool(_GROUP_CONTEMPT_ZH.search(text))
+    if hate:
         miss["hate"] *= 1.0 - 0.7
     return {c: 1.0 - miss[c] for c in CATEGORIES}
