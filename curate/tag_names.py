@@ -100,6 +100,8 @@ Wednesday Thursday Friday Saturday Sunday January February March April June July
 November December English French German Spanish Italian Chinese Japanese Russian Python Java JavaScript
 Danish Dutch Swedish Norwegian Finnish Polish Czech Greek Turkish Arabic Hindi Korean Portuguese Irish Scottish
 Welsh British American Canadian Mexican Brazilian Indian African European Asian Australian Latin
+Paris London Berlin Madrid Rome Roma Milan Lyon Florence Sydney Dallas Houston Denver Phoenix Memphis
+Georgia Carolina Virginia Indiana Chelsea Brooklyn Lima Quito Vienna Geneva Orlando Savannah Regina
 Google Microsoft Apple Amazon ChatGPT GPT OpenAI Assistant User AI Bot Team Customer Support Manager Sales
 Admin Everyone All Guys Friend Friends Sir Madam Doctor Professor Street Avenue Road World There
 Team Folks Bro Buddy Man Sure Fine Good Great Happy Sorry Ready Here
