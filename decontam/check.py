@@ -94,7 +94,11 @@ class CheckConfig:
     ngram_n: int = 13
     use_ngram: bool = True
     use_embeddings: bool = True
-    top_k: int = 1
+    top_k: int = 5
+    # The pair verifier (curate.verify, task "decontam") decides the band: its probability is
+    # the default decision, it attributes a row flagged for several items to the most likely
+    # one, and only its uncertain band goes to a judge. False: the cosine cut as before.
+    verifier: bool = True
     cosine_threshold: float | None = None  # None: the calibration's, else the default
     cascade: bool = True
     cascade_high: float = DEFAULT_CASCADE_HIGH
@@ -103,6 +107,9 @@ class CheckConfig:
     data_type: str | None = None  # override the benchmark's judge prompt variant
     index_type: str = "flat"
     cache_dir: Path | None = Path(".cache/decontam")
+    # Generic benchmark items (short, non-code requests such as "What is the capital of
+    # France?") get the verifier's stricter cut; the report lists them.
+    generic_max_words: int = 12
     max_chars: int = 2000
     chunk_size: int = 4096
     calibration: Calibration | None = None
@@ -158,13 +165,16 @@ class FlaggedPair:
     test_index: int
     train_id: str
     train_index: int
-    decided_by: str  # ngram | embedding_high | embedding | multilingual | judge
+    decided_by: str  # ngram | embedding_high | verifier | embedding | multilingual | judge
     cosine: float | None = None
     ngram_shared: int | None = None
     ngram_examples: list[str] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     test_text: str = ""
     train_text: str = ""
+    probability: float | None = None  # the verifier's, where it decided
+    cosines: dict[str, float] | None = None  # per embedding channel (full, multi), where the verifier looked
+    reason: str = ""  # the verifier's evidence: channels, overlap, what differs
 
 
 @dataclass
@@ -178,6 +188,8 @@ class BenchmarkResult:
     flagged: list[FlaggedPair]
     cosine_threshold: float | None = None
     judge_calibrated: bool = False
+    generic_items: list[str] = field(default_factory=list)
+    verifier: dict[str, Any] | None = None  # model task, cut, band, strict cut
 
     @property
     def rate(self) -> float:
@@ -296,7 +308,26 @@ def run_check(
     cos_cut = config.effective_cosine(embed_model)
     high, floor = (config.cascade_high, config.cascade_floor) if config.cascade else (np.inf, -np.inf)
 
+    closest = [
+        (index.closest_items(neighbours[k], bench_vecs[k]) if isinstance(index, TierIndex)
+         else _closest_item_cosines(neighbours[k], bench_vecs[k], index))
+        if index is not None and neighbours[k] is not None and (config.attribution_tolerance is not None or config.verifier)
+        else {}
+        for k in range(len(benches))
+    ]
+    # The pair verifier on every candidate in the band: its probability decides by default.
+    vdec: dict[tuple[int, int, int], Any] = {}
+    generic: list[set[int]] = [set() for _ in benches]
+    vmodel = None
+    vcos: dict[tuple[int, int, int], dict[str, float]] = {}
+    if config.verifier and index is not None:
+        t = time.perf_counter()
+        vdec, generic, vmodel, vcos = _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high)
+        timings["verifier"] = time.perf_counter() - t
+        say(f"verifier: {len(vdec)} pairs in {timings['verifier']:.1f}s")
+
     # Gather the judge's work over all benchmarks first, so it runs as one concurrent batch.
+    # With the verifier on, only pairs in its uncertain band are judged.
     jobs: list[tuple[int, int, int, float]] = []  # (bench k, test i, train j, cosine)
     for k, b in enumerate(benches):
         nb = neighbours[k]
@@ -306,7 +337,8 @@ def run_check(
             for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
                 if j < 0:
                     continue
-                if floor <= s < (high if ch == 0 else np.inf) and judge is not None:
+                d = vdec.get((k, i, int(j)))
+                if floor <= s < (high if ch == 0 else np.inf) and judge is not None and (d is None or d.uncertain):
                     jobs.append((k, i, int(j), float(s)))
     verdicts: dict[tuple[int, int, int], Verdict] = {}
     judge_stats: dict[str, int] = {}
@@ -324,12 +356,6 @@ def run_check(
         judge_stats = asdict(stats) if stats is not None else {}
         say(f"judge done in {timings['judge']:.1f}s")
 
-    closest = [
-        (index.closest_items(neighbours[k], bench_vecs[k]) if isinstance(index, TierIndex)
-         else _closest_item_cosines(neighbours[k], bench_vecs[k], index))
-        if index is not None and neighbours[k] is not None and config.attribution_tolerance is not None else {}
-        for k in range(len(benches))
-    ]
 
     results = []
     judge_model = getattr(judge, "model_id", None) if judge is not None else None
@@ -346,6 +372,8 @@ def run_check(
             "judge_overrides": 0, "judge_calls_saved": 0,
             "flagged_ngram": 0, "flagged_embedding_high": 0, "flagged_embedding": 0, "flagged_judge": 0,
             "closer_to_other_item": 0, "flagged_multilingual": 0, "multilingual_candidates": 0,
+            "closer_to_other_item": 0, "verifier_pairs": 0, "verifier_uncertain": 0, "flagged_verifier": 0,
+            "verifier_attributed_elsewhere": 0, "generic_items": len(generic[k]),
         }
         flagged: dict[tuple[int, int], FlaggedPair] = {}
         for i, matches in ngram_hits[k].items():
@@ -383,6 +411,22 @@ def run_check(
                     elif s < floor:
                         counts["below_floor"] += 1
                         counts["judge_calls_saved"] += judge is not None
+                    elif (d := vdec.get((k, i, j))) is not None:
+                        counts["band"] += 1
+                        counts["verifier_pairs"] += 1
+                        counts["verifier_uncertain"] += d.uncertain
+                        counts["judge_calls_saved"] += judge is not None and not d.uncertain
+                        judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
+                        fused = (
+                            config.calibration.fused_says(s, verdict.margin, judge_model)
+                            if judged and config.calibration is not None else None
+                        )
+                        if fused is not None or (margin_cut is not None and judged):
+                            judge_says = fused if fused is not None else verdict.margin >= margin_cut
+                            counts["judge_overrides"] += judge_says != d.same
+                            decided_by = "judge" if judge_says else None
+                        elif d.same:
+                            decided_by = "verifier"
                     else:
                         counts["band"] += 1
                         embed_says = s >= cut
@@ -418,10 +462,26 @@ def run_check(
                             existing.cosine = existing.cosine if existing.cosine is not None else s
                             continue
                         counts[f"flagged_{decided_by}"] += 1
+                        dd = vdec.get((k, i, j))
                         flagged[(target, row)] = FlaggedPair(
                             b.name, b.ids[target], target, data.ids[row], row, decided_by, cosine=s,
                             verdict=verdict.to_dict() if verdict is not None else None,
+                            probability=None if dd is None else round(dd.prob, 4), reason="" if dd is None else dd.reason,
+                            cosines=vcos.get((k, i, j)),
                         )
+        # Attribution is the verifier's call: a row it flags for several items belongs to the
+        # item it is most sure of (ties: the higher cosine, then the lower item index).
+        best: dict[int, tuple] = {}
+        for (ti, row), p in flagged.items():
+            if p.decided_by == "verifier":
+                key = (p.probability or 0.0, p.cosine or 0.0, -ti)
+                if row not in best or key > best[row]:
+                    best[row] = key
+        for (ti, row), p in list(flagged.items()):
+            if p.decided_by == "verifier" and (p.probability or 0.0, p.cosine or 0.0, -ti) != best[row]:
+                del flagged[(ti, row)]
+                counts["verifier_attributed_elsewhere"] += 1
+                counts["flagged_verifier"] -= 1
         pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine or 0)))
         for p in pairs:
             p.test_text = b.texts[p.test_index]
@@ -432,6 +492,10 @@ def run_check(
                 b.name, b.source, data_type, len(b), contaminated, counts, pairs,
                 cosine_threshold=cos_cut if config.use_embeddings else None,
                 judge_calibrated=margin_cut is not None,
+                generic_items=[b.ids[i] for i in sorted(generic[k])],
+                verifier=None if vmodel is None else {
+                    "task": vmodel.task, "threshold": vmodel.threshold, "band": list(vmodel.band),
+                    "strict_threshold": vmodel.strict_threshold},
             )
         )
         say(f"{b.name}: {contaminated}/{len(b)} items flagged ({contaminated / max(len(b), 1):.1%})")
@@ -451,6 +515,55 @@ def run_check(
         timings_s={k: round(v, 3) for k, v in timings.items()},
         judge_stats=judge_stats,
     )
+
+
+def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high):
+    """Verifier decisions for every band candidate: {(bench, item, text): Decision}, the
+    generic items per benchmark, and the model."""
+    from curate.verify import Verifier, code_score, decide, explain
+
+    verifier = Verifier("decontam", full_embedder=embedder)
+    model = verifier.model
+    out: dict[tuple[int, int, int], Any] = {}
+    cosines: dict[tuple[int, int, int], dict[str, float]] = {}
+    generic: list[set[int]] = []
+    for k, b in enumerate(benches):
+        nb = neighbours[k]
+        gen: set[int] = set()
+        keys, a, t, cos, multi, gaps = [], [], [], [], [], []
+        seen: set[tuple[int, int, int]] = set()
+        if nb is not None:
+            for i in range(len(b)):
+                text = b.texts[i]
+                row_s = [float(x) for x, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)) if j >= 0 and ch == 0]
+                # generic: a short non-code request, or one that many training texts sit close to
+                if (len(text.split()) <= config.generic_max_words and code_score(text) == 0) or (
+                        len(row_s) >= 3 and min(row_s) >= 0.8):
+                    gen.add(i)
+                for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
+                    # channel 0: the embedder's cosine; channel 1: the multilingual one (no high mark)
+                    if j < 0 or not floor <= s < (high if ch == 0 else np.inf) or (k, i, int(j)) in seen:
+                        continue
+                    j, s = int(j), float(s)
+                    seen.add((k, i, j))
+                    other = closest[k].get((int(ch), j))
+                    keys.append((k, i, j))
+                    a.append(text[: config.max_chars])
+                    t.append(uniq_texts[j][: config.max_chars])
+                    cos.append(s if ch == 0 else float("nan"))
+                    multi.append(float("nan") if ch == 0 else s)
+                    own = s if ch == 0 else None
+                    gaps.append(max(other[0] - own, 0.0) if other is not None and own is not None and other[1] != i else 0.0)
+        generic.append(gen)
+        if not keys:
+            continue
+        probs, f = verifier.score(a, t, cos_full=cos, cos_multi=multi, gap_other=gaps)
+        for n, (key, p) in enumerate(zip(keys, probs)):
+            d = decide(float(p), model, generic=key[1] in gen)
+            reason = explain({name: float(col[n]) for name, col in f.items()}, a[n], t[n])
+            out[key] = type(d)(d.same, d.prob, d.uncertain, d.variant, reason)
+            cosines[key] = {"full": round(float(f["cos_full"][n]), 4), "multi": round(float(f["cos_multi"][n]), 4)}
+    return out, generic, model, cosines
 
 
 def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIndex) -> dict[int, tuple[float, int]]:

@@ -23,6 +23,11 @@ _STAGE_ROWS = (
     ("flagged_embedding_high", "pairs flagged by high cosine"),
     ("flagged_embedding", "pairs flagged by the cosine threshold"),
     ("closer_to_other_item", "above the threshold but left to a closer benchmark item"),
+    ("verifier_pairs", "pairs the verifier decided"),
+    ("verifier_uncertain", "of which in its uncertain band (judge asked when served)"),
+    ("flagged_verifier", "pairs flagged by the verifier"),
+    ("verifier_attributed_elsewhere", "flagged for another item the verifier was surer of"),
+    ("generic_items", "generic items (stricter cut)"),
     ("flagged_judge", "pairs flagged by the calibrated judge"),
 )
 
@@ -52,11 +57,22 @@ def to_markdown(result: CheckResult, *, max_pairs: int = 50, max_text: int = 300
     for key, label in _STAGE_ROWS:
         lines.append(f"| {label} | " + " | ".join(str(b.counts.get(key, 0)) for b in result.benchmarks) + " |")
     for b in result.benchmarks:
+        if b.verifier:
+            v = b.verifier
+            lines += ["", f"Verifier ({b.name}): flags at p >= {v['threshold']:.2f} ({v['strict_threshold']:.2f} for generic "
+                      f"items); uncertain band {v['band'][0]:.2f}-{v['band'][1]:.2f}."]
+        if b.generic_items:
+            shown = ", ".join(f"`{x}`" for x in b.generic_items[:30])
+            more = f" and {len(b.generic_items) - 30} more" if len(b.generic_items) > 30 else ""
+            lines += ["", f"Generic items in {b.name} (short or common requests, stricter cut): {shown}{more}"]
+    for b in result.benchmarks:
         lines += ["", f"## Flagged pairs: {b.name} ({len(b.flagged)})", ""]
         for p in b.flagged[:max_pairs]:
             evidence = [f"decided by **{p.decided_by}**"]
             if p.cosine is not None:
                 evidence.append(f"cosine {p.cosine:.3f}")
+            if p.probability is not None:
+                evidence.append(f"verifier p={p.probability:.2f}" + (f" ({p.reason})" if p.reason else ""))
             if p.ngram_shared:
                 evidence.append(f"{p.ngram_shared} shared n-grams, e.g. `{_short(p.ngram_examples[0], 80)}`")
             if p.verdict:

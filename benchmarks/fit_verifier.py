@@ -1,0 +1,504 @@
+"""Build labelled pairs and (re)fit the pair verifier's models (`curate/verify_models/*.json`).
+
+Fitting data, never the pairs any evaluation scores:
+
+- **the testbed's calibration split** (decontam.testbed: HumanEval items 100-163, MMLU
+  sociology / US-history rows past 100) with every published rephrasing of those items
+  (Python, C, JS, Rust, Go, Java; English and Chinese) as positives, and **nearest-neighbour
+  negatives**: each calibration item's closest rephrasings of *other* items, by either
+  embedding channel, among all ~2,200 published rephrasings (real near misses; random
+  mismatched pairs of the paper's protocol are added too, they are easy);
+- for code items, the docstring's description as an instruction ("Write a function that
+  ...") as a positive, another item's as a negative;
+- GSM8K rephrasings (the first 660; no evaluation here scores GSM8K): a copy with typos and
+  a partial paste as positives, the same problem with other numbers (a template twin) and
+  the nearest other problem as negatives;
+- generated requests from this script's own templates (`FIT_TEMPLATES`, written for fitting
+  and distinct from `tests/data/verify_hard.jsonl`'s): the same values reworded or
+  translated as positives, the same template with other values as negatives.
+
+The `gap_other` feature (how much closer the training text is to another benchmark item) is
+computed with the negative's own source item masked: otherwise every protocol negative is
+"closer to another item" by construction, and the model learns nothing it can use on a
+real corpus.
+
+Models: standardised logistic regression (scikit-learn), one per task; the decision cut is
+the F1-maximising cut on 5-fold cross-validated probabilities of the fitting pairs, the band
+is where cross-validated precision (above) or negative predictive value (below) drops under
+.98. Deterministic (fixed seeds, sorted inputs).
+
+    .venv/bin/python benchmarks/fit_verifier.py [--testbed ../shared/testbed] [--dump pairs.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from curate.verify import FEATURES, MODEL_DIR, TASKS, VerifierModel, model_matrix, pair_features  # noqa: E402
+
+TESTBED = REPO.parent / "shared" / "testbed"
+CACHE = REPO / ".cache" / "verify"
+
+# Fitting templates: (phrasing A, phrasing B, {slot: values}); B rewords A. Translated
+# phrasings (es/de/fr/zh) of some are positives across languages.
+FIT_TEMPLATES = [
+    ("Set a timer for {n} minutes.", "Can you start a {n}-minute timer?", {"n": ["5", "10", "15", "20", "30", "45"]}),
+    ("How many calories are in {n} grams of {food}?", "What's the calorie count of {n}g of {food}?",
+     {"n": ["50", "100", "150", "200", "250"], "food": ["rice", "oats", "chicken breast", "almonds", "banana"]}),
+    ("Plan a {n}-day trip to {city} for a family with two kids.", "I need a {n} day itinerary in {city}, travelling with my two children.",
+     {"n": ["2", "3", "4", "5", "7"], "city": ["Lisbon", "Kyoto", "Vienna", "Chicago", "Cape Town", "Prague"]}),
+    ("If I save {n} dollars a month at {r}% interest, how much will I have after {y} years?",
+     "Saving ${n} monthly with {r} percent annual interest, what's my balance in {y} years?",
+     {"n": ["200", "350", "500", "1000"], "r": ["3", "4", "5", "7"], "y": ["5", "10", "20"]}),
+    ("Write a {lang} function that returns the {k}th largest element of a list.",
+     "In {lang}, implement a function giving the {k}-th biggest value in an array.",
+     {"lang": ["Python", "Java", "Rust", "Go"], "k": ["2", "3", "5"]}),
+    ("Explain the causes of the {war}.", "What led to the {war}? Give the main causes.",
+     {"war": ["Crimean War", "Thirty Years' War", "War of 1812", "Boer War", "Peloponnesian War"]}),
+    ("Translate 'good morning, how are you?' into {tl}.", "How do you say 'good morning, how are you?' in {tl}?",
+     {"tl": ["French", "German", "Japanese", "Portuguese", "Korean"]}),
+    ("Give me a recipe for {dish} that serves {n} people.", "I want to cook {dish} for {n}; what's a good recipe?",
+     {"dish": ["lasagna", "paella", "chili", "risotto", "pad thai"], "n": ["2", "4", "6", "8"]}),
+    ("Convert {n} degrees Fahrenheit to Celsius.", "What is {n} °F in Celsius?", {"n": ["32", "50", "72", "98", "212", "-4"]}),
+    ("Summarise the plot of {book} in {n} sentences.", "In {n} sentences, what happens in {book}?",
+     {"book": ["Moby-Dick", "Pride and Prejudice", "Dune", "Beloved", "The Trial"], "n": ["3", "5", "10"]}),
+    ("Write a SQL query that finds customers who ordered more than {n} times in {y}.",
+     "SQL: list the customers with over {n} orders during {y}.", {"n": ["3", "5", "10", "20"], "y": ["2019", "2021", "2023"]}),
+    ("What is the population of {city}?", "How many people live in {city}?",
+     {"city": ["Toronto", "Lagos", "Osaka", "Munich", "Lima", "Hanoi"]}),
+    ("Write a cover letter for a {job} position at {co}.", "Help me draft a cover letter applying to be a {job} at {co}.",
+     {"job": ["data analyst", "nurse", "product manager", "teacher"], "co": ["Siemens", "Spotify", "Unilever", "Airbus"]}),
+    ("My {pet} is {n} years old and stopped eating. What should I do?",
+     "What should I do, my {n}-year-old {pet} won't eat anything?", {"pet": ["cat", "dog", "rabbit"], "n": ["2", "8", "12", "15"]}),
+    ("Compare {a} and {b} for a beginner programmer.", "For someone new to coding, {a} or {b}: which is better and why?",
+     {"a": ["Python", "JavaScript", "C#"], "b": ["Ruby", "Go", "Kotlin", "Swift"]}),
+    ("Calculate the area of a circle with a radius of {n} cm.", "What's the area of a circle whose radius is {n} centimetres?",
+     {"n": ["3", "4.5", "7", "10", "12"]}),
+]
+# Hand-written translations of phrasing A (same slots), for cross-language positives.
+FIT_TRANSLATIONS = {
+    0: ["Pon un temporizador de {n} minutos.", "Stelle einen Timer auf {n} Minuten.", "Mets un minuteur de {n} minutes."],
+    1: ["¿Cuántas calorías hay en {n} gramos de {food}?", "Wie viele Kalorien haben {n} Gramm {food}?"],
+    5: ["Explica las causas de la {war}.", "解释{war}的原因。"],
+    8: ["Convierte {n} grados Fahrenheit a Celsius.", "Rechne {n} Grad Fahrenheit in Celsius um.", "将{n}华氏度转换为摄氏度。"],
+    11: ["¿Cuál es la población de {city}?", "Quelle est la population de {city} ?", "{city}有多少人口？"],
+    15: ["Calcula el área de un círculo con un radio de {n} cm.", "Calcule l'aire d'un cercle de rayon {n} cm.", "计算半径为{n}厘米的圆的面积。"],
+}
+
+
+def typo(text: str, rng: random.Random, k: int = 2) -> str:
+    """k small typos: adjacent letters swapped, a letter dropped or doubled."""
+    chars = list(text)
+    spots = [i for i in range(1, len(chars) - 1) if chars[i].isalpha() and chars[i + 1].isalpha()]
+    for i in sorted(rng.sample(spots, min(k, len(spots))), reverse=True):
+        op = rng.randrange(3)
+        if op == 0:
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        elif op == 1:
+            del chars[i]
+        else:
+            chars.insert(i, chars[i])
+    return "".join(chars)
+
+
+def renumber(text: str, rng: random.Random) -> str:
+    """Every number replaced by a different one of similar size (a template twin)."""
+    def sub(m: re.Match) -> str:
+        v = m.group(0)
+        digits = v.replace(",", "").replace(".", "")
+        while True:
+            new = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(len(digits) - 1))
+            if new != digits:
+                return new
+    return re.sub(r"\d+(?:[.,]\d+)*", sub, text)
+
+
+def _fill(t: str, vals: dict) -> str:
+    return t.format(**vals)
+
+
+def template_pairs(templates, translations, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for ti, (pa, pb, slots) in enumerate(templates):
+        keys = sorted(slots)
+        combos = [dict(zip(keys, vals)) for vals in _product([slots[k] for k in keys])]
+        rng.shuffle(combos)
+        combos = combos[:6]
+        for ci, v in enumerate(combos):
+            w = combos[(ci + 1) % len(combos)]
+            a = _fill(pa, v)
+            out.append({"src": "template", "a": a, "b": _fill(pb, v), "label": True, "kind": "reworded"})
+            out.append({"src": "template", "a": a, "b": typo(a, rng), "label": True, "kind": "typo"})
+            out.append({"src": "template", "a": a, "b": _fill(pa, w), "label": False, "kind": "twin"})
+            out.append({"src": "template", "a": a, "b": _fill(pb, w), "label": False, "kind": "twin_reworded"})
+            for tr in translations.get(ti, [])[:3]:
+                out.append({"src": "template", "a": a, "b": _fill(tr, v), "label": True, "kind": "translated"})
+                out.append({"src": "template", "a": a, "b": _fill(tr, w), "label": False, "kind": "twin_translated"})
+    return out
+
+
+def _product(lists):
+    if not lists:
+        yield ()
+        return
+    for head in lists[0]:
+        for rest in _product(lists[1:]):
+            yield (head, *rest)
+
+
+class CachedEmbedder:
+    """Wraps an embedder; vectors cached on disk by text hash (reruns are fast)."""
+
+    def __init__(self, inner, name: str):
+        self.inner, self.model_id = inner, inner.model_id if hasattr(inner, "model_id") else name
+        self.path = CACHE / f"emb-{name}.npz"
+        self.store: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            z = np.load(self.path)
+            self.store = dict(zip(z["keys"].tolist(), z["vecs"]))
+
+    def embed(self, texts):
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        miss = sorted({k: t for k, t in zip(keys, texts) if k not in self.store}.items())
+        if miss:
+            vecs = np.asarray(self.inner.embed([t for _, t in miss]), dtype=np.float32)
+            vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            self.store.update({k: v for (k, _), v in zip(miss, vecs)})
+            CACHE.mkdir(parents=True, exist_ok=True)
+            ks = sorted(self.store)
+            np.savez(self.path, keys=np.array(ks), vecs=np.stack([self.store[k] for k in ks]))
+        return np.stack([self.store[k] for k in keys]) if keys else np.zeros((0, 1), np.float32)
+
+
+def embedders():
+    from curate.embed import Embedder
+    from curate.verify import multilingual_embedder
+
+    return CachedEmbedder(Embedder(), "full"), CachedEmbedder(multilingual_embedder(), "multi")
+
+
+def testbed_sets(root: Path) -> tuple[dict, dict]:
+    """decontam.testbed's sets plus HumanEval in Rust, Go and Java (humaneval_multi.jsonl), and
+    each set's family (the benchmark its originals come from)."""
+    from decontam.testbed import load_sets
+
+    ld = root / "llm-decontaminator"
+    sets = load_sets(ld)
+    multi_rows = [json.loads(x).get("text") or "" for x in (ld / "rephrase" / "humaneval_multi.jsonl").read_text().splitlines()]
+    he = sets["humaneval_python"][0]
+    for b, lang in enumerate(("c_multi", "js_multi", "rust", "go", "java")):
+        if lang in ("rust", "go", "java"):
+            sets[f"humaneval_{lang}"] = (he, multi_rows[b * 164 : (b + 1) * 164], "code")
+    family = {name: ("humaneval" if name.startswith("humaneval") else name.rsplit("_", 1)[0]) for name in sets}
+    return sets, family
+
+
+def testbed_pairs(root: Path, full, multi, *, items_from: int = 100, items_to: int | None = None,
+                  nn_full: int = 3, nn_multi: int = 2) -> list[dict]:
+    """Decontam pairs from the published rephrasings: positives, nearest-neighbour and random negatives.
+
+    Items `items_from`..`items_to` of each benchmark are the anchors (calibration: 100 onwards).
+    """
+    sets, family = testbed_sets(root)
+    originals = {family[n]: sets[n][0] for n in sets}
+    pool, owner = [], []  # every rephrasing, owned by (family, item)
+    for name in sorted(sets):
+        orig, reph, _ = sets[name]
+        for i, t in enumerate(reph):
+            if i < len(orig) and t.strip():
+                pool.append(t)
+                owner.append((family[name], i))
+    pf, pm = full.embed(pool), multi.embed(pool)
+    ofull = {f: full.embed(o) for f, o in originals.items()}
+    omulti = {f: multi.embed(o) for f, o in originals.items()}
+    out = []
+    for fam in sorted(originals):
+        orig = originals[fam]
+        dtype = "code" if fam == "humaneval" else "knowledge"
+        stop = len(orig) if items_to is None else min(items_to, len(orig))
+        # cosine of every pool text to every item of this family (for the masked gap)
+        to_items = pf @ ofull[fam].T
+        for i in range(items_from, stop):
+            own = np.array([o == (fam, i) for o in owner])
+            sf, sm = pf @ ofull[fam][i], pm @ omulti[fam][i]
+            chosen = {int(j): True for j in np.flatnonzero(own)}
+            for s in (sf, sm):
+                masked = np.where(own, -2.0, s)
+                for j in np.argsort(-masked, kind="stable")[: nn_full if s is sf else nn_multi]:
+                    chosen.setdefault(int(j), False)
+            for j, label in sorted(chosen.items()):
+                ofam, oi = owner[j]
+                row = to_items[j].copy()
+                row[i] = -2.0
+                if ofam == fam:
+                    row[oi] = -2.0  # mask the negative's own source item
+                gap = float(row.max() - sf[j]) if len(row) > 1 else 0.0
+                out.append({"src": f"testbed:{fam}", "a": orig[i], "b": pool[j], "label": label,
+                            "kind": "rephrased" if label else "nn_negative", "data_type": dtype,
+                            "cos_full": float(sf[j]), "cos_multi": float(sm[j]), "gap_other": gap, "item": i})
+            # one random mismatched negative per item (the paper's protocol), same family
+            rng = random.Random(f"{fam}:{i}")
+            cand = [j for j, o in enumerate(owner) if o[0] == fam and o[1] != i]
+            j = rng.choice(cand)
+            row = to_items[j].copy()
+            row[i] = -2.0
+            row[owner[j][1]] = -2.0
+            out.append({"src": f"testbed:{fam}", "a": orig[i], "b": pool[j], "label": False, "kind": "random_negative",
+                        "data_type": dtype, "cos_full": float(sf[j]), "cos_multi": float(sm[j]),
+                        "gap_other": float(row.max() - sf[j]), "item": i})
+    return out
+
+
+def docstring_pairs(root: Path, full, *, items_from: int = 100) -> list[dict]:
+    """HumanEval item vs a description of its task (positive) or of its nearest other item (negative)."""
+    he = [json.loads(x)["text"] for x in (root / "llm-decontaminator" / "test" / "HumanEval.jsonl").read_text().splitlines()]
+    descs = [_description(t) for t in he]
+    vecs = full.embed(descs)
+    out = []
+    for i in range(items_from, len(he)):
+        if not descs[i]:
+            continue
+        sims = vecs @ vecs[i]
+        sims[i] = -2
+        j = int(np.argmax(sims))
+        d = descs[i][0].lower() + descs[i][1:]
+        out.append({"src": "docstring", "a": he[i], "b": "Write a Python function that " + d, "label": True, "kind": "instruction"})
+        out.append({"src": "docstring", "a": he[i], "b": descs[i], "label": True, "kind": "partial"})
+        out.append({"src": "docstring", "a": he[i], "b": "Write a Python function that " + descs[j][0].lower() + descs[j][1:],
+                    "label": False, "kind": "nn_instruction"})
+    return out
+
+
+def _description(code: str) -> str:
+    m = re.search(r'"""(.*?)(?:>>>|For example|Example|"""|$)', code, re.S)
+    if not m:
+        return ""
+    return " ".join(m.group(1).split())[:400]
+
+
+def gsm8k_pairs(root: Path, full, *, first: int = 660, seed: int = 7) -> list[dict]:
+    rows = [json.loads(x)["text"] for x in (root / "llm-decontaminator" / "rephrase" / "rephrase_gsm8k.jsonl").read_text().splitlines()]
+    qs = [r.split("\nAnswer:")[0].removeprefix("Question: ").strip() for r in rows[:first]]
+    vecs = full.embed(qs)
+    rng = random.Random(seed)
+    out = []
+    for i, q in enumerate(qs):
+        sims = vecs @ vecs[i]
+        sims[i] = -2
+        j = int(np.argmax(sims))
+        words = q.split()
+        out.append({"src": "gsm8k", "a": q, "b": typo(q, rng), "label": True, "kind": "typo"})
+        out.append({"src": "gsm8k", "a": q, "b": " ".join(words[: max(6, int(len(words) * 0.75))]), "label": True, "kind": "partial"})
+        out.append({"src": "gsm8k", "a": q, "b": renumber(q, rng), "label": False, "kind": "twin"})
+        out.append({"src": "gsm8k", "a": q, "b": qs[j], "label": False, "kind": "nn_negative"})
+    return out
+
+
+NAMES = ["Alice", "Tokyo", "Brazil", "Napoleon", "Microsoft", "Nile", "Mozart", "Chicago", "Egypt", "Kepler",
+         "Amazon", "Berlin", "Lincoln", "Everest", "Shakespeare", "Mexico", "Tesla", "Darwin", "Madrid", "Nairobi"]
+
+
+def substitution_pairs(root: Path, *, seed: int = 11) -> list[dict]:
+    """Real texts with one name or one content word replaced: the same shape, another request
+    (negatives), next to copies with a typo in that word (positives): what differs matters."""
+    from decontam.testbed import load_sets
+
+    sets = load_sets(root / "llm-decontaminator")
+    texts = []
+    for name in ("mmlu_sociology_english", "mmlu_high_school_us_history_english"):
+        orig = sets[name][0]
+        texts += [t for t in orig[100:] if 20 < len(t) < 600]
+    rows = [json.loads(x)["text"] for x in (root / "llm-decontaminator" / "rephrase" / "rephrase_gsm8k.jsonl").read_text().splitlines()]
+    texts += [r.split("\nAnswer:")[0].removeprefix("Question: ").strip() for r in rows[:660:2]]
+    he = [json.loads(x)["text"] for x in (root / "llm-decontaminator" / "test" / "HumanEval.jsonl").read_text().splitlines()]
+    texts += [d for d in (_description(t) for t in he[100:]) if d]
+    vocab = sorted({w for t in texts for w in re.findall(r"\b[a-z]{5,12}\b", t)})
+    rng = random.Random(seed)
+    out = []
+    for t in texts:
+        words = re.findall(r"\b[a-z]{5,12}\b", t)
+        caps = [m for m in re.findall(r"(?<=[a-z,] )[A-Z][a-z]{2,}", t)]
+        if caps:
+            c = rng.choice(caps)
+            new = rng.choice([n for n in NAMES if n != c])
+            out.append({"src": "substitution", "a": t, "b": re.sub(rf"\b{c}\b", new, t), "label": False, "kind": "name_twin"})
+        if words:
+            w = rng.choice(words)
+            new = rng.choice(vocab)
+            if new != w:
+                out.append({"src": "substitution", "a": t, "b": re.sub(rf"\b{w}\b", new, t, count=1), "label": False,
+                            "kind": "word_twin"})
+                out.append({"src": "substitution", "a": t, "b": re.sub(rf"\b{w}\b", typo(w, rng, 1), t, count=1),
+                            "label": True, "kind": "typo"})
+    return out
+
+
+def build_pairs(root: Path) -> list[dict]:
+    full, multi = embedders()
+    pairs = testbed_pairs(root, full, multi) + docstring_pairs(root, full) + gsm8k_pairs(root, full)
+    pairs += substitution_pairs(root)
+    pairs += template_pairs(FIT_TEMPLATES, FIT_TRANSLATIONS, seed=3)
+    return pairs, full, multi
+
+
+def features_of(pairs: list[dict], full, multi, *, with_gap: bool) -> np.ndarray:
+    from curate.verify import Verifier
+
+    a, b = [p["a"] for p in pairs], [p["b"] for p in pairs]
+    f = pair_features(
+        a, b,
+        cos_full=[p.get("cos_full", np.nan) for p in pairs], cos_multi=[p.get("cos_multi", np.nan) for p in pairs],
+        gap_other=[p.get("gap_other", 0.0) if with_gap else 0.0 for p in pairs],
+    )
+    v = Verifier("near", model=_dummy(), full_embedder=full, multi_embedder=multi)
+    v.fill_channels(f, a, b)
+    return model_matrix(f)
+
+
+def _dummy() -> VerifierModel:
+    k = len(FEATURES)
+    return VerifierModel("near", list(FEATURES), [0.0] * k, [1.0] * k, [0.0] * k, 0.0, 0.5, [0.5, 0.5], 0.5)
+
+
+def fit_idf(texts: list[str], path: Path) -> None:
+    """Hashed IDF tables (char 3-5-grams and content words) over the fitting texts, as uint8."""
+    import base64
+
+    from curate import verify
+
+    char_df = np.zeros(verify.IDF_BUCKETS)
+    word_df = np.zeros(verify.IDF_BUCKETS)
+    mat = verify._char_vectorizer().transform([verify.normalise(t)[:4000] for t in texts]).tocsr()
+    char_df += np.bincount(mat.indices, minlength=verify.IDF_BUCKETS)
+    for t in texts:
+        for w in verify._content_words(t)[:300]:
+            word_df[verify.word_bucket(w)] += 1
+    n = len(texts)
+    scale = 16.0
+    tables = {}
+    for name, df in (("char", char_df), ("word", word_df)):
+        idf = np.log((1 + n) / (1 + df)) + 1.0
+        tables[name] = base64.b64encode(np.clip(np.round(idf * scale), 1, 255).astype(np.uint8).tobytes()).decode()
+    path.write_text(json.dumps({"scale": scale, "texts": n, **tables}) + "\n", encoding="utf-8")
+    verify._idf_tables.cache_clear()
+
+
+def _gbt(seed: int = 0):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(n_estimators=150, max_depth=3, learning_rate=0.1, subsample=1.0,
+                                      min_samples_leaf=5, random_state=seed)
+
+
+def _export_trees(model) -> tuple[float, list]:
+    trees = []
+    for est in model.estimators_[:, 0]:
+        t = est.tree_
+        nodes = [[int(t.feature[n]) if t.children_left[n] != -1 else -1, round(float(t.threshold[n]), 7),
+                  int(t.children_left[n]), int(t.children_right[n]), round(float(t.value[n][0][0]), 7)]
+                 for n in range(t.node_count)]
+        trees.append(nodes)
+    p = float(model.init_.class_prior_[1])
+    return math.log(p / (1 - p)), trees
+
+
+def fit_task(task: str, X: np.ndarray, y: np.ndarray, meta: dict) -> VerifierModel:
+    from sklearn.model_selection import StratifiedKFold
+
+    from decontam.calibrate import fit_threshold
+
+    cv = np.zeros(len(y))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+        cv[te] = _gbt().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+    cut, f1 = fit_threshold(cv.tolist(), y.tolist())
+    order = np.argsort(-cv, kind="stable")
+    prec = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
+    hi = cut
+    for k in range(len(y) - 1, -1, -1):  # the lowest probability above which precision stays >= .98
+        if prec[k] >= 0.98 and cv[order[k]] >= cut:
+            hi = float(cv[order[k]])
+            break
+    asc = np.argsort(cv, kind="stable")
+    npv = np.cumsum(1 - y[asc]) / np.arange(1, len(y) + 1)
+    lo = cut
+    for k in range(len(y) - 1, -1, -1):
+        if npv[k] >= 0.98 and cv[asc[k]] <= cut:
+            lo = float(cv[asc[k]])
+            break
+    model = _gbt().fit(X, y)
+    init, trees = _export_trees(model)
+    pred = cv >= cut
+    quality = {
+        "cv_f1": round(f1, 4),
+        "cv_precision": round(float((pred & (y == 1)).sum() / max(pred.sum(), 1)), 4),
+        "cv_recall": round(float((pred & (y == 1)).sum() / max(y.sum(), 1)), 4),
+        "cv_in_band": round(float(((cv >= lo) & (cv < hi)).mean()), 4),
+        "importances": {n: round(float(v), 4) for n, v in zip(FEATURES, model.feature_importances_)},
+    }
+    k = len(FEATURES)
+    out = VerifierModel(
+        task=task, features=list(FEATURES), mean=[0.0] * k, scale=[1.0] * k, coef=[0.0] * k,
+        intercept=round(init, 7), threshold=round(float(cut), 4),
+        band=[round(min(lo, cut), 4), round(max(hi, cut), 4)], strict_threshold=round(max(float(hi), float(cut)), 4),
+        fitted_on=meta, quality=quality, kind="gbt", trees=trees, learning_rate=0.1,
+    )
+    # the exported trees must reproduce scikit-learn's probabilities
+    assert np.allclose(out.proba(X), model.predict_proba(X)[:, 1], atol=1e-5), "tree export mismatch"
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--testbed", default=str(TESTBED))
+    ap.add_argument("--dump", help="write the labelled pairs (JSONL) here")
+    ap.add_argument("--out", default=str(MODEL_DIR))
+    args = ap.parse_args()
+    pairs, full, multi = build_pairs(Path(args.testbed))
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as fh:
+            for p in pairs:
+                fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fit_idf(sorted({t for p in pairs for t in (p["a"], p["b"])}), out / "idf.json")
+    y_all = np.array([p["label"] for p in pairs], dtype=int)
+    X_gap = features_of(pairs, full, multi, with_gap=True)
+    X_nogap = X_gap.copy()
+    X_nogap[:, FEATURES.index("gap_other")] = 0.0
+    tfidf, cont = X_gap[:, FEATURES.index("tfidf")], X_gap[:, FEATURES.index("containment")]
+    for task in TASKS:
+        if task == "decontam":
+            X, sel = X_gap, np.ones(len(pairs), bool)
+        elif task == "semantic":
+            X, sel = X_nogap, np.array([p.get("kind") != "random_negative" for p in pairs])
+        else:  # near: what MinHash hands over, lexically close pairs
+            X, sel = X_nogap, (tfidf >= 0.45) | (cont >= 0.5)
+        kinds: dict[str, int] = {}
+        for p, s in zip(pairs, sel):
+            if s:
+                key = f"{p['kind']}:{'pos' if p['label'] else 'neg'}"
+                kinds[key] = kinds.get(key, 0) + 1
+        meta = {"pairs": int(sel.sum()), "positives": int(y_all[sel].sum()), "kinds": dict(sorted(kinds.items())),
+                "script": "benchmarks/fit_verifier.py"}
+        model = fit_task(task, X[sel], y_all[sel], meta)
+        model.save(out / f"{task}.json")
+        print(f"{task}: {meta['pairs']} pairs ({meta['positives']} positive); cut {model.threshold}, band {model.band}; "
+              f"CV {model.quality}")
+        print("   importances: " + ", ".join(f"{n} {c:.2f}" for n, c in model.quality["importances"].items()))
+
+
+if __name__ == "__main__":
+    main()

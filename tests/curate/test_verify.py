@@ -1,0 +1,136 @@
+"""The pair verifier: features, shipped models, the decision, the hard test set, decontam use."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curate.verify import (
+    FEATURES, TASKS, VerifierModel, Verifier, code_score, decide, explain, identifiers, language, load_model,
+    model_matrix, numbers, pair_features, variant_evidence,
+)
+
+HARD = Path(__file__).resolve().parents[1] / "data" / "verify_hard.jsonl"
+
+
+def test_what_differs_features():
+    f = pair_features(
+        ["Set a timer for 15 minutes", "def count_vowels(s): return 1", "Plan a trip to Lisbon"],
+        ["Set a timer for 30 minutes", "def count_words(s): return 1", "Plan a trip to Kyoto"],
+    )
+    assert f["num_diff"].tolist() == [1.0, 0.0, 0.0]
+    assert f["ident_diff"][1] == 1.0 and f["ident_diff"][0] == 0.0
+    assert f["name_diff"][2] == 1.0
+    assert numbers("5,000 euros and 5000 dollars") == {"5000"}
+    assert "count_vowels" in identifiers("x = count_vowels(s)")
+
+
+def test_typo_is_not_a_difference_but_a_new_word_is():
+    f = pair_features(["How do I reverse a linked list in Java?"] * 2,
+                      ["How do I revrese a linked list in Java?", "How do I sort a linked list in Java?"])
+    assert f["unmatched_min"][0] == 0.0 < f["unmatched_min"][1]
+
+
+def test_language_and_code():
+    assert language("¿Cuál es la capital de Francia?") == "es"
+    assert language("法国的首都是哪里？") == "zh"
+    assert language("Wie viele Kalorien hat ein Apfel und eine Banane?") == "de"
+    assert code_score("def f(x):\n    return x + 1\n") > 0.4
+    assert code_score("What is the capital of France?") == 0.0
+    f = pair_features(["What is the capital of France?"], ["¿Cuál es la capital de Francia?"])
+    assert f["cross_lingual"][0] == 1.0
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_shipped_models_load_and_score_deterministically(task):
+    m = load_model(task)
+    assert m.features == list(FEATURES) and m.kind == "gbt" and m.trees
+    assert 0.0 < m.band[0] <= m.threshold <= m.band[1] < 1.0 and m.strict_threshold >= m.threshold
+    assert m.fitted_on["pairs"] > 1000
+    rng = np.random.default_rng(0)
+    X = rng.random((50, len(FEATURES)))
+    p1, p2 = m.proba(X), m.proba(X[::-1])[::-1]
+    assert np.array_equal(p1, p2) and ((p1 >= 0) & (p1 <= 1)).all()
+
+
+def test_model_refuses_other_features(tmp_path):
+    m = load_model("near")
+    path = tmp_path / "m.json"
+    m.save(path)
+    data = json.loads(path.read_text())
+    data["features"] = data["features"][::-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="refit"):
+        VerifierModel.load(path).proba(np.zeros((1, len(FEATURES))))
+
+
+def test_decide_generic_items_get_the_stricter_cut_and_variants_are_not_duplicates():
+    k = len(FEATURES)
+    m = VerifierModel("near", list(FEATURES), [0.0] * k, [1.0] * k, [0.0] * k, 0.0, 0.5, [0.3, 0.7], 0.8)
+    assert decide(0.6, m).same and not decide(0.6, m, generic=True).same
+    assert decide(0.6, m).uncertain and not decide(0.75, m).uncertain and not decide(0.2, m).uncertain
+    d = decide(0.1, m, variant_evidence=True)
+    assert d.variant and not d.same
+    assert not decide(0.9, m, variant_evidence=True).variant
+
+
+def _verifier(task):
+    # channel cosines are passed in, so no embedder is called
+    return Verifier(task, full_embedder=object(), multi_embedder=object())
+
+
+@pytest.mark.parametrize("task", ["near", "semantic"])
+def test_template_twins_are_variants_and_typo_copies_are_duplicates(task):
+    a = ["How long should I boil an egg for 15 minutes in a small pot?",
+         "I want to save 5000 Euro in 11 months, how much per month?"]
+    twin = ["How long should I boil an egg for 30 minutes in a small pot?",
+            "I want to save 900 Euro in 10 months, how much per month?"]
+    typo = ["How long shuold I boil an egg for 15 minutes in a small pot?",
+            "I want to save 5000 Euro in 11 months, how mcuh per month?"]
+    v = _verifier(task)
+    cos = [0.95, 0.95]
+    p_twin, f = v.score(a, twin, cos_full=cos, cos_multi=cos)
+    p_typo, _ = v.score(a, typo, cos_full=cos, cos_multi=cos)
+    assert (p_twin < v.model.threshold).all(), p_twin
+    assert (p_typo >= v.model.threshold).all(), p_typo
+    assert variant_evidence(f, a, twin).all()
+    assert "15 vs 30" in explain({k: float(c[0]) for k, c in f.items()}, a[0], twin[0])
+
+
+def test_decontam_closer_to_another_item_lowers_the_probability():
+    v = _verifier("decontam")
+    a, b = ["Return the sum of the squares of the odd numbers in a list."] * 2, ["Sum the squares of odd numbers in a list."] * 2
+    p, _ = v.score(a, b, cos_full=[0.8, 0.8], cos_multi=[0.85, 0.85], gap_other=[0.0, 0.3])
+    assert p[1] <= p[0]
+
+
+def test_hard_set_is_what_its_generator_writes_and_has_40_of_each():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_verify_hard", HARD.with_name("make_verify_hard.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [json.loads(x) for x in HARD.read_text(encoding="utf-8").splitlines()]
+    assert rows == mod.build()
+    kinds = {}
+    for r in rows:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    assert set(kinds) == {"typo_rephrase", "partial", "translated", "decoy", "twin"}
+    assert min(kinds.values()) >= 40
+
+
+def test_hard_set_is_not_in_the_fitting_templates():
+    from benchmarks.fit_verifier import FIT_TEMPLATES, FIT_TRANSLATIONS
+
+    fit_text = " ".join(t for tpl in FIT_TEMPLATES for t in tpl[:2]) + " ".join(x for v in FIT_TRANSLATIONS.values() for x in v)
+    rows = [json.loads(x) for x in HARD.read_text(encoding="utf-8").splitlines()]
+    assert not any(r["a"][:30] in fit_text for r in rows)
+
+
+def test_model_matrix_fills_a_missing_multilingual_channel_with_the_full_one():
+    f = pair_features(["a b c"], ["a b d"], cos_full=[0.7])
+    assert math.isnan(f["cos_multi"][0])
+    X = model_matrix(f)
+    assert X[0, FEATURES.index("cos_multi")] == pytest.approx(0.7)
