@@ -484,8 +484,10 @@ def main() -> None:
             X, sel = X_gap, np.ones(len(pairs), bool)
         elif task == "semantic":
             X, sel = X_nogap, np.array([p.get("kind") != "random_negative" for p in pairs])
-        else:  # near: what MinHash hands over, lexically close pairs
-            X, sel = X_nogap, (tfidf >= 0.45) | (cont >= 0.5)
+        else:  # near: what MinHash hands over, lexically close pairs; lexical only (no embedding)
+            X, sel = X_nogap.copy(), (tfidf >= 0.45) | (cont >= 0.5)
+            for name in ("cos_full", "cos_multi", "xl_multi"):
+                X[:, FEATURES.index(name)] = 0.0
         kinds: dict[str, int] = {}
         for p, s in zip(pairs, sel):
             if s:

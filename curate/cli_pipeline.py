@@ -57,9 +57,11 @@ def _stats_table(title: str, stats: dict) -> Table:
 @click.option("--shard-rows", type=int, default=100_000, show_default=True, help="Rows per Parquet shard.")
 @click.option("--repo-id", default=None, help="Also push to this Hub dataset repo (needs HF_TOKEN in the environment).")
 @click.option("--public", is_flag=True, help="Create the Hub repo public (default private).")
+@click.option("--drop-variants", is_flag=True,
+              help="Also drop variants (same template, other values: dedup's duplicate_kind 'variant'); kept by default.")
 @json_option
 def export(lake_root, out_dir, name, keep_duplicates, keep_contaminated, drop_flagged, license_, shard_rows, repo_id,
-           public, as_json):
+           public, drop_variants, as_json):
     """Export the lake as a Hugging Face dataset (redacted text only) with its data card.
 
     Refuses while any conversation to export has no PII annotation (run `curate tag pii`).
@@ -70,7 +72,7 @@ def export(lake_root, out_dir, name, keep_duplicates, keep_contaminated, drop_fl
     from curate.export import ExportConfig, export_dataset, push_to_hub
 
     config = ExportConfig(name=name, drop_duplicates=not keep_duplicates, drop_contaminated=not keep_contaminated,
-                          drop_flagged=drop_flagged, license=license_, shard_rows=shard_rows)
+                          drop_flagged=drop_flagged, license=license_, shard_rows=shard_rows, drop_variants=drop_variants)
     lake = get_lake(lake_root)
     result = export_dataset(lake, Path(out_dir) / name, config, card=card_writer(lake))
     stats = {**result.stats, "path": str(result.path), "exclusions": str(result.exclusions_path)}

@@ -73,6 +73,8 @@ SCHEMA = pa.schema([
     ("frequency_capped", pa.bool_()),
     ("frequency_cap", pa.int64()),
     ("run_id", pa.string()),
+    ("variant_of", pa.string()),
+    ("variant_probability", pa.float32()),
 ])
 
 
@@ -94,6 +96,13 @@ class DedupConfig:
     frequency_cap: int | None = None
     frequency_cap_percentile: float | None = None
     table: str = "dedup"
+    # The pair verifier (curate.verify) checks every near and semantic candidate: a pair it
+    # calls the same request is a duplicate; the same template with other values is a
+    # *variant* (annotated: duplicate_kind 'variant', variant_of; kept by exports unless
+    # asked). Semantic candidates come from cosine >= `semantic_candidate` (the verifier,
+    # not the cosine, decides). verify=False: the fixed cuts as before.
+    verify: bool = True
+    semantic_candidate: float = 0.75
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -132,6 +141,8 @@ class DedupStats:
     clusters: dict = field(default_factory=dict)   # kind -> clusters of size > 1 touched by this run
     rows_in_clusters: dict = field(default_factory=dict)  # kind -> new rows in clusters of size > 1
     cross_batch: int = 0      # new duplicates whose representative was already in the lake
+    variants: int = 0         # new rows kept but annotated as a variant of another (same template, other values)
+    verified: dict = field(default_factory=dict)  # kind -> {"candidates", "duplicates", "variants", "rejected"}
     embedded: int = 0
     embeddings_reused: int = 0
     semantic_tier: dict = field(default_factory=dict)  # the cheap-first tier's counts (dedup_semantic.tier_pairs)
@@ -248,6 +259,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
 
     new_hash_set = set(hashes)
     touched_hashes = set(new_hash_set)
+    # (kind, text key a, text key b, probability) of pairs the verifier called variants
+    variant_links: list[tuple[str, str, str, float]] = []
     for i, h in enumerate(hashes):
         edges["exact"].append((i, node("hash", h)))
 
@@ -273,8 +286,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         active = np.fromiter((h in new_hash_set for h in all_h), dtype=bool, count=len(all_h))
         pairs, sims = near_pairs(all_sig, all_has, config.minhash, active=active)
         pos = {h: i for i, h in enumerate(all_h)}
-        for (a, b), s in zip(pairs.tolist(), sims.tolist()):
-            ha, hb = all_h[a], all_h[b]
+        cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(pairs.tolist(), sims.tolist())]
+        if config.verify and cand:
+            text_of = _texts_by(con, config, "exact_hash", {h for p in cand for h in p[:2]}, hashes, key_texts,
+                                ids, has_table)
+            cand = _verify_pairs("near", cand, text_of, stats, variant_links)
+        for ha, hb, s in cand:
             touched_hashes.update((ha, hb))
             edges["near"].append((node("hash", ha), node("hash", hb)))
             near_sim[(ha, hb)] = near_sim[(hb, ha)] = s
@@ -301,6 +318,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         store = EmbeddingStore(lake.root)
         sc = config.semantic_config
         ukeys = list(uniq)
+        # with the verifier, candidates come from a looser cosine and the verifier decides
+        cut = min(sc.threshold, config.semantic_candidate) if config.verify else sc.threshold
         static = semantic_static_embedder(sc, emb)
         if static is not None:  # cheap-first: static proposals, the full model re-scores (dedup_semantic.tier_pairs)
             vecs = static.embed(list(uniq.values()))
@@ -316,8 +335,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             vecs = store.embed(list(uniq.values()), emb)
             sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=emb.model_id)
             sem_index.add(ukeys, vecs)
-            found = sem_index.pairs(ukeys, vecs, threshold=sc.threshold, k=sc.k)
+            found = sem_index.pairs(ukeys, vecs, threshold=cut, k=sc.k)
         stats.embedded, stats.embeddings_reused = store.computed, store.reused
+        if config.verify and found:
+            text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
+                                ids, has_table)
+            found = _verify_pairs("semantic", found, text_of, stats, variant_links)
         for a, b, s in found:
             touched_keys.update((a, b))
             edges["semantic"].append((node("key", a), node("key", b)))
@@ -433,7 +456,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             kind, sim = "exact", 1.0
         elif jac is not None and jac >= config.minhash.threshold - 1e-6:
             kind, sim = "near", jac
-        elif cos is not None and cos >= config.semantic_config.threshold - 1e-6:
+        elif cos is not None and cos >= (config.semantic_candidate if config.verify else
+                                         config.semantic_config.threshold) - 1e-6 and not _same_label(near_lab, i, node_of.get(("hash", rh))):
             kind, sim = "semantic", cos
         elif config.near and _same_label(near_lab, i, node_of.get(("hash", rh))) or not config.semantic:
             kind, sim = "near", jac  # linked through a chain of near duplicates
@@ -445,6 +469,37 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             stats.cross_batch += 1
         setattr(stats, f"dropped_{kind}", getattr(stats, f"dropped_{kind}") + 1)
     stats.kept = sum(rows_rep)
+
+    # variants: a kept row whose text the verifier called a variant of an earlier text
+    variant_of: list[str | None] = [None] * n
+    variant_p: list[float | None] = [None] * n
+    if variant_links:
+        holder = _holders(con, config, variant_links, ids, hashes, sem_keys, has_table)
+        by_text: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for kind, ka, kb, p in variant_links:
+            by_text.setdefault((kind, ka), []).append((kb, p))
+            by_text.setdefault((kind, kb), []).append((ka, p))
+        for i in range(n):
+            if not rows_rep[i]:
+                continue
+            best = None
+            for kind, key in (("near", hashes[i]), ("semantic", sem_keys[i])):
+                for other, p in by_text.get((kind, key), []):
+                    cid = holder.get((kind, other))
+                    if cid is None or cid == ids[i]:
+                        continue
+                    node_c = node_of.get(("doc", cid))
+                    if node_c is not None and node_c < len(lab) and lab[node_c] == lab[i]:
+                        continue  # already in one cluster: a duplicate, not a variant
+                    if cid in order and (order[cid], cid) > (order[ids[i]], ids[i]):
+                        continue  # of two new rows, the later points at the earlier
+                    cand_key = (-p, cid)
+                    if best is None or cand_key < best[0]:
+                        best = (cand_key, cid, p)
+            if best is not None:
+                variant_of[i], variant_p[i] = best[1], round(best[2], 4)
+                rows_kind[i] = "variant"
+                stats.variants += 1
 
     # frequency capping over exact groups
     ranks, capped, cap = _frequency(con, config, ids, hashes, order, has_table)
@@ -469,7 +524,80 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         "frequency_capped": pa.array(capped, pa.bool_()),
         "frequency_cap": pa.array([cap] * n, pa.int64()),
         "run_id": pa.array([stats.run_id] * n, pa.string()),
+        "variant_of": pa.array(variant_of, pa.string()),
+        "variant_probability": pa.array(variant_p, pa.float32()),
     }, schema=SCHEMA)
+
+
+def _texts_by(con, config: DedupConfig, column: str, keys: set[str], new_keys: list, new_texts: list, ids: list[str],
+              has_table: bool) -> dict[str, str]:
+    """The text behind each hash (`exact_hash`: the key text) or embedding key (`semantic_key`:
+    the first prompt): from this batch, else from the lake (smallest conversation id first)."""
+    out: dict[str, str] = {}
+    for k, t, cid in sorted(zip(new_keys, new_texts, ids), key=lambda x: x[2]):
+        if k in keys and k not in out:
+            out[k] = t or ""
+    missing = sorted(keys - set(out))
+    if missing and has_table:
+        expr = _key_sql(config.key) if column == "exact_hash" else \
+            "coalesce(list_filter(c.conversation, lambda m: m.role = 'user')[1].content, '')"
+        con.register("_keys", pa.table({"k": pa.array(missing, pa.string())}))
+        rows = con.execute(f"""
+            SELECT d.{column}, arg_min({expr}, d.conversation_id)
+            FROM {config.table} d JOIN _keys ON d.{column} = _keys.k JOIN conversations c USING (conversation_id)
+            GROUP BY 1""").fetchall()
+        con.unregister("_keys")
+        out.update({k: t or "" for k, t in rows})
+    return out
+
+
+def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
+                  variant_links: list) -> list[tuple[str, str, float]]:
+    """Keep the candidate pairs the verifier calls the same request; record variants."""
+    from curate.verify import Verifier
+
+    cand = sorted(c for c in cand if c[0] in text_of and c[1] in text_of)
+    v = Verifier(kind)
+    a = [text_of[x[0]] for x in cand]
+    b = [text_of[x[1]] for x in cand]
+    if kind == "near":  # the near model is lexical only: no embedding channel
+        zeros = [0.0] * len(cand)
+        decisions = v.decide_many(a, b, cos_full=zeros, cos_multi=zeros)
+    else:
+        decisions = v.decide_many(a, b, cos_full=[x[2] for x in cand])
+    kept = []
+    st = stats.verified.setdefault(kind, {"candidates": 0, "duplicates": 0, "variants": 0, "rejected": 0})
+    for c, d in zip(cand, decisions):
+        st["candidates"] += 1
+        if d.same:
+            st["duplicates"] += 1
+            kept.append(c)
+        elif d.variant:
+            st["variants"] += 1
+            variant_links.append((kind, c[0], c[1], d.prob))
+        else:
+            st["rejected"] += 1
+    return kept
+
+
+def _holders(con, config: DedupConfig, links, ids, hashes, sem_keys, has_table) -> dict[tuple[str, str], str]:
+    """A conversation holding each text of the variant links: this batch's first, else the lake's smallest id."""
+    out: dict[tuple[str, str], str] = {}
+    for cid, h, k in sorted(zip(ids, hashes, sem_keys)):
+        out.setdefault(("near", h), cid)
+        if k is not None:
+            out.setdefault(("semantic", k), cid)
+    if has_table:
+        for kind, column in (("near", "exact_hash"), ("semantic", "semantic_key")):
+            missing = sorted({x for kd, a, b, _ in links if kd == kind for x in (a, b)} - {k for kk, k in out if kk == kind})
+            if not missing:
+                continue
+            con.register("_keys", pa.table({"k": pa.array(missing, pa.string())}))
+            rows = con.execute(f"SELECT d.{column}, min(d.conversation_id) FROM {config.table} d JOIN _keys "
+                               f"ON d.{column} = _keys.k GROUP BY 1").fetchall()
+            con.unregister("_keys")
+            out.update({(kind, k): cid for k, cid in rows})
+    return out
 
 
 def _same_label(labels, i: int, other: int | None) -> bool:

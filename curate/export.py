@@ -63,6 +63,8 @@ class ExportConfig:
     name: str = "chatcurate-demo"
     pretty_name: str | None = None
     drop_duplicates: bool = True
+    # variants (same template, other values; dedup's duplicate_kind 'variant') are kept unless asked
+    drop_variants: bool = False
     drop_flagged: bool = False
     drop_contaminated: bool = True
     shard_rows: int = 100_000
@@ -165,11 +167,14 @@ def select_rows(lake: Lake, config: ExportConfig, *, run_id: str | None = None) 
             joins.append(_latest(con, "dedup", "d"))
             dup_of = _pick(cols, "duplicate_of")
             capped = "coalesce(d.frequency_capped, false)" if "frequency_capped" in cols else "false"
+            variant = ("coalesce(d.duplicate_kind = 'variant', false)"
+                       if config.drop_variants and "duplicate_kind" in cols else "false")
             if "is_representative" in cols:
-                select["duplicate"] = f"(NOT coalesce(d.is_representative, true) OR {capped})"
+                select["duplicate"] = f"(NOT coalesce(d.is_representative, true) OR {capped} OR {variant})"
             elif dup_of:
                 select["duplicate"] = f"(coalesce(d.{dup_of} <> conversation_id, false) OR {capped})"
-            select["duplicate_of"] = f"CAST(d.{dup_of} AS VARCHAR)" if dup_of else "NULL"
+            var_of = "CAST(d.variant_of AS VARCHAR)" if "variant_of" in cols and config.drop_variants else "NULL"
+            select["duplicate_of"] = f"coalesce(CAST(d.{dup_of} AS VARCHAR), {var_of})" if dup_of else "NULL"
             kind = _pick(cols, "duplicate_kind")
             if kind:
                 dup_reason = (f"CASE WHEN d.{kind} IS NOT NULL THEN d.{kind} WHEN {capped} THEN 'frequency_capped'"

@@ -471,12 +471,13 @@ def run_check(
                         )
         # Attribution is the verifier's call: a row it flags for several items belongs to the
         # item it is most sure of (ties: the higher cosine, then the lower item index).
+        # A row that a stronger stage (a shared n-gram, a near-identical cosine, the judge) flagged
+        # for an item belongs to that item.
         best: dict[int, tuple] = {}
         for (ti, row), p in flagged.items():
-            if p.decided_by == "verifier":
-                key = (p.probability or 0.0, p.cosine or 0.0, -ti)
-                if row not in best or key > best[row]:
-                    best[row] = key
+            key = (2.0, p.cosine or 0.0, -ti) if p.decided_by != "verifier" else (p.probability or 0.0, p.cosine or 0.0, -ti)
+            if row not in best or key > best[row]:
+                best[row] = key
         for (ti, row), p in list(flagged.items()):
             if p.decided_by == "verifier" and (p.probability or 0.0, p.cosine or 0.0, -ti) != best[row]:
                 del flagged[(ti, row)]

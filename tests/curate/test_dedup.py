@@ -243,3 +243,40 @@ def test_real_embedder_on_demo_logs(lake):
     assert stats.dropped_semantic >= 1 and stats.dropped_exact >= 1
     again = run_dedup(lake, DedupConfig())
     assert again.new == 0
+
+
+VARIANTS = [
+    "Set a reminder to water the tomato plants every 3 days at 7 in the morning, please.",
+    "Set a reminder to water the tomato plants every 5 days at 9 in the morning, please.",  # variant: other values
+    "Set a remindr to water the tomato plants every 3 days at 7 in the morning, please.",  # duplicate: a typo
+    "How do I make fresh pasta dough by hand without a pasta machine?",
+]
+
+
+def test_verifier_splits_duplicates_from_variants_and_export_keeps_variants(lake, tmp_path):
+    from curate.export import ExportConfig, select_rows
+
+    ingest(lake, [write_log(tmp_path / "v.jsonl", VARIANTS)])
+    stats, _ = _run(lake)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c2"]["duplicate_of"] == "c0" and rows["c2"]["duplicate_kind"] == "near"
+    assert rows["c1"]["is_representative"] and rows["c1"]["duplicate_of"] is None
+    assert rows["c1"]["duplicate_kind"] == "variant" and rows["c1"]["variant_of"] == "c0"
+    assert 0.0 <= rows["c1"]["variant_probability"] < 1.0
+    assert rows["c3"]["duplicate_kind"] is None and rows["c3"]["variant_of"] is None
+    assert stats.variants == 1 and sum(v["variants"] for v in stats.verified.values()) >= 1
+    # the export keeps the variant by default and drops it when asked
+    from curate.tag_pii import tag_pii
+
+    tag_pii(lake)
+    kept, _, _ = select_rows(lake, ExportConfig(name="x"))
+    assert "c1" in kept.column("conversation_id").to_pylist() and "c2" not in kept.column("conversation_id").to_pylist()
+    kept, excl, _ = select_rows(lake, ExportConfig(name="x", drop_variants=True))
+    assert "c1" not in kept.column("conversation_id").to_pylist()
+
+
+def test_without_verifier_the_fixed_cut_merges_the_template_twin(lake, tmp_path):
+    ingest(lake, [write_log(tmp_path / "v.jsonl", VARIANTS)])
+    _run(lake, verify=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0"  # the problem the verifier fixes
