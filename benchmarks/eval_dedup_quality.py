@@ -130,12 +130,142 @@ def score(rows: dict, docs, kind: str, column: str) -> dict:
             "flagged": flagged, "precision": correct / flagged if flagged else float("nan")}
 
 
+def verifier_corpus(seed: int = 1):
+    """Originals, planted copies and template twins for the verifier's dedup evaluation.
+
+    Originals: MT-bench / Vicuna-bench questions, MMLU sociology / US-history questions of
+    rows below 100 (rows past 100 fit the verifier), and the hard test set's requests
+    (tests/data/verify_hard.jsonl, never fitted on). Distinct requests that must stay: each
+    hard request's template twin (other values) and same-topic decoy. Planted duplicates:
+    exact and near copies as in `build_corpus`; reworded duplicates (`semantic`): the test
+    bed's GPT-4 rephrasings of those MMLU rows and the hard set's hand paraphrases (with
+    typos) and translations."""
+    rng = np.random.default_rng(seed)
+    fc = TESTBED / "fastchat"
+    base: list[str] = []
+    for name in ("mt_bench/question.jsonl", "vicuna_bench/question.jsonl"):
+        base += [json.loads(x)["turns"][0] for x in (fc / name).read_text().splitlines()]
+    rd = TESTBED / "llm-decontaminator" / "rephrase"
+    reworded: list[tuple[str, int]] = []
+    for subject in ("sociology", "high_school_us_history"):
+        with open(rd / f"{subject}_test.csv", newline="") as fh:
+            rows = list(csv.reader(fh))[:100]
+        reph = [json.loads(x)["text"] for x in (rd / f"{subject}_test_rephrase_english_filtered_question.jsonl").read_text().splitlines()]
+        for row, r in zip(rows, reph):
+            base.append(row[0])
+            if r.strip():
+                reworded.append((r.split("\nAnswer:")[0], len(base) - 1))
+    hard = [json.loads(x) for x in (REPO / "tests" / "data" / "verify_hard.jsonl").read_text(encoding="utf-8").splitlines()]
+    distinct_extra = []
+    for r in hard:
+        if r["kind"] == "typo_rephrase":
+            base.append(r["a"])
+        if r["kind"] in ("twin", "decoy"):
+            distinct_extra.append(r["b"])
+    hard_index = {t: i for i, t in enumerate(base)}
+    for r in hard:
+        if r["kind"] in ("typo_rephrase", "translated"):
+            reworded.append((r["b"], hard_index[r["a"]]))
+    # one original per opening (MMLU history rows share passages; the benchmarks share questions)
+    keep, seen = [], set()
+    for i, t in enumerate(base):
+        head = " ".join(t.lower().split())[:60]
+        if head not in seen:
+            seen.add(head)
+            keep.append(i)
+    new_index = {old: new for new, old in enumerate(keep)}
+    base = [base[i] for i in keep]
+    docs = [(t, i, "original") for i, t in enumerate(base)]
+    for t in distinct_extra:
+        docs.append((t, len(docs) + 100_000, "distinct"))  # its own request
+    for i in rng.choice(len(base), size=120, replace=False):
+        t = base[i]
+        docs.append(("  ".join((t.upper() if rng.random() < 0.3 else t).split(" ")), int(i), "exact"))
+    long_ones = [i for i, t in enumerate(base) if len(t) >= 50]
+    for i in rng.choice(long_ones, size=150, replace=False):
+        t = base[i]
+        k = rng.integers(0, 3)
+        t = typo(t, rng) if k == 0 else punct(t, rng) if k == 1 else punct(typo(t, rng), rng)
+        docs.append((t.lower() if rng.random() < 0.3 else t, int(i), "near"))
+    for t, i in reworded:
+        if i in new_index:
+            docs.append((t, new_index[i], "semantic"))
+    order = rng.permutation(len(docs))
+    first = ("original", "distinct")
+    return [docs[j] for j in order if docs[j][2] in first] + [docs[j] for j in order if docs[j][2] not in first]
+
+
+def verifier_eval() -> None:
+    """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus."""
+    from curate.dedup import DedupConfig, run_dedup
+    from curate.embed import Embedder
+    from curate.ingest import ingest
+    from curate.lake import Lake
+
+    docs = verifier_corpus()
+    counts = {k: sum(1 for d in docs if d[2] == k) for k in ("original", "distinct", "exact", "near", "semantic")}
+    print(f"corpus: {len(docs)} prompts {counts}", file=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix="dedup-verify-"))
+    write_log(docs, work / "corpus.jsonl")
+    lake = Lake(work / "lake")
+    ingest(lake, [work / "corpus.jsonl"])
+    embedder = Embedder()
+    group = {f"d{n}": g for n, (_, g, _) in enumerate(docs)}
+    out = []
+    # the fixed cuts run first: the verifier's run then reuses the stored embeddings and pays only its own cost
+    for name, cfg in (("fixed cuts (verify=False: Jaccard .65, cosine .90)", DedupConfig(table="dedup_f", verify=False)),
+                      ("verifier (default)", DedupConfig(table="dedup_v"))):
+        t0, c0 = time.perf_counter(), time.process_time()
+        stats = run_dedup(lake, cfg, embedder=embedder)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows = {r["conversation_id"]: r for r in lake.read_annotation(cfg.table).to_pylist()}
+        res = {"method": name, "s": round(secs, 1), "cpu_s": round(cpu, 1), "variants": stats.variants,
+               "verified": stats.verified}
+        for kind, col in (("exact", "exact_cluster"), ("near", "near_cluster"), ("semantic", "cluster_id")):
+            res[kind] = score(rows, docs, kind, col)
+        # precision of what the stage merges, over every non-first member of a combined cluster
+        first: dict[str, str] = {}
+        merged = wrong = twin_merged = 0
+        for n in range(len(docs)):
+            cid = f"d{n}"
+            c = rows[cid]["cluster_id"]
+            if c in first:
+                merged += 1
+                bad = group[cid] != group[first[c]]
+                wrong += bad
+                twin_merged += bad and (docs[n][2] == "distinct" or docs[int(first[c][1:])][2] == "distinct")
+            else:
+                first[c] = cid
+        res["merge_precision"] = round(1 - wrong / max(merged, 1), 4)
+        res["distinct_merged"] = twin_merged
+        # distinct requests the default export drops entirely (no member kept)
+        kept_groups = {group[cid] for cid, r in rows.items() if r["is_representative"]}
+        groups = set(group.values())
+        res["distinct_requests"] = len(groups)
+        res["distinct_requests_lost"] = len(groups - kept_groups)
+        res["export_dropped"] = sum(not r["is_representative"] for r in rows.values())
+        out.append(res)
+    print("\n| method | exact R | near R | reworded R (semantic) | merge precision | distinct requests merged away "
+          "(of which twins/decoys) | variants annotated | rows dropped by export | wall s | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in out:
+        print(f"| {r['method']} | {r['exact']['recall']:.3f} | {r['near']['recall']:.3f} | {r['semantic']['recall']:.3f} | "
+              f"{r['merge_precision']:.3f} | {r['distinct_requests_lost']} of {r['distinct_requests']} "
+              f"({r['distinct_requests_lost'] / r['distinct_requests']:.2%}; {r['distinct_merged']}) | {r['variants']} | "
+              f"{r['export_dropped']} of {len(docs)} | {r['s']} | {r['cpu_s']} |")
+    print(json.dumps(out, indent=1, default=str))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--thresholds", default="0.75,0.8,0.85,0.9")
     ap.add_argument("--near-threshold", type=float, default=None, help="default: MinHashConfig's")
     ap.add_argument("--near-only", action="store_true", help="exact and near only (no embedding model)")
+    ap.add_argument("--verifier", action="store_true",
+                    help="the pair verifier against the fixed cuts, with template twins and hand paraphrases/translations")
     args = ap.parse_args()
+    if args.verifier:
+        return verifier_eval()
     if not TESTBED.exists():
         sys.exit(f"needs the test bed at {TESTBED}")
     from curate.dedup import DedupConfig, run_dedup

@@ -351,6 +351,14 @@ def build_pairs(root: Path) -> list[dict]:
     pairs = testbed_pairs(root, full, multi) + docstring_pairs(root, full) + gsm8k_pairs(root, full)
     pairs += substitution_pairs(root)
     pairs += template_pairs(FIT_TEMPLATES, FIT_TRANSLATIONS, seed=3)
+    # a generated negative whose words did not change (the new word was already there, the
+    # name did not match) is not a negative: drop it rather than teach the model noise
+    from curate.verify import _WORD, normalise
+
+    def words(t: str) -> frozenset:
+        return frozenset(_WORD.findall(normalise(t)))
+
+    pairs = [p for p in pairs if p["label"] or words(p["a"]) != words(p["b"])]
     return pairs, full, multi
 
 

@@ -102,7 +102,7 @@ class DedupConfig:
     # asked). Semantic candidates come from cosine >= `semantic_candidate` (the verifier,
     # not the cosine, decides). verify=False: the fixed cuts as before.
     verify: bool = True
-    semantic_candidate: float = 0.75
+    semantic_candidate: float = 0.6
 
     def __post_init__(self):
         if self.key not in KEY_MODES:

@@ -117,6 +117,11 @@ def names(text: str) -> set[str]:
     return out
 
 
+def _mixed_case(text: str) -> bool:
+    t = (text or "")[:2000]
+    return any(c.isupper() for c in t) and sum(c.islower() for c in t) > sum(c.isupper() for c in t)
+
+
 def identifiers(text: str) -> set[str]:
     """Code identifiers: called names and names with `_` or an inner capital (snake/camel case)."""
     t = text or ""
@@ -151,9 +156,9 @@ _FUNCTION_WORDS = set().union(*_STOP.values()) | {"a", "an", "i", "my", "me", "i
 
 def _close(w: str, v: str) -> bool:
     """Two words a typo apart: edit distance (adjacent swaps count once) at most 1, or 2 for
-    words of 8+ letters."""
-    limit = 2 if min(len(w), len(v)) >= 8 else 1
-    if abs(len(w) - len(v)) > limit or min(len(w), len(v)) < 4:
+    words of 6+ letters."""
+    limit = 2 if min(len(w), len(v)) >= 6 else 1
+    if abs(len(w) - len(v)) > limit or min(len(w), len(v)) < 3:
         return False
     prev2, prev = None, list(range(len(v) + 1))
     for i in range(1, len(w) + 1):
@@ -277,7 +282,9 @@ def pair_features(
         lx, ly = len(nx), len(ny)
         cols["len_ratio"][i] = min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0
         cols["num_diff"][i] = _diff(numbers(x), numbers(y))
-        cols["name_diff"][i] = _diff(names(x), names(y))
+        # capitals only mark names where both texts use mixed case ("HOW DO I" and "how do i" mark none)
+        if _mixed_case(x) and _mixed_case(y):
+            cols["name_diff"][i] = _diff(names(x), names(y))
         cols["ident_diff"][i] = _diff(identifiers(x), identifiers(y))
         la, lb = language(x), language(y)
         cols["cross_lingual"][i] = float(la != lb and "und" not in (la, lb))
