@@ -89,7 +89,7 @@ def test_run_check_with_the_tier_flags_what_the_full_path_flags(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
     bench = Benchmark(name="b", ids=("b/0", "b/1", "b/2"), texts=tuple(items), data_type="code", source="test")
-    cfg = dict(use_ngram=False, cosine_threshold=0.8, multilingual=False)
+    cfg = dict(use_ngram=False, cosine_threshold=0.8, multilingual=False, verifier=False, top_k=1)  # the cosine rules
     full = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "full", tier=False, **cfg),
                      embedder=BagOfWordsEmbedder())
     tier = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "tier", propose_k=32, **cfg),
@@ -112,7 +112,8 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
     bench = Benchmark(name="b", ids=("b/0", "b/1"), texts=tuple(items), data_type="knowledge", source="test")
-    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, multilingual=True),
+    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, multilingual=True,
+                                                              verifier=False, top_k=1),
                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
