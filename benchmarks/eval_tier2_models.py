@@ -1,0 +1,296 @@
+"""Tier-2 moderation and topic labels: one served-model candidate against another, same prompts.
+
+For each model (`NAME=PATH.gguf`, or a name from `curate.fetch_model.MODELS` looked up under
+`--models-dir`), the script asks it, with the prompts, parsing and retry rules of the
+pipeline (`moderation.llm_tier.LLMModerator`, `curate.tag_topics.llm_labels`):
+
+- **moderation**: a sample of `tests/data/moderation_heldout.jsonl` (every `--every`-th row
+  by id; `--every 1` is the whole set, the set of `eval_moderation.py`'s held-out tier-2 row),
+  scored with `moderation.evaluate.agreement`;
+- **topic labels**: the `--topics` largest clusters of a lake that `curate tag topics` (or the
+  pipeline) has fitted, their examples chosen as the tagger chooses them (8 nearest the
+  centroid + 4 random, seed 0), each answer checked with `parse_label` (a label that is not a
+  topic name, "MENU" or "no specific topic", is rejected);
+- **seconds per call**: wall and process CPU seconds of each request, with the load average.
+
+Two ways to reach a model:
+- `--backend transformers` (default): in this process, the GGUF dequantized by transformers
+  (bf16), greedy decoding, the chat template of the GGUF. No grammar: `response_format` is
+  not enforced, so an answer that is not the schema's JSON is an error, as it is with
+  `--structured none` on a server. Runs on a CPU or a CUDA GPU (`--device`).
+- `--llm-url URL --llm-model NAME` (one model): a served endpoint (vLLM, llama.cpp) through
+  `ChatClient`, with `response_format` json_schema as the pipeline sends it.
+
+    python benchmarks/eval_tier2_models.py --model smollm2 --model qwen-coder-1.5b \\
+        --every 5 --topics 3 --topics-lake out/lake --retries 0 --json out/tier2.json
+    python benchmarks/eval_tier2_models.py --check      # quick self-test, no model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from curate.llm import ChatRequest, ChatResult  # noqa: E402
+from moderation.evaluate import agreement, load_eval_set  # noqa: E402
+
+HELDOUT = REPO / "tests/data/moderation_heldout.jsonl"
+
+
+def sample_rows(rows: list[dict], every: int) -> list[dict]:
+    """Every `every`-th row in id order (systematic sample; the set is grouped by category)."""
+    if every < 1:
+        raise ValueError(f"--every must be >= 1, got {every}")
+    return sorted(rows, key=lambda r: r["id"])[::every]
+
+
+class TransformersChat:
+    """The slice of `ChatClient` that the taggers use (`chat_many`), answered in-process.
+
+    Each request is timed on its own (wall and process CPU seconds); `response_format` is
+    ignored (no grammar), everything else of the request is honoured.
+    """
+
+    def __init__(self, gguf: Path, name: str, *, device: str = "cpu", dtype: str = "bfloat16", threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.name = name
+        self.device = device
+        t0, c0 = time.perf_counter(), time.process_time()
+        self.tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        self.model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                          dtype=getattr(torch, dtype)).to(device).eval()
+        self.load_s = (round(time.perf_counter() - t0, 1), round(time.process_time() - c0, 1))
+        self.calls: list[dict] = []
+
+    def chat_many(self, reqs: list[ChatRequest]) -> list[ChatResult]:
+        return [self._one(r) for r in reqs]
+
+    def _one(self, req: ChatRequest) -> ChatResult:
+        torch = self.torch
+        t0, c0 = time.perf_counter(), time.process_time()
+        ids = self.tok.apply_chat_template(req.messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)["input_ids"].to(self.device)
+        kw: dict = {"max_new_tokens": req.max_tokens, "pad_token_id": self.tok.eos_token_id}
+        if req.temperature and req.temperature > 0:
+            torch.manual_seed(req.seed or 0)
+            kw |= {"do_sample": True, "temperature": req.temperature, "top_p": 1.0, "top_k": 0}
+        else:
+            kw |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        with torch.inference_mode():
+            out = self.model.generate(ids, **kw)
+        new = out[0, ids.shape[1]:]
+        text = self.tok.decode(new, skip_special_tokens=True)
+        self.calls.append({"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
+                           "prompt_tokens": int(ids.shape[1]), "new_tokens": int(new.shape[0])})
+        return ChatResult(text=text, top_logprobs=None, model=self.name, key=req.key, attempts=1,
+                          finish_reason="length" if new.shape[0] >= req.max_tokens else "stop")
+
+
+class TimedClient:
+    """Wraps a served `ChatClient`: one request at a time, each timed."""
+
+    def __init__(self, client, name: str):
+        self.client, self.name, self.calls, self.load_s = client, name, [], None
+
+    def chat_many(self, reqs):
+        out = []
+        for r in reqs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out.extend(self.client.chat_many([r]))
+            self.calls.append({"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)})
+        return out
+
+
+def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
+    """{topic_id: {size, keyword_label, served_label, examples}} of the lake's latest fit, largest first."""
+    import numpy as np
+
+    from curate.lake import Lake
+    from curate.tag_topics import TopicsConfig, _first_prompts, _latest_fit, _redacted_prompts
+
+    lake = Lake(lake_path)
+    cfg = TopicsConfig()
+    fit = _latest_fit(lake)
+    if fit is None:
+        raise SystemExit(f"{lake_path} has no topic_labels: run `curate tag topics --lake {lake_path}` first")
+    fit_id = fit.column("fit_id")[0].as_py()
+    con = lake.connect()
+    try:
+        rows = con.execute(
+            "SELECT t.conversation_id, t.topic_id, t.distance FROM topics t WHERE t.fit_id = ? "
+            "ORDER BY t.conversation_id", [fit_id]).fetchall()
+    finally:
+        con.close()
+    ids = [r[0] for r in rows]
+    con = lake.connect()
+    try:
+        conv = con.execute("SELECT conversation_id, conversation FROM conversations WHERE conversation_id IN "
+                           "(SELECT unnest(?))", [ids]).arrow()
+    finally:
+        con.close()
+    by_id = dict(zip(conv.column("conversation_id").to_pylist(), _first_prompts(conv)))
+    prompts, _ = _redacted_prompts(lake, ids, [by_id.get(i, "") for i in ids])
+    topic = np.array([r[1] for r in rows])
+    dist = np.array([r[2] for r in rows])
+    meta = {r["topic_id"]: r for r in fit.select(["topic_id", "size", "keyword_label", "topic_label"]).to_pylist()}
+    order = sorted(meta, key=lambda t: (-meta[t]["size"], t))[:n_topics]
+    rng = np.random.default_rng(cfg.seed)
+    out = {}
+    for t in sorted(meta):  # same rng draws, in the same order, as the tagger's _label
+        m = np.flatnonzero(topic == t)
+        if not len(m):
+            continue
+        nearest = m[np.argsort(dist[m], kind="stable")[: cfg.n_nearest]]
+        rest = np.setdiff1d(m, nearest)
+        rand = rng.choice(rest, size=min(cfg.n_random, len(rest)), replace=False) if len(rest) else []
+        if t in order:
+            out[t] = {"size": meta[t]["size"], "keyword_label": meta[t]["keyword_label"],
+                      "lake_label": meta[t]["topic_label"], "examples": [prompts[i] for i in [*nearest, *rand]]}
+    return {t: out[t] for t in order if t in out}
+
+
+def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) -> dict:
+    from curate.tag_topics import TopicsConfig, llm_labels
+    from moderation.llm_tier import LLMModerator, LLMTierConfig
+
+    res: dict = {"model": client.name, "load_s": client.load_s}
+    if rows:
+        llm = LLMModerator(client, LLMTierConfig(invalid_retries=retries))
+        n0 = len(client.calls)
+        js = llm.judge([r["text"] for r in rows], keys=[r["id"] for r in rows])
+        res["moderation"] = agreement(rows, [(j.flagged, j.category) if j.ok else (None, None) for j in js])
+        res["moderation"]["calls"] = len(client.calls) - n0
+        res["verdicts"] = [{"id": r["id"], "label": r["label"], "category": j.category, "error": j.error,
+                            "explanation": j.explanation} for r, j in zip(rows, js)]
+    if topics:
+        got = llm_labels(client, {t: v["examples"] for t, v in topics.items()}, TopicsConfig(label_retries=retries))
+        res["topics"] = [{"topic": t, "size": v["size"], "keywords": v["keyword_label"], "label": got[t][0],
+                          "error": got[t][1]} for t, v in topics.items()]
+    calls = client.calls
+    walls = sorted(c["wall_s"] for c in calls)
+    res["calls"] = calls
+    res["seconds_per_call"] = {
+        "n": len(calls),
+        "median_wall_s": walls[len(walls) // 2] if walls else None,
+        "mean_wall_s": round(sum(walls) / len(walls), 2) if walls else None,
+        "mean_cpu_s": round(sum(c["cpu_s"] for c in calls) / len(calls), 2) if calls else None,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    return res
+
+
+def resolve(spec: str, models_dir: Path) -> tuple[str, Path]:
+    name, _, path = spec.partition("=")
+    if path:
+        return name, Path(path)
+    from curate.fetch_model import model_paths
+
+    p = model_paths(name, models_dir).gguf
+    if not p.exists():
+        raise SystemExit(f"{p} missing: `curate fetch-model {name} --models-dir {models_dir}` (or NAME=PATH.gguf)")
+    return name, p
+
+
+def self_check() -> None:
+    """No model: the sample is systematic and stratified enough, and a fake client is scored as the tier scores it."""
+    rows = load_eval_set(HELDOUT)
+    s = sample_rows(rows, 5)
+    assert [r["id"] for r in s] == ["h000", "h005", "h010", "h015", "h020", "h025", "h030"], [r["id"] for r in s]
+    assert len({r["label"].split("/")[0] for r in s}) == 6  # the five parents and none
+    assert len(sample_rows(rows, 1)) == len(rows) == 33
+
+    class Fake:
+        name, load_s = "fake", None
+
+        def __init__(self):
+            self.calls = []
+
+        def chat_many(self, reqs):
+            out = []
+            for r in reqs:
+                self.calls.append({"wall_s": 0.0, "cpu_s": 0.0})
+                text = r.messages[1]["content"]
+                if "PROMPTS" in text:
+                    ans = '{"label": "MENU"}'  # not a topic name: must come back as an error
+                elif "rat" in text:
+                    ans = '{"category": "harassment", "flagged": true, "explanation": "insult"}'
+                else:
+                    ans = 'none'  # not JSON: must be an error, never a verdict
+                out.append(ChatResult(text=ans, top_logprobs=None, model="fake", key=r.key))
+            return out
+
+    res = evaluate(Fake(), s[:2], {7: {"size": 2, "keyword_label": "x", "examples": ["a", "b"]}}, retries=0)
+    m = res["moderation"]
+    assert (m["errors"], m["flag_accuracy"], m["calls"]) == (1, 1.0, 2), m
+    assert res["topics"][0]["label"] is None and "not a topic name" in res["topics"][0]["error"], res["topics"]
+    assert res["seconds_per_call"]["n"] == 3
+    print("eval_tier2_models check: ok")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", action="append", default=[], help="NAME or NAME=PATH.gguf (repeatable)")
+    p.add_argument("--models-dir", default=os.environ.get("CURATE_MODELS_DIR", "models"))
+    p.add_argument("--llm-url")
+    p.add_argument("--llm-model")
+    p.add_argument("--every", type=int, default=1, help="held-out sample: every N-th row by id (1 = all 33)")
+    p.add_argument("--topics", type=int, default=0, help="label this many of the largest clusters")
+    p.add_argument("--topics-lake")
+    p.add_argument("--retries", type=int, default=2, help="retries of an invalid answer (the pipeline's: 2)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", help="write all results here")
+    p.add_argument("--check", action="store_true", help="self-test without a model")
+    args = p.parse_args(argv)
+    if args.check:
+        return self_check()
+    rows = sample_rows(load_eval_set(HELDOUT), args.every)
+    topics = topic_examples(args.topics_lake, args.topics) if args.topics else {}
+    results = []
+    if args.llm_url:
+        from curate.llm import ChatClient, Endpoint
+
+        clients = [lambda: TimedClient(ChatClient(Endpoint(args.llm_url, args.llm_model), concurrency=1, timeout_s=600),
+                                       args.llm_model)]
+    else:
+        clients = [lambda n=n, g=g: TransformersChat(g, n, device=args.device, dtype=args.dtype, threads=args.threads)
+                   for n, g in (resolve(s, Path(args.models_dir)) for s in args.model)]
+    for make in clients:
+        client = make()
+        r = evaluate(client, rows, topics, args.retries)
+        results.append(r)
+        m, s = r.get("moderation", {}), r["seconds_per_call"]
+        print(f"\n== {r['model']} (load {r['load_s']} s wall/CPU)")
+        if m:
+            print(f"moderation, {m['n']} held-out rows: errors {m['errors']}, flag acc {m['flag_accuracy']}, "
+                  f"precision {m['precision']}, recall {m['recall']}, FP {m['false_positives']}, "
+                  f"category agr {m['category_agreement']}")
+            for v in r["verdicts"]:
+                print(f"  {v['id']} {v['label']:<24} -> {v['category'] or 'ERROR: ' + (v['error'] or '')[:90]}")
+        for t in r.get("topics", []):
+            print(f"  topic {t['topic']} (n={t['size']}, keywords {t['keywords']!r}) -> "
+                  f"{t['label']!r}" + (f" ERROR {t['error'][:90]}" if t["error"] else ""))
+        print(f"seconds per call: {s}")
+        del client
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
