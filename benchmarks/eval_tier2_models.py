@@ -15,9 +15,12 @@ pipeline (`moderation.llm_tier.LLMModerator`, `curate.tag_topics.llm_labels`):
 
 Two ways to reach a model:
 - `--backend transformers` (default): in this process, the GGUF dequantized by transformers
-  (bf16), greedy decoding, the chat template of the GGUF. No grammar: `response_format` is
-  not enforced, so an answer that is not the schema's JSON is an error, as it is with
-  `--structured none` on a server. Runs on a CPU or a CUDA GPU (`--device`).
+  (bf16), greedy decoding, the chat template of the GGUF. What a server's json_schema grammar
+  does is emulated: the moderation answer is prefilled with `{"category": "` and the model
+  picks a category greedily, token by token, among the allowed ones (flagged follows; the
+  explanation is not generated); a topic label is prefilled with `{"label": "` and generated
+  up to the closing quote. `--no-grammar`: free generation, as `--structured none` on a server.
+  Runs on a CPU or a CUDA GPU (`--device`).
 - `--llm-url URL --llm-model NAME` (one model): a served endpoint (vLLM, llama.cpp) through
   `ChatClient`, with `response_format` json_schema as the pipeline sends it.
 
@@ -61,13 +64,15 @@ class TransformersChat:
     ignored (no grammar), everything else of the request is honoured.
     """
 
-    def __init__(self, gguf: Path, name: str, *, device: str = "cpu", dtype: str = "bfloat16", threads: int | None = None):
+    def __init__(self, gguf: Path, name: str, *, device: str = "cpu", dtype: str = "bfloat16", threads: int | None = None,
+                 grammar: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
+        self.grammar = grammar
         self.name = name
         self.device = device
         t0, c0 = time.perf_counter(), time.process_time()
@@ -75,17 +80,89 @@ class TransformersChat:
         self.model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                           dtype=getattr(torch, dtype)).to(device).eval()
         self.load_s = (round(time.perf_counter() - t0, 1), round(time.process_time() - c0, 1))
+        print(f"  [{name}] loaded in {self.load_s} s (wall, CPU)", file=sys.stderr, flush=True)
         self.calls: list[dict] = []
 
     def chat_many(self, reqs: list[ChatRequest]) -> list[ChatResult]:
         return [self._one(r) for r in reqs]
 
+    def _prompt_ids(self, req: ChatRequest, prefill: str = ""):
+        text = self.tok.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=False) + prefill
+        return self.tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+
     def _one(self, req: ChatRequest) -> ChatResult:
-        torch = self.torch
+        schema = ((req.response_format or {}).get("json_schema") or {}) if self.grammar else {}
+        if schema.get("name") == "moderation_verdict":
+            return self._timed(req, self._enum_choice)
+        if schema.get("name") == "topic_label":
+            return self._timed(req, self._label)
+        return self._timed(req, self._free)
+
+    def _timed(self, req: ChatRequest, fn) -> ChatResult:
         t0, c0 = time.perf_counter(), time.process_time()
-        ids = self.tok.apply_chat_template(req.messages, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True)["input_ids"].to(self.device)
+        text, n_prompt, n_new, finish = fn(req)
+        self.calls.append({"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
+                           "prompt_tokens": n_prompt, "new_tokens": n_new})
+        print(f"  [{self.name}] call {len(self.calls)}: {self.calls[-1]} {text[:70]!r}", file=sys.stderr, flush=True)
+        return ChatResult(text=text, top_logprobs=None, model=self.name, key=req.key, attempts=1, finish_reason=finish)
+
+    def _enum_choice(self, req: ChatRequest):
+        """What a json_schema grammar lets the model do for the first field: pick one enum value.
+
+        The answer is prefilled with `{"category": "`, then decoded greedily token by token among
+        the tokens that continue some category name followed by its closing quote (as a
+        grammar engine masks logits). `flagged` follows from the category and the explanation
+        is not generated (not needed for accuracy; a grammar would not force `flagged` to agree,
+        so this is slightly kind to the model).
+        """
+        torch = self.torch
+        from moderation.llm_tier import VERDICT_SCHEMA
+
+        prefill = '{"category": "'
+        ids = self._prompt_ids(req, prefill)
+        full = self.tok.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=False) + prefill
+        cands = {}
+        for v in VERDICT_SCHEMA["properties"]["category"]["enum"]:
+            t = self.tok(full + v + '"', add_special_tokens=False)["input_ids"]
+            if t[: ids.shape[1] - 1] != ids[0, :-1].tolist():
+                raise RuntimeError(f"tokenization of the prefill is not stable for {v!r}")
+            cands[v] = t[ids.shape[1] - 1:]  # the last prefill token may merge with the value
+        with torch.inference_mode():
+            out = self.model(ids[:, :-1], use_cache=True)
+            chosen: list[int] = []
+            alive = dict(cands)
+            while True:
+                allowed = sorted({t[len(chosen)] for t in alive.values() if len(t) > len(chosen)})
+                logits = out.logits[0, -1]
+                nxt = allowed[0] if len(allowed) == 1 else max(allowed, key=lambda a: float(logits[a]))
+                chosen.append(nxt)
+                alive = {v: t for v, t in alive.items() if t[: len(chosen)] == chosen}
+                done = [v for v, t in alive.items() if len(t) == len(chosen)]
+                if done:
+                    cat = done[0]
+                    break
+                out = self.model(torch.tensor([[nxt]], device=self.device), past_key_values=out.past_key_values,
+                                 use_cache=True)
+        text = json.dumps({"category": cat, "flagged": cat != "none", "explanation": "(not generated)"})
+        return text, int(ids.shape[1]), len(chosen), "stop"
+
+    def _label(self, req: ChatRequest):
+        """A grammar's topic label: prefilled `{"label": "`, free text up to the closing quote."""
+        prefill = '{"label": "'
+        ids = self._prompt_ids(req, prefill)
+        text, n_new, finish = self._generate(req, ids, stop='"')
+        return prefill + text.split('"')[0] + '"}', int(ids.shape[1]), n_new, finish
+
+    def _free(self, req: ChatRequest):
+        ids = self._prompt_ids(req)
+        text, n_new, finish = self._generate(req, ids)
+        return text, int(ids.shape[1]), n_new, finish
+
+    def _generate(self, req: ChatRequest, ids, stop: str | None = None):
+        torch = self.torch
         kw: dict = {"max_new_tokens": req.max_tokens, "pad_token_id": self.tok.eos_token_id}
+        if stop:
+            kw |= {"stop_strings": [stop], "tokenizer": self.tok}
         if req.temperature and req.temperature > 0:
             torch.manual_seed(req.seed or 0)
             kw |= {"do_sample": True, "temperature": req.temperature, "top_p": 1.0, "top_k": 0}
@@ -94,11 +171,8 @@ class TransformersChat:
         with torch.inference_mode():
             out = self.model.generate(ids, **kw)
         new = out[0, ids.shape[1]:]
-        text = self.tok.decode(new, skip_special_tokens=True)
-        self.calls.append({"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
-                           "prompt_tokens": int(ids.shape[1]), "new_tokens": int(new.shape[0])})
-        return ChatResult(text=text, top_logprobs=None, model=self.name, key=req.key, attempts=1,
-                          finish_reason="length" if new.shape[0] >= req.max_tokens else "stop")
+        return (self.tok.decode(new, skip_special_tokens=True), int(new.shape[0]),
+                "length" if new.shape[0] >= req.max_tokens else "stop")
 
 
 class TimedClient:
@@ -140,7 +214,7 @@ def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
     con = lake.connect()
     try:
         conv = con.execute("SELECT conversation_id, conversation FROM conversations WHERE conversation_id IN "
-                           "(SELECT unnest(?))", [ids]).arrow()
+                           "(SELECT unnest(?))", [ids]).to_arrow_table()
     finally:
         con.close()
     by_id = dict(zip(conv.column("conversation_id").to_pylist(), _first_prompts(conv)))
@@ -255,6 +329,8 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--threads", type=int)
+    p.add_argument("--no-grammar", action="store_true",
+                   help="transformers backend: free generation (as --structured none), no grammar emulation")
     p.add_argument("--json", help="write all results here")
     p.add_argument("--check", action="store_true", help="self-test without a model")
     args = p.parse_args(argv)
@@ -269,7 +345,8 @@ def main(argv=None) -> None:
         clients = [lambda: TimedClient(ChatClient(Endpoint(args.llm_url, args.llm_model), concurrency=1, timeout_s=600),
                                        args.llm_model)]
     else:
-        clients = [lambda n=n, g=g: TransformersChat(g, n, device=args.device, dtype=args.dtype, threads=args.threads)
+        clients = [lambda n=n, g=g: TransformersChat(g, n, device=args.device, dtype=args.dtype, threads=args.threads,
+                                                           grammar=not args.no_grammar)
                    for n, g in (resolve(s, Path(args.models_dir)) for s in args.model)]
     for make in clients:
         client = make()
