@@ -42,6 +42,19 @@ def _conversations(root) -> pa.Table:
         con.close()
 
 
+def _same(a, b, tol: float = 1e-5) -> bool:
+    """Equal, except that floats may differ by `tol`: vectors computed on a Ray worker differ
+    from this process's in the last bits (another thread count), as tests/flows/test_determinism.py
+    explains; every value that is not a float, decisions included, must be equal."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b))
+    return a == b
+
+
 def _ray_task_names(ray) -> set[str]:
     """Names of the tasks Ray ran (prefect-ray names each after its Prefect task)."""
     return {e["cat"].removeprefix("task::") for e in ray.timeline() if str(e.get("cat", "")).startswith("task::")}
@@ -66,7 +79,7 @@ def test_pipeline_flow_on_ray_equals_local_run(ray_cluster, local_run, tmp_path)
     assert {"pii", "dedup", "decontam"} <= set(want)
     assert got.keys() == want.keys()
     for table in want:
-        assert got[table] == want[table], table
+        assert _same(got[table], want[table]), table
     assert _export(out) == _export(local_run.out)  # rows, exclusions (id, reason, detail), card
     assert Lake(lake).stats()["balanced"]
 
