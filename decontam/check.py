@@ -218,6 +218,17 @@ class CheckResult:
         return out
 
 
+def _judge_says(verdict, cosine: float, calibration, judge_model, margin_cut) -> bool | None:
+    """The judge's decision on a pair, or None when it has none: no usable verdict, or neither
+    a calibration that covers this judge nor a margin cut to read the verdict with."""
+    if verdict is None or verdict.label == ERROR or verdict.margin is None:
+        return None
+    fused = calibration.fused_says(cosine, verdict.margin, judge_model) if calibration is not None else None
+    if fused is not None:
+        return fused
+    return verdict.margin >= margin_cut if margin_cut is not None else None
+
+
 def run_check(
     train: TrainData | str,
     benchmarks: Sequence[Benchmark | str],
@@ -416,13 +427,8 @@ def run_check(
                         counts["verifier_pairs"] += 1
                         counts["verifier_uncertain"] += d.uncertain
                         counts["judge_calls_saved"] += judge is not None and not d.uncertain
-                        judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
-                        fused = (
-                            config.calibration.fused_says(s, verdict.margin, judge_model)
-                            if judged and config.calibration is not None else None
-                        )
-                        if fused is not None or (margin_cut is not None and judged):
-                            judge_says = fused if fused is not None else verdict.margin >= margin_cut
+                        judge_says = _judge_says(verdict, s, config.calibration, judge_model, margin_cut)
+                        if judge_says is not None:
                             counts["judge_overrides"] += judge_says != d.same
                             decided_by = "judge" if judge_says else None
                         elif d.same:
@@ -438,13 +444,8 @@ def run_check(
                             embed_says = False
                         else:
                             other = None
-                        judged = verdict is not None and verdict.label != ERROR and verdict.margin is not None
-                        fused = (
-                            config.calibration.fused_says(s, verdict.margin, judge_model)
-                            if judged and config.calibration is not None else None
-                        )
-                        if fused is not None or (margin_cut is not None and judged):
-                            judge_says = fused if fused is not None else verdict.margin >= margin_cut
+                        judge_says = _judge_says(verdict, s, config.calibration, judge_model, margin_cut)
+                        if judge_says is not None:
                             counts["judge_overrides"] += judge_says != embed_says
                             decided_by = "judge" if judge_says else None
                         elif other is not None:
