@@ -53,7 +53,7 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 demo-logs: setup
-	$(BIN)/python -m curate.demo curate/demo_logs
+	$(BIN)/python -m curate.ingest.demo curate/ingest/demo_logs
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
@@ -85,5 +85,5 @@ llamacpp: .venv-llamacpp/.installed
 .PHONY: card
 card: setup
 	rm -rf $(OUT)/card-run
-	$(BIN)/python -m flows.pipeline --lake $(OUT)/card-run/lake --out $(OUT)/card-run/out --inputs curate/demo_logs
+	$(BIN)/python -m flows.pipeline --lake $(OUT)/card-run/lake --out $(OUT)/card-run/out --inputs curate/ingest/demo_logs
 	$(BIN)/curate card --lake $(OUT)/card-run/lake --out data_cards/demo

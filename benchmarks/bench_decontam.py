@@ -39,7 +39,7 @@ class _Running:
     """An already running server (--url), so the benchmark need not start its own."""
 
     def __init__(self, url: str, model: str):
-        from curate.llm import Endpoint
+        from curate.models.llm import Endpoint
 
         self.endpoint = Endpoint(url, model)
         self.base_url = url
@@ -49,7 +49,7 @@ class _Running:
 
 
 def _server(model: str, url: str | None = None):
-    from curate.serve_model import ModelServer, ServeConfig
+    from curate.models.serve_model import ModelServer, ServeConfig
 
     if url:
         return _Running(url, model)
@@ -73,7 +73,7 @@ def _reference_structure(endpoint, pairs: list[JudgePair], workers: int = 2) -> 
     """Two threads, each sending one blocking request at a time (the reference tool's loop)."""
     import httpx
 
-    from curate.llm import ChatRequest
+    from curate.models.llm import ChatRequest
 
     todo = list(enumerate(pairs))
     lock = threading.Lock()
@@ -106,7 +106,7 @@ def _reference_structure(endpoint, pairs: list[JudgePair], workers: int = 2) -> 
 
 
 def _ours(endpoint, pairs: list[JudgePair], concurrency: int) -> tuple[float, int]:
-    from curate.llm import ChatClient
+    from curate.models.llm import ChatClient
 
     judge = LLMJudge(ChatClient(endpoint, concurrency=concurrency, timeout_s=300), model=endpoint.model, max_parse_retries=0)
     t = time.perf_counter()
@@ -180,7 +180,7 @@ class PlainEncode:
     def __init__(self):
         from sentence_transformers import SentenceTransformer
 
-        from curate.embed import default_model_path
+        from curate.models.embed import default_model_path
 
         self.model = SentenceTransformer(default_model_path(), device="cpu")
         self.model_id = "plain-encode"
@@ -218,7 +218,7 @@ def cmd_e2e(args: argparse.Namespace) -> None:
     """Cold runs of the contenders on the same generated rows, in one process.
 
     Contenders: `tier` (the default: static proposals re-scored by MiniLM, multilingual
-    channel), `embedder` (today's path: every row through `curate.embed.Embedder`), `plain`
+    channel), `embedder` (today's path: every row through `curate.models.embed.Embedder`), `plain`
     (`SentenceTransformer.encode` of every row). `--full-rows M` runs the slow contenders on
     the first M rows only (the tier runs on both sizes), so their time at --rows is measured
     on M rows and said so; `--full-cache DIR` reuses a full-model index that a cold run of
@@ -318,7 +318,7 @@ def cmd_e2e(args: argparse.Namespace) -> None:
 
 
 def _warm_rows(srv, model: str, concurrency: int) -> list[tuple]:
-    from curate.llm import ChatClient
+    from curate.models.llm import ChatClient
     from decontam.check import CheckConfig, run_check
     from decontam.train_data import load_train
 

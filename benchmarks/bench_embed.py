@@ -8,7 +8,7 @@ share of distinct texts whose nearest neighbour (among the distinct texts) is th
 
 Variants:
   baseline  SentenceTransformer(model).encode(texts, normalize_embeddings=True)
-  dedup     curate.embed.Embedder.embed: each distinct prepared text encoded once
+  dedup     curate.models.embed.Embedder.embed: each distinct prepared text encoded once
   int8      Embedder(quantize=True): dedup + dynamic int8 Linear layers (CPU only)
   fp16      dedup + model.half() (CUDA only)
   static    StaticEmbedder: model2vec distilled from MiniLM (one-off, cached; timed apart)
@@ -51,7 +51,7 @@ def load_texts(testbed: Path = TESTBED) -> tuple[list[str], str]:
         for line in (TESTBED / "vicuna_bench" / "question.jsonl").read_text().splitlines():
             texts += json.loads(line)["turns"]
         return [t for t in texts if t.strip()], "fastchat testbed (ShareGPT log + MT-bench + Vicuna-bench)"
-    for path in sorted((REPO / "curate" / "demo_logs").glob("*.jsonl")):
+    for path in sorted((REPO / "curate" / "ingest" / "demo_logs").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             rec = json.loads(line)
             for m in rec.get("messages") or rec.get("conversation") or []:
@@ -98,7 +98,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from curate.embed import Embedder, StaticEmbedder, default_model_path, pick_device
+    from curate.models.embed import Embedder, StaticEmbedder, default_model_path, pick_device
 
     device = args.device or pick_device()
     path = args.model or default_model_path()
@@ -139,7 +139,7 @@ def main() -> None:
 
     static_note = ""
     if not args.skip_static:
-        from curate.embed import MultilingualEmbedder, StaticEmbedder
+        from curate.models.embed import MultilingualEmbedder, StaticEmbedder
 
         st = StaticEmbedder(args.model) if args.model else StaticEmbedder()
         t0 = time.perf_counter()

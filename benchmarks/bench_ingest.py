@@ -156,8 +156,8 @@ def run_pyarrow(src: str, out: str, write: bool = False) -> dict:
 
 
 def run_chatcurate(src: str, out: str, fast: bool = True, compression: str = "zstd") -> dict:
-    from curate.ingest import IngestConfig, ingest
-    from curate.lake import Lake
+    from curate.ingest.ingest import IngestConfig, ingest
+    from curate.core.lake import Lake
 
     codec = {} if compression == "zstd" else {"compression": compression}  # --code may name a version without it
     stats = ingest(Lake(Path(out) / "lake"), [src], IngestConfig(fast_path=fast, **codec))
@@ -170,9 +170,9 @@ CONTENDERS = {
     "naive": (run_naive, "json.loads + pandas + to_parquet"),
     "pyarrow": (run_pyarrow, "pyarrow.json.read_json, both cores (bad lines removed)"),
     "pyarrow+write": (lambda s, o: run_pyarrow(s, o, write=True), "the same + write_table zstd (bad lines removed)"),
-    "chatcurate": (run_chatcurate, "curate.ingest (fast path, zstd)"),
-    "chatcurate-snappy": (lambda s, o: run_chatcurate(s, o, compression="snappy"), "curate.ingest (fast path, snappy)"),
-    "chatcurate-slow": (lambda s, o: run_chatcurate(s, o, fast=False), "curate.ingest (per-line path only)"),
+    "chatcurate": (run_chatcurate, "curate.ingest.ingest (fast path, zstd)"),
+    "chatcurate-snappy": (lambda s, o: run_chatcurate(s, o, compression="snappy"), "curate.ingest.ingest (fast path, snappy)"),
+    "chatcurate-slow": (lambda s, o: run_chatcurate(s, o, fast=False), "curate.ingest.ingest (per-line path only)"),
 }
 
 
@@ -186,11 +186,11 @@ def stages(src: Path) -> None:
     """
     from concurrent.futures import Future
 
-    from curate import ingest as ig
-    from curate import schema
-    from curate.lake import AtomicParquetWriter, Lake
-    from curate.normalize_columnar import normalize_chunk
-    from curate.read_logs import RawRecord, iter_line_chunks
+    from curate.ingest.ingest import ingest as ig
+    from curate.core import schema
+    from curate.core.lake import AtomicParquetWriter, Lake
+    from curate.ingest.normalize_columnar import normalize_chunk
+    from curate.ingest.read_logs import RawRecord, iter_line_chunks
 
     class Collect:  # stands in for a writer: keeps the tables the merge hands over
         def __init__(self) -> None:

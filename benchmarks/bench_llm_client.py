@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.llm import ChatClient, ChatRequest, Endpoint  # noqa: E402
+from curate.models.llm import ChatClient, ChatRequest, Endpoint  # noqa: E402
 
 TOPICS = ["rivers", "bread", "trains", "chess", "owls", "copper", "tides", "violins", "glaciers", "tea",
           "bridges", "comets", "ferns", "lanterns", "maps", "salt"]
@@ -71,7 +71,7 @@ def main() -> None:
         if ARGS.base_url:
             endpoint = Endpoint(ARGS.base_url, ARGS.model, os.environ.get("CURATE_LLM_API_KEY"))
         else:
-            from curate.serve_model import ModelServer, ServeConfig
+            from curate.models.serve_model import ModelServer, ServeConfig
 
             srv = stack.enter_context(ModelServer(ServeConfig(backend=ARGS.backend, model=ARGS.model)))
             endpoint, startup_s = srv.endpoint, srv.healthy_after_s

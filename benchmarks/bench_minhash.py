@@ -3,7 +3,7 @@
 Same run, same machine, identical parameters (permutations, shingles, LSH bands x rows,
 verification threshold) for every implementation:
 
-  ours             curate.dedup_minhash: vectorised numpy (shingling included)
+  ours             curate.dedup.minhash: vectorised numpy (shingling included)
   datasketch loop  MinHash() + update() per shingle, one document at a time
   datasketch bulk  MinHash.bulk(): numpy per document
   rensa            RMinHash per document (Rust), shingles built in Python
@@ -23,7 +23,7 @@ whitespace, punctuation) planted.
 
     .venv/bin/python benchmarks/bench_minhash.py --n 1000000 --baseline-n 100000 [--rev REV]
 
---rev REV adds a row for curate/dedup_minhash.py as committed at REV (an earlier version)
+--rev REV adds a row for curate/dedup/minhash.py as committed at REV (an earlier version)
 on all --n documents, and says whether its clusters equal this version's.
 """
 
@@ -51,7 +51,7 @@ _W = re.compile(r"\w+")
 
 def vocabulary() -> list[str]:
     words: list[str] = []
-    for path in list((TESTBED / "fastchat").rglob("*.json*")) + list((REPO / "curate" / "demo_logs").glob("*.json*")):
+    for path in list((TESTBED / "fastchat").rglob("*.json*")) + list((REPO / "curate" / "ingest" / "demo_logs").glob("*.json*")):
         if path.suffix in (".json", ".jsonl"):
             words += _W.findall(path.read_text(errors="ignore").lower())
     uniq = sorted(set(w for w in words if w.isalpha() and len(w) > 1))
@@ -96,7 +96,7 @@ def make_corpus(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-# ---- shingles for the baselines (same definition as curate.dedup_minhash) ------------------
+# ---- shingles for the baselines (same definition as curate.dedup.minhash) ------------------
 
 def shingles(text: str, mode: str, n: int) -> list[bytes]:
     words = _W.findall(unicodedata.normalize("NFKC", text).lower())
@@ -129,13 +129,13 @@ def _peak_mb() -> float:
 
 
 def load_revision(rev: str):
-    """curate/dedup_minhash.py as committed at git revision `rev`, imported as a module of
+    """curate/dedup/minhash.py as committed at git revision `rev`, imported as a module of
     its own (to time an earlier version in the same run)."""
     import importlib.util
     import subprocess
     import tempfile
 
-    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:curate/dedup_minhash.py"],
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:curate/dedup/minhash.py"],
                          check=True, capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "dedup_minhash_at_rev.py"
     path.write_text(src)
@@ -148,7 +148,7 @@ def load_revision(rev: str):
 
 def run_ours(texts, cfg_kw, q, rev=None):
     if rev is None:
-        from curate import dedup_minhash as mod
+        from curate.dedup.dedup import minhash as mod
     else:
         mod = load_revision(rev)
     MinHashConfig, components, near_pairs, signatures = mod.MinHashConfig, mod.components, mod.near_pairs, mod.signatures
@@ -192,7 +192,7 @@ def run_datasketch(texts, cfg_kw, mode, q, seed=1):
 def datasketch_clusters(mins, has, cfg_kw) -> np.ndarray:
     from datasketch import MinHashLSH
 
-    from curate.dedup_minhash import MinHashConfig, components
+    from curate.dedup.minhash import MinHashConfig, components
 
     cfg = MinHashConfig(**cfg_kw)
     b, r = cfg.band_rows
@@ -264,7 +264,7 @@ def agreement(ours: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def lsh_only(args) -> None:
-    from curate.dedup_minhash import MinHashConfig, components, near_pairs
+    from curate.dedup.minhash import MinHashConfig, components, near_pairs
 
     cfg = MinHashConfig(num_perm=args.num_perm, shingle=args.shingle, ngram=args.ngram, threshold=args.threshold)
     rng = np.random.default_rng(0)
@@ -297,12 +297,12 @@ def main() -> None:
     ap.add_argument("--skip-loop", action="store_true", help="skip the slow datasketch per-document loop")
     ap.add_argument("--json", dest="json_out", default=None)
     ap.add_argument("--rev", default=None,
-                    help="also time curate/dedup_minhash.py as committed at this git revision (e.g. an "
+                    help="also time curate/dedup/minhash.py as committed at this git revision (e.g. an "
                          "earlier version) on the same documents in the same run")
     ap.add_argument("--lsh-only", action="store_true",
                     help="time LSH banding + clustering alone on --n synthetic signatures (15%% planted near copies)")
     args = ap.parse_args()
-    from curate.dedup_minhash import MinHashConfig
+    from curate.dedup.minhash import MinHashConfig
 
     if args.lsh_only:
         return lsh_only(args)

@@ -37,7 +37,7 @@ def corpus(n: int) -> list[str]:
     texts = []
     for name in ("moderation_eval.jsonl", "moderation_heldout.jsonl", "moderation_multi_eval.jsonl"):
         texts += [json.loads(line)["text"] for line in (REPO / "tests" / "data" / name).read_text().splitlines() if line]
-    demo = REPO / "curate" / "demo_logs" / "openai_chats.jsonl"
+    demo = REPO / "curate" / "ingest" / "demo_logs" / "openai_chats.jsonl"
     for line in demo.read_text().splitlines():
         with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
             texts += [m["content"] for m in json.loads(line)["messages"] if isinstance(m.get("content"), str)]
@@ -74,7 +74,7 @@ def bench_local(n: int, methods: list[str]) -> list[tuple]:
 
 
 def bench_llm(endpoint, n: int, concurrency: int, timeout_s: float) -> list[tuple]:
-    from curate.llm import ChatClient
+    from curate.models.llm import ChatClient
     from moderation.llm_tier import LLMModerator
 
     texts = corpus(n)
@@ -99,7 +99,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--messages", type=int, default=5000, help="tier 1 messages (embedding methods use at most 2000)")
     p.add_argument("--methods", default="rules,embedding,hybrid")
-    p.add_argument("--serve", action="store_true", help="start a vLLM server (curate.serve_model) for tier 2")
+    p.add_argument("--serve", action="store_true", help="start a vLLM server (curate.models.serve_model) for tier 2")
     p.add_argument("--llm-url")
     p.add_argument("--llm-model")
     p.add_argument("--requests", type=int, default=32)
@@ -115,14 +115,14 @@ def main(argv=None) -> None:
     out.print(table)
     if not (args.serve or args.llm_url):
         return
-    from curate.llm import Endpoint
+    from curate.models.llm import Endpoint
 
     with contextlib.ExitStack() as stack:
         if args.llm_url:
             endpoint = Endpoint(args.llm_url, args.llm_model or "smollm2")
             where = args.llm_url
         else:
-            from curate.serve_model import ModelServer
+            from curate.models.serve_model import ModelServer
 
             t = time.perf_counter()
             srv = stack.enter_context(ModelServer())

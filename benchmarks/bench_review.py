@@ -53,11 +53,11 @@ def build_lake(root: Path, n: int, seed: int) -> "Lake":  # noqa: F821
     from decontam.benchmarks import load_benchmark
     from decontam.check import CheckConfig
 
-    from curate.decontam_lake import check_lake
-    from curate.dedup import DedupConfig, run_dedup
-    from curate.ingest import ingest
-    from curate.lake import Lake
-    from curate.tag_pii import tag_pii
+    from decontam.lake import check_lake
+    from curate.dedup.dedup import DedupConfig, run_dedup
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
+    from curate.tag.pii import tag_pii
     from moderation.tag import LOCAL_SCHEMA
     from moderation.taxonomy import CATEGORIES
 
@@ -136,7 +136,7 @@ def open_times(path: Path, repeat: int) -> tuple[list[float], list[float], list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    from curate.review import ReviewConfig, write_review_page
+    from curate.review.page import ReviewConfig, write_review_page
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-review-"))
     try:
-        from curate.lake import Lake
+        from curate.core.lake import Lake
 
         lake = Lake(root / "lake")
         if not lake.exists():

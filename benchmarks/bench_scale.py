@@ -59,7 +59,7 @@ def bench_embed(args: argparse.Namespace) -> list[dict]:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from curate.gpu import plan_embedding
+    from curate.models.gpu import plan_embedding
 
     plan = plan_embedding()
     device = plan.device
@@ -181,7 +181,7 @@ def write_corpus(folder: Path, rows: int, files: int, seed: int = 0) -> list[Pat
 
 
 def _chunk_tasks(paths: list[Path]):
-    from curate.read_logs import LineChunk, iter_line_chunks
+    from curate.ingest.read_logs import LineChunk, iter_line_chunks
 
     for path in paths:
         for item in iter_line_chunks(path, 64 << 20):
@@ -201,9 +201,9 @@ def normalize_chunk_batch(batch):
     stay with the single lake writer."""
     import pyarrow as pa
 
-    from curate.normalize import Limits, Rejected, normalize
-    from curate.normalize_columnar import normalize_chunk
-    from curate.read_logs import LineChunk
+    from curate.ingest.normalize import Limits, Rejected, normalize
+    from curate.ingest.normalize_columnar import normalize_chunk
+    from curate.ingest.read_logs import LineChunk
 
     chunk = LineChunk(batch.column("data")[0].as_py(), batch.column("first_line")[0].as_py(),
                       batch.column("offset")[0].as_py())
@@ -223,7 +223,7 @@ def normalize_chunk_batch(batch):
 
 
 def first_prompts(lake_root: Path, batch_rows: int):
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     con = Lake(lake_root).connect()
     reader = con.sql("SELECT conversation[1].content AS text FROM conversations ORDER BY conversation_id"
@@ -245,11 +245,11 @@ def _worker_rss(ray) -> dict[int, float]:
 def bench_lake(args: argparse.Namespace) -> list[dict]:
     import numpy as np
 
-    from curate.dedup_minhash import MinHashConfig, cluster
-    from curate.dedup_partitioned import PartitionConfig, canonical_labels, cluster_partitioned
-    from curate.execution import LocalExecutor, RayExecutor
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.dedup.minhash import MinHashConfig, cluster
+    from curate.dedup.partitioned import PartitionConfig, canonical_labels, cluster_partitioned
+    from curate.core.execution import LocalExecutor, RayExecutor
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
 
     work = args.workdir
     t0 = time.perf_counter()
@@ -270,7 +270,7 @@ def bench_lake(args: argparse.Namespace) -> list[dict]:
     shutil.rmtree(lake_root, ignore_errors=True)
     t = time.perf_counter()
     stats = ingest(Lake(lake_root), paths)
-    record("ingest (curate.ingest, commit)", "local", time.perf_counter() - t, stats.total, peak_rss_mib(), 1,
+    record("ingest (curate.ingest.ingest, commit)", "local", time.perf_counter() - t, stats.total, peak_rss_mib(), 1,
            f"kept {stats.kept}")
 
     part = PartitionConfig(shards=args.workers * 4, batch_rows=50_000)
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_pipeline(args)
     elif args.cmd == "embed":
         if args.model is None:
-            from curate.embed import default_model_path
+            from curate.models.embed import default_model_path
 
             args.model = default_model_path()
         bench_embed(args)

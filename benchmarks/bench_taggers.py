@@ -41,7 +41,7 @@ def load_messages() -> list[str]:
 
     texts = [t for _, t in clean_texts()]
     texts += [it["text"] for it in read_jsonl(DATA / "pii_eval.jsonl")]
-    demo = REPO / "curate" / "demo_logs" / "openai_chats.jsonl"
+    demo = REPO / "curate" / "ingest" / "demo_logs" / "openai_chats.jsonl"
     for line in demo.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
@@ -84,7 +84,7 @@ def timed_interleaved(fns: dict, texts: list[str], repeat: int, before: dict | N
 
 
 def bench_language(texts, repeat, all_languages) -> dict:
-    from curate.tag_language import LanguageConfig, LanguageTagger
+    from curate.tag.language import LanguageConfig, LanguageTagger
 
     configs = {
         "baseline: lingua high accuracy, 45 langs": LanguageConfig(low_accuracy_min_chars=10**9),
@@ -102,7 +102,7 @@ def bench_language(texts, repeat, all_languages) -> dict:
 def bench_pii(texts, repeat) -> dict:
     import phonenumbers
 
-    from curate.tag_pii import KINDS, PIIConfig, PIIRedactor, find_addresses, find_cards, find_emails, find_ips, \
+    from curate.tag.pii import KINDS, PIIConfig, PIIRedactor, find_addresses, find_cards, find_emails, find_ips, \
         find_names, find_phones, find_secrets
 
     regions = PIIConfig().phone_regions
@@ -138,7 +138,7 @@ def multilingual_messages() -> list[str]:
 
 def bench_pii_names(texts, repeat) -> dict:
     """Name finding on multilingual text: what the gazetteer and the French NER cost."""
-    from curate.tag_pii import PIIConfig, PIIRedactor
+    from curate.tag.pii import PIIConfig, PIIRedactor
 
     configs = {
         "baseline: full redactor, names from cues only (before #17)": PIIConfig(name_gazetteer=False, name_ner=False),

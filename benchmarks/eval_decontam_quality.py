@@ -93,7 +93,7 @@ def cmd_tier(args: argparse.Namespace) -> None:
     for several proposal counts K, and the multilingual channel's cut, fitted on the
     calibration items (past the first 100) and scored on the first 100 of every set,
     Chinese rephrasings included (their rows carry the language tag `zh`, as the lake's would)."""
-    from curate.embed import Embedder, EmbeddingStore, MultilingualEmbedder, StaticEmbedder
+    from curate.models.embed import Embedder, EmbeddingStore, MultilingualEmbedder, StaticEmbedder
     from decontam.testbed import load_sets
 
     sets = load_sets(args.testbed)
@@ -200,7 +200,7 @@ def cmd_margins(args: argparse.Namespace) -> None:
     t0 = time.time()
     if args.url:
         # The served path: the same LLMJudge and shared client the `decontam` CLI uses.
-        from curate.llm import ChatClient, Endpoint, ResponseCache
+        from curate.models.llm import ChatClient, Endpoint, ResponseCache
         from decontam.judge import LLMJudge
 
         cache = ResponseCache(Path(args.out).with_suffix(".responses.sqlite"))  # an interrupted run resumes
@@ -257,7 +257,7 @@ def _text_key(text: str) -> str:
 
 def cmd_embed(args: argparse.Namespace) -> None:
     """Embed every text of the pairs once and save them (sha1 of text -> vector) as .npz."""
-    from curate.embed import Embedder
+    from curate.models.embed import Embedder
 
     base = _all_pairs(args.testbed)
     hard = _read_hard(args.hard_pairs)
@@ -320,7 +320,7 @@ def _prf(pred: list[bool], gold: list[bool]) -> tuple[float, float, float]:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from curate.embed import Embedder
+    from curate.models.embed import Embedder
 
     base = _all_pairs(args.testbed)
     hard = _read_hard(args.hard_pairs)

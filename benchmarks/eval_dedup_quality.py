@@ -197,10 +197,10 @@ def verifier_corpus(seed: int = 1):
 
 def verifier_eval() -> None:
     """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus."""
-    from curate.dedup import DedupConfig, run_dedup
-    from curate.embed import Embedder
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.dedup.dedup import DedupConfig, run_dedup
+    from curate.models.embed import Embedder
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
 
     docs = verifier_corpus()
     counts = {k: sum(1 for d in docs if d[2] == k) for k in ("original", "distinct", "exact", "near", "semantic")}
@@ -268,12 +268,12 @@ def main() -> None:
         return verifier_eval()
     if not TESTBED.exists():
         sys.exit(f"needs the test bed at {TESTBED}")
-    from curate.dedup import DedupConfig, run_dedup
-    from curate.dedup_minhash import MinHashConfig
-    from curate.dedup_semantic import SemanticConfig
-    from curate.embed import Embedder
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.dedup.dedup import DedupConfig, run_dedup
+    from curate.dedup.minhash import MinHashConfig
+    from curate.dedup.semantic import SemanticConfig
+    from curate.models.embed import Embedder
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
 
     if args.near_threshold is None:
         args.near_threshold = MinHashConfig().threshold

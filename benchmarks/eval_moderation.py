@@ -69,14 +69,14 @@ def main(argv=None) -> None:
             table.add_row(name, f"tier 1 {method}", *_cells(a), f"{review_recall(rows, [mod.needs_review(v) for v in vs]):.0%}")
 
     if args.serve or args.llm_url:
-        from curate.llm import ChatClient, Endpoint
+        from curate.models.llm import ChatClient, Endpoint
         from moderation.llm_tier import LLMModerator, LLMTierConfig
 
         with contextlib.ExitStack() as stack:
             if args.llm_url:
                 endpoint = Endpoint(args.llm_url, args.llm_model)
             else:
-                from curate.serve_model import ModelServer
+                from curate.models.serve_model import ModelServer
 
                 endpoint = stack.enter_context(ModelServer()).endpoint
             llm = LLMModerator(ChatClient(endpoint, concurrency=args.concurrency, timeout_s=300),

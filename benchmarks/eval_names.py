@@ -50,7 +50,7 @@ def _mention_found(content: str, mention: str, spans) -> tuple[bool, set[str]]:
 
 
 def eval_items(items: list[dict], redactor=None) -> dict:
-    from curate.tag_pii import PIIRedactor
+    from curate.tag.pii import PIIRedactor
 
     redactor = redactor or PIIRedactor()
     found, total = Counter(), Counter()
@@ -104,7 +104,7 @@ def eval_items(items: list[dict], redactor=None) -> dict:
 
 
 def eval_real_clean(redactor=None) -> dict:
-    from curate.tag_pii import PIIRedactor
+    from curate.tag.pii import PIIRedactor
 
     redactor = redactor or PIIRedactor()
     texts = [(src, t) for src, t in clean_texts() if src != "lang_eval"]
@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print misses and false positives")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    from curate.tag_pii import PIIRedactor
+    from curate.tag.pii import PIIRedactor
 
     redactor = PIIRedactor()
     items = read_jsonl(DATA / ("names_dev.jsonl" if args.dev else "names_eval.jsonl"))

@@ -37,7 +37,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 # ---------------------------------------------------------------------------- language
 def eval_language(items: list[dict] | None = None, config=None) -> dict:
-    from curate.tag_language import LanguageTagger
+    from curate.tag.language import LanguageTagger
 
     items = items if items is not None else read_jsonl(DATA / "lang_eval.jsonl")
     tagger = LanguageTagger(config)
@@ -81,7 +81,7 @@ def _covered(text: str, value: str, spans, kind: str) -> tuple[bool, bool]:
 
 
 def eval_pii(items: list[dict] | None = None, config=None) -> dict:
-    from curate.tag_pii import PIIRedactor
+    from curate.tag.pii import PIIRedactor
 
     items = items if items is not None else read_jsonl(DATA / "pii_eval.jsonl")
     redactor = PIIRedactor(config)
@@ -143,7 +143,7 @@ def clean_texts() -> list[tuple[str, str]]:
 
 
 def eval_clean(config=None) -> dict:
-    from curate.tag_pii import PIIRedactor
+    from curate.tag.pii import PIIRedactor
 
     redactor = PIIRedactor(config)
     texts = clean_texts()
@@ -165,7 +165,7 @@ def eval_clean(config=None) -> dict:
 
 def language_variants() -> None:
     """Accuracy of the default against lingua's plain modes and all 75 languages (slow: ~1.3 GB)."""
-    from curate.tag_language import LanguageConfig
+    from curate.tag.language import LanguageConfig
 
     variants = {
         "default (45 languages, hybrid)": LanguageConfig(),

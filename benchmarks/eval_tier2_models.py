@@ -1,8 +1,8 @@
 """Tier-2 moderation and topic labels: one served-model candidate against another, same prompts.
 
-For each model (`NAME=PATH.gguf`, or a name from `curate.fetch_model.MODELS` looked up under
+For each model (`NAME=PATH.gguf`, or a name from `curate.models.fetch_model.MODELS` looked up under
 `--models-dir`), the script asks it, with the prompts, parsing and retry rules of the
-pipeline (`moderation.llm_tier.LLMModerator`, `curate.tag_topics.llm_labels`):
+pipeline (`moderation.llm_tier.LLMModerator`, `curate.tag.topics.llm_labels`):
 
 - **moderation**: a sample of `tests/data/moderation_heldout.jsonl` (every `--every`-th row
   by id; `--every 1` is the whole set, the set of `eval_moderation.py`'s held-out tier-2 row),
@@ -44,7 +44,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from curate.llm import ChatRequest, ChatResult  # noqa: E402
+from curate.models.llm import ChatRequest, ChatResult  # noqa: E402
 from moderation.evaluate import agreement, load_eval_set  # noqa: E402
 
 HELDOUT = REPO / "tests/data/moderation_heldout.jsonl"
@@ -194,8 +194,8 @@ def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
     """{topic_id: {size, keyword_label, served_label, examples}} of the lake's latest fit, largest first."""
     import numpy as np
 
-    from curate.lake import Lake
-    from curate.tag_topics import TopicsConfig, _first_prompts, _latest_fit, _redacted_prompts
+    from curate.core.lake import Lake
+    from curate.tag.topics import TopicsConfig, _first_prompts, _latest_fit, _redacted_prompts
 
     lake = Lake(lake_path)
     cfg = TopicsConfig()
@@ -239,7 +239,7 @@ def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
 
 
 def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) -> dict:
-    from curate.tag_topics import TopicsConfig, llm_labels
+    from curate.tag.topics import TopicsConfig, llm_labels
     from moderation.llm_tier import LLMModerator, LLMTierConfig
 
     res: dict = {"model": client.name, "load_s": client.load_s}
@@ -272,7 +272,7 @@ def resolve(spec: str, models_dir: Path) -> tuple[str, Path]:
     name, _, path = spec.partition("=")
     if path:
         return name, Path(path)
-    from curate.fetch_model import model_paths
+    from curate.models.fetch_model import model_paths
 
     p = model_paths(name, models_dir).gguf
     if not p.exists():
@@ -340,7 +340,7 @@ def main(argv=None) -> None:
     topics = topic_examples(args.topics_lake, args.topics) if args.topics else {}
     results = []
     if args.llm_url:
-        from curate.llm import ChatClient, Endpoint
+        from curate.models.llm import ChatClient, Endpoint
 
         clients = [lambda: TimedClient(ChatClient(Endpoint(args.llm_url, args.llm_model), concurrency=1, timeout_s=600),
                                        args.llm_model)]

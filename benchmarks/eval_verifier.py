@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--testbed", help="also score decontam on ../shared/testbed (scored items only)")
     ap.add_argument("--k", type=int, default=5, help="candidates per channel in the search protocol")
     args = ap.parse_args()
-    from curate.verify import TASKS, Verifier
+    from curate.models.verify import TASKS, Verifier
 
     rows = load_hard()
     a, b = [r["a"] for r in rows], [r["b"] for r in rows]
@@ -98,7 +98,7 @@ def decontam_testbed(root: Path, k: int = 5) -> dict:
     """F1 of the decontam verifier per set: pairs protocol, nearest-neighbour negatives, search
     protocol (top-k per channel over every published rephrasing), and CodeAlpaca vs GPT-4."""
     from benchmarks.fit_verifier import embedders, testbed_sets
-    from curate.verify import Verifier, model_matrix, pair_features
+    from curate.models.verify import Verifier, model_matrix, pair_features
 
     full, multi = embedders()
     v = Verifier("decontam", full_embedder=full, multi_embedder=multi)

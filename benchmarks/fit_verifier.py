@@ -1,4 +1,4 @@
-"""Build labelled pairs and (re)fit the pair verifier's models (`curate/verify_models/*.json`).
+"""Build labelled pairs and (re)fit the pair verifier's models (`curate/models/verify_models/*.json`).
 
 Fitting data, never the pairs any evaluation scores:
 
@@ -46,7 +46,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from curate.verify import FEATURES, MODEL_DIR, TASKS, VerifierModel, model_matrix, pair_features  # noqa: E402
+from curate.models.verify import FEATURES, MODEL_DIR, TASKS, VerifierModel, model_matrix, pair_features  # noqa: E402
 
 TESTBED = REPO.parent / "shared" / "testbed"
 CACHE = REPO / ".cache" / "verify"
@@ -184,8 +184,8 @@ class CachedEmbedder:
 
 
 def embedders():
-    from curate.embed import Embedder
-    from curate.verify import multilingual_embedder
+    from curate.models.embed import Embedder
+    from curate.models.verify import multilingual_embedder
 
     return CachedEmbedder(Embedder(), "full"), CachedEmbedder(multilingual_embedder(), "multi")
 
@@ -353,7 +353,7 @@ def build_pairs(root: Path) -> list[dict]:
     pairs += template_pairs(FIT_TEMPLATES, FIT_TRANSLATIONS, seed=3)
     # a generated negative whose words did not change (the new word was already there, the
     # name did not match) is not a negative: drop it rather than teach the model noise
-    from curate.verify import _WORD, normalise
+    from curate.models.verify import _WORD, normalise
 
     def words(t: str) -> frozenset:
         return frozenset(_WORD.findall(normalise(t)))
@@ -363,7 +363,7 @@ def build_pairs(root: Path) -> list[dict]:
 
 
 def features_of(pairs: list[dict], full, multi, *, with_gap: bool) -> np.ndarray:
-    from curate.verify import Verifier
+    from curate.models.verify import Verifier
 
     a, b = [p["a"] for p in pairs], [p["b"] for p in pairs]
     f = pair_features(
@@ -385,7 +385,7 @@ def fit_idf(texts: list[str], path: Path) -> None:
     """Hashed IDF tables (char 3-5-grams and content words) over the fitting texts, as uint8."""
     import base64
 
-    from curate import verify
+    from curate.models import verify
 
     char_df = np.zeros(verify.IDF_BUCKETS)
     word_df = np.zeros(verify.IDF_BUCKETS)

@@ -95,7 +95,7 @@ class CheckConfig:
     use_ngram: bool = True
     use_embeddings: bool = True
     top_k: int = 5
-    # The pair verifier (curate.verify, task "decontam") decides the band: its probability is
+    # The pair verifier (curate.models.verify, task "decontam") decides the band: its probability is
     # the default decision, it attributes a row flagged for several items to the most likely
     # one, and only its uncertain band goes to a judge. False: the cosine cut as before.
     verifier: bool = True
@@ -115,7 +115,7 @@ class CheckConfig:
     calibration: Calibration | None = None
     # The cheap-first tier (decontam.embed_search.TierIndex): a static model distilled from
     # the embedder proposes `propose_k` rows per item, the embedder re-scores them. Off, or
-    # with an embedder that is not a curate.embed.Embedder, every row is embedded in full.
+    # with an embedder that is not a curate.models.embed.Embedder, every row is embedded in full.
     tier: bool = True
     propose_k: int = DEFAULT_PROPOSE_K
     # The multilingual channel: rows in another language (lake tag, else script) than
@@ -522,7 +522,7 @@ def run_check(
 def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high):
     """Verifier decisions for every band candidate: {(bench, item, text): Decision}, the
     generic items per benchmark, and the model."""
-    from curate.verify import Verifier, code_score, decide, explain
+    from curate.models.verify import Verifier, code_score, decide, explain
 
     verifier = Verifier("decontam", full_embedder=embedder)
     model = verifier.model
@@ -586,7 +586,7 @@ def _channels(nb: Neighbours, i: int):
 
 def _new_run_id() -> str:
     try:
-        from curate.lake import new_run_id
+        from curate.core.lake import new_run_id
 
         return new_run_id()
     except ImportError:  # pragma: no cover

@@ -37,7 +37,7 @@ def write_clean(data: TrainData, result: CheckResult, path: str | Path) -> dict[
     ids = _parent_ids(data, table)
     review: dict[str, int] = {}
     if data.kind == "lake" and data.lake_root is not None:  # a reviewer's decisions outrank the check
-        from curate.review_decisions import honour_in_clean
+        from curate.export.review_decisions import honour_in_clean
 
         reasons, review = honour_in_clean(data.lake_root, ids, reasons, {b.name for b in result.benchmarks})
     keep = pa.array([i not in reasons for i in range(table.num_rows)])
@@ -68,11 +68,11 @@ def _parent_table(data: TrainData) -> pa.Table:
     if data.table is not None:
         return data.table
     if data.kind == "lake" and data.lake_root is not None:
-        from curate.lake import Lake
+        from curate.core.lake import Lake
 
         con = Lake(data.lake_root).connect()
         try:
-            # parent positions follow conversation_id order (curate.decontam_lake.redacted_user_turns)
+            # parent positions follow conversation_id order (decontam.lake.redacted_user_turns)
             return con.sql("SELECT * FROM conversations ORDER BY conversation_id").to_arrow_table()
         finally:
             con.close()

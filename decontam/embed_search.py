@@ -35,18 +35,18 @@ class Embedder(Protocol):
 
 
 def default_embedder() -> Embedder:
-    """The project's offline default embedder (`curate.embed.Embedder`)."""
+    """The project's offline default embedder (`curate.models.embed.Embedder`)."""
     try:
-        from curate.embed import Embedder as CurateEmbedder
+        from curate.models.embed import Embedder as CurateEmbedder
     except ImportError as exc:
-        raise DecontamError("the embedding stage needs curate.embed (pip install -e .)") from exc
+        raise DecontamError("the embedding stage needs curate.models.embed (pip install -e .)") from exc
     return CurateEmbedder()
 
 
 def tier_embedders(config: Any, embedder: Any, static: Any | None = None, multi: Any | None = None) -> tuple[Any, Any]:
     """The static and multilingual embedders of the cheap-first tier, or (None, None) when it is off.
 
-    The tier is on for a `curate.embed.Embedder` (its static model is distilled from the same
+    The tier is on for a `curate.models.embed.Embedder` (its static model is distilled from the same
     model); another embedder (a test fake, an int8 model) keeps the full path unless a static
     embedder is given.
     """
@@ -54,15 +54,15 @@ def tier_embedders(config: Any, embedder: Any, static: Any | None = None, multi:
         return None, None
     if static is None:
         try:
-            from curate.embed import Embedder as CurateEmbedder
-            from curate.embed import StaticEmbedder
+            from curate.models.embed import Embedder as CurateEmbedder
+            from curate.models.embed import StaticEmbedder
         except ImportError:  # pragma: no cover
             return None, None
         if not isinstance(embedder, CurateEmbedder) or embedder.quantize:
             return None, None
         static = StaticEmbedder(embedder.model_name)
     if multi is None and getattr(config, "multilingual", False):
-        from curate.embed import MultilingualEmbedder
+        from curate.models.embed import MultilingualEmbedder
 
         multi = MultilingualEmbedder()
     return static, (multi if getattr(config, "multilingual", False) else None)
@@ -74,7 +74,7 @@ def embed_texts(
     """Normalised float32 embeddings; texts are cut to `max_chars` first.
 
     The cut matters: a 3 MB text would otherwise be tokenized in full before the model
-    truncates it. `store` (a `curate.embed.EmbeddingStore`) reuses earlier embeddings.
+    truncates it. `store` (a `curate.models.embed.EmbeddingStore`) reuses earlier embeddings.
     """
     cut = [(t or "")[:max_chars] for t in texts]
     if not cut:
@@ -313,7 +313,7 @@ class TierIndex:
               multi: Embedder | None = None, langs: Sequence[str | None] | None = None, bench_lang: str = "en",
               multi_k: int = DEFAULT_MULTI_K) -> TierIndex:
         if store is None and cache_dir is not None:
-            from curate.embed import EmbeddingStore
+            from curate.models.embed import EmbeddingStore
 
             store = EmbeddingStore(cache_dir)  # a warm rerun reads the re-scored rows' vectors back
         static_index = TrainIndex.build(texts, static, cache_dir=cache_dir, chunk_size=chunk_size, index_type=index_type,

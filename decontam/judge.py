@@ -157,7 +157,7 @@ class JudgeStats:
 
 
 class LLMJudge:
-    """Judges pairs through an OpenAI-compatible client (`curate.llm.ChatClient`).
+    """Judges pairs through an OpenAI-compatible client (`curate.models.llm.ChatClient`).
 
     >>> judge = LLMJudge(client, model="qwen2.5-coder-1.5b", cache=VerdictCache("v.sqlite"))  # doctest: +SKIP
     >>> judge.judge_many([JudgePair(test_text, train_text, "code")])                          # doctest: +SKIP
@@ -190,7 +190,7 @@ class LLMJudge:
     def _request(self, data_type: str, a: str, b: str, attempt: int, key: str) -> Any:
         make = self._request_type
         if make is None:
-            from curate.llm import ChatRequest as make  # the shared client's request type
+            from curate.models.llm import ChatRequest as make  # the shared client's request type
 
         # Greedy first; a retry after an unparseable answer samples a little, since the
         # same greedy prompt would only repeat the same bad answer.

@@ -58,7 +58,7 @@ def parse_style(style: str) -> tuple[str, str | None]:
 
 
 def rephrase_requests(texts: Sequence[str], style: str, *, temperature: float = 0.7, max_tokens: int = 1024) -> list[Any]:
-    from curate.llm import ChatRequest
+    from curate.models.llm import ChatRequest
 
     kind, lang = parse_style(style)
     instruction = _STYLES[kind].format(lang=lang)

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from curate.core.lake import Lake
+
+log = logging.getLogger(__name__)
 
 SCORED = 100
 MMLU_SUBJECTS = ("abstract_algebra", "sociology", "high_school_us_history")
@@ -89,3 +97,45 @@ def codealpaca_db(root: str | Path) -> list[dict]:
     """The reference tool's own GPT-4 verdicts: CodeAlpaca-20k top-1 neighbours of HumanEval."""
     with open(Path(root) / "database" / "CodeAlpacaDB.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def labelled_pairs(lake: Lake | str | os.PathLike) -> list:
+    """Accepted (positive) and rejected (negative) decontam pairs of a reviewed lake as `LabelledPair`s.
+
+    `a` is the benchmark item, `b` the redacted training turn the reviewer saw.
+    """
+    import pyarrow as pa
+
+    from curate.core.lake import Lake  # noqa: F811 - the runtime import
+    from curate.export.review_decisions import latest_decisions
+    from decontam.benchmarks import load_benchmark
+
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    decisions = latest_decisions(lake)
+    if not decisions.decontam:
+        return []
+    con = lake.connect()
+    try:
+        con.register("_ids", pa.table({"conversation_id": sorted({k[0] for k in decisions.decontam})}))
+        cols = {r[0] for r in con.execute("DESCRIBE pii").fetchall()}
+        red = "redacted_conversation" if "redacted_conversation" in cols else "conversation"
+        convs = dict(con.execute(f"SELECT conversation_id, {red} FROM pii JOIN _ids USING (conversation_id)"
+                                 " QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY run_id DESC) = 1"
+                                 ).fetchall())
+    finally:
+        con.close()
+    benches: dict[str, object] = {}
+    pairs = []
+    for (cid, bench, test_id), d in sorted(decisions.decontam.items()):
+        if bench not in benches:
+            benches[bench] = load_benchmark(bench)
+        b = benches[bench]
+        texts = dict(zip(b.ids, b.texts))
+        conv = convs.get(cid) or []
+        turn = d["turn"]
+        if test_id not in texts or turn is None or not 0 <= turn < len(conv):
+            log.warning("review: pair %s / %s:%s cannot be rebuilt (item or turn missing); left out", cid, bench, test_id)
+            continue
+        pairs.append(LabelledPair(f"review:{bench}", texts[test_id], conv[turn]["content"] or "",
+                                  d["decision"] == "accept", b.data_type, len(pairs)))
+    return pairs

@@ -12,11 +12,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from curate.core.errors import CurateError
 from decontam.errors import TrainDataError
+
+if TYPE_CHECKING:
+    from curate.core.lake import Lake
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,7 @@ CHAT_FIELDS = ("conversation", "conversations", "messages")
 _USER_ROLES = {"user", "human"}
 FILE_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".gz")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # ORG/NAME: what the hub accepts
+CHECKED_TABLE = "decontam"  # the lake's annotation table of checked conversations (decontam.lake)
 
 
 @dataclass
@@ -57,7 +62,7 @@ def load_train(spec: str, *, text_field: str | None = None, id_field: str | None
     >>> train = load_train("alpaca.jsonl", text_field="instruction")  # doctest: +SKIP
     """
     if spec == "lake" or spec.startswith("lake:"):
-        from curate import settings
+        from curate.core import settings
 
         root = Path(spec[5:]) if spec.startswith("lake:") else settings.lake_root()
         return _from_lake(root)
@@ -76,11 +81,49 @@ def load_train(spec: str, *, text_field: str | None = None, id_field: str | None
     raise TrainDataError(f"no such file: {spec} (check the path; a lake is lake:PATH, a hub dataset hf:ORG/NAME)")
 
 
+def redacted_user_turns(lake: Lake, key: str | None = None) -> tuple[list[str], list[str], list[str], list[int], int]:
+    """Redacted user turns of the lake's conversations (those not yet checked under `key`).
+
+    The one reader of the lake's training side, for the pipeline and `decontam check
+    --train lake` alike, so no report quotes what the PII tagger removed. Returns
+    (conversation ids in id order, texts, text ids, parent positions, conversations
+    without a redacted copy, which wait for the PII tagger).
+    """
+    tables = lake.annotation_tables()
+    if "pii" not in tables:
+        raise CurateError("decontam reads the redacted text: run the PII tagger first (`curate tag pii`)")
+    con = lake.connect()
+    try:
+        cols = {r[0] for r in con.execute("DESCRIBE pii").fetchall()}
+        red = "redacted_conversation" if "redacted_conversation" in cols else "conversation"
+        done = (
+            "AND c.conversation_id NOT IN (SELECT conversation_id FROM decontam WHERE check_key = ?)"
+            if CHECKED_TABLE in tables and key is not None else ""
+        )
+        rows = con.execute(
+            f"SELECT c.conversation_id, p.{red} FROM conversations c JOIN pii p USING (conversation_id)"
+            f" WHERE true {done} ORDER BY c.conversation_id",
+            [key] if done else [],
+        ).fetchall()
+        waiting = con.execute(
+            "SELECT count(*) FROM conversations c ANTI JOIN pii p USING (conversation_id)"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    ids, texts, text_ids, parents = [], [], [], []
+    for pos, (cid, conv) in enumerate(rows):
+        ids.append(cid)
+        for j, m in enumerate(conv or []):
+            if m["role"] == "user" and m["content"]:
+                texts.append(m["content"])
+                text_ids.append(f"{cid}#{j}")
+                parents.append(pos)
+    return ids, texts, text_ids, parents, int(waiting)
+
+
 def _from_lake(root: Path) -> TrainData:
     """The lake's PII-redacted user turns, read as the pipeline reads them (never the raw text)."""
-    from curate.decontam_lake import redacted_user_turns
-    from curate.errors import CurateError
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     lake = Lake(root)
     if not lake.exists():

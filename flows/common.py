@@ -28,7 +28,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.exceptions import MissingContextError
 
-from curate.errors import CurateError, LLMError
+from curate.core.errors import CurateError, LLMError
 
 # Bump when what a marker means changes; old markers then simply stop matching.
 MARKER_VERSION = 1
@@ -91,7 +91,7 @@ def fingerprint(*parts: Any) -> str:
 
 def inputs_state(paths: Iterable[str | os.PathLike]) -> list[list]:
     """(path, size, mtime_ns) of every log file under `paths`: what ingest would read."""
-    from curate.ingest import discover
+    from curate.ingest.ingest import discover
 
     out = []
     for p in discover(paths):
@@ -106,7 +106,7 @@ def lake_state(lake_root: str | os.PathLike, tables: Sequence[str] = ()) -> dict
     `tables` names the annotation tables a stage reads; their part files (names and
     sizes) join the fingerprint, so a new part upstream makes the stage run again.
     """
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     lake = Lake(lake_root)
     files: list = []

@@ -1,4 +1,4 @@
-"""Flow: check the lake's conversations against benchmarks (`curate.decontam_lake`).
+"""Flow: check the lake's conversations against benchmarks (`decontam.lake`).
 
 Reads the redacted user turns, checks only conversations not yet checked with the same
 benchmarks and settings, writes the `decontam` annotation (the export drops flagged
@@ -25,8 +25,8 @@ from flows.runners import run_task
 def decontam_task(lake: str, benchmarks: list[str], report_dir: str, llm: LLMOptions, judge: bool) -> dict:
     if optional_module("decontam.check") is None:
         return {"skipped_missing_stage": "decontam"}
-    from curate.decontam_lake import check_lake
-    from curate.lake import Lake
+    from decontam.lake import check_lake
+    from curate.core.lake import Lake
 
     if "pii" not in Lake(lake).annotation_tables():
         logger().warning("decontam: no PII annotation yet (it reads redacted text only): skipping this step")

@@ -1,4 +1,4 @@
-"""Flow: exact, near and semantic dedup over the lake (`curate.dedup.run_dedup`).
+"""Flow: exact, near and semantic dedup over the lake (`curate.dedup.dedup.run_dedup`).
 
 Dedup writes its verdicts to the `dedup` annotation table (one row per conversation:
 kept, or a duplicate of which conversation and why); the export drops duplicates.
@@ -20,10 +20,10 @@ from flows.runners import run_task
 
 @task(name="dedup", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def dedup_task(lake: str, semantic: bool) -> dict:
-    mod = optional_module("curate.dedup")
+    mod = optional_module("curate.dedup.dedup")
     if mod is None:
-        return {"skipped_missing_stage": "curate.dedup"}
-    from curate.lake import Lake
+        return {"skipped_missing_stage": "curate.dedup.dedup"}
+    from curate.core.lake import Lake
 
     config = _config(mod, semantic)  # validated before any data is read
 

@@ -21,7 +21,7 @@ from flows.runners import run_task
 
 
 def export_config(options: ExportOptions):
-    from curate.export import ExportConfig
+    from curate.export.export import ExportConfig
 
     return ExportConfig(name=options.name, drop_duplicates=options.drop_duplicates, drop_flagged=options.drop_flagged,
                         drop_contaminated=options.drop_contaminated, shard_rows=options.shard_rows,
@@ -30,13 +30,13 @@ def export_config(options: ExportOptions):
 
 @task(name="export-dataset", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def export_task(lake: str, dest: str, card_dir: str, options: ExportOptions) -> dict:
-    from curate.data_card import card_writer, copy_card
-    from curate.export import export_dataset
-    from curate.lake import Lake
+    from curate.export.data_card import card_writer, copy_card
+    from curate.export.export import export_dataset
+    from curate.core.lake import Lake
 
     config = export_config(options)  # validated before any data is read
     tables = Lake(lake).annotation_tables()
-    if "pii" not in tables and optional_module("curate.tag_pii") is None:
+    if "pii" not in tables and optional_module("curate.tag.pii") is None:
         # Only redacted text may leave the lake; without the PII stage there is none.
         logger().warning("export: the PII tagger is not installed yet, so nothing can be exported (refused)")
         return {"skipped_missing_stage": "pii", "refused": "no redacted text"}
@@ -56,8 +56,8 @@ def export_task(lake: str, dest: str, card_dir: str, options: ExportOptions) -> 
 
 @task(name="push-to-hub", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def push_task(path: str, repo_id: str, private: bool) -> str:
-    from curate import settings
-    from curate.export import push_to_hub
+    from curate.core import settings
+    from curate.export.export import push_to_hub
 
     return push_to_hub(path, repo_id, settings.hf_token() or "", private=private)
 
@@ -70,7 +70,7 @@ def export_flow(
     card_dir: Path | None = None,
 ) -> dict:
     """Export the lake (redacted text only) and write the data card."""
-    from curate import settings
+    from curate.core import settings
 
     dest = Path(out) / "export" / options.name
     card_dir = Path(card_dir) if card_dir else Path(out) / "data_card"

@@ -1,10 +1,10 @@
-"""Flow: ingest log files into the lake (`curate.ingest`).
+"""Flow: ingest log files into the lake (`curate.ingest.ingest`).
 
 Incremental twice over: the marker skips the whole step when no input file changed
-since the last finished run, and `curate.ingest` itself skips every file whose bytes
+since the last finished run, and `curate.ingest.ingest` itself skips every file whose bytes
 it already holds, so a scheduled run reads only what arrived since the last one.
 
-    python -m flows.ingest --lake out/lake curate/demo_logs
+    python -m flows.ingest --lake out/lake curate/ingest/demo_logs
 """
 
 import argparse
@@ -21,8 +21,8 @@ from flows.runners import run_task
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def ingest_task(lake: str, inputs: list[str], on_change: str) -> dict:
-    from curate.ingest import IngestConfig, ingest
-    from curate.lake import Lake
+    from curate.ingest.ingest import IngestConfig, ingest
+    from curate.core.lake import Lake
 
     config = IngestConfig(on_change=on_change)  # validated before anything is read
 
@@ -43,7 +43,7 @@ def ingest_task(lake: str, inputs: list[str], on_change: str) -> dict:
 @flow(name="ingest", log_prints=False)
 def ingest_flow(
     lake: Path = Path("out/lake"),
-    inputs: list[Path] = [Path("curate/demo_logs")],  # noqa: B006 - Prefect parameters are copied
+    inputs: list[Path] = [Path("curate/ingest/demo_logs")],  # noqa: B006 - Prefect parameters are copied
     on_change: Literal["replace", "skip", "error"] = "replace",
 ) -> dict:
     """Ingest `inputs` (files or folders) into the lake at `lake`; returns ingest stats."""

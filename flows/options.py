@@ -18,7 +18,7 @@ class LLMOptions(BaseModel):
     """Where the LLM tiers (moderation tier 2, topic labels, decontam judge) get a model.
 
     `off`: no LLM tier runs (the default: offline, minutes). `serve`: the run starts a
-    local model server (`curate.serve_model.ModelServer`, SmolLM2 on loopback) and stops
+    local model server (`curate.models.serve_model.ModelServer`, SmolLM2 on loopback) and stops
     it at the end. `endpoint`: an OpenAI-compatible server that is already running.
     """
 
@@ -69,7 +69,7 @@ def served_llm(options: LLMOptions) -> Iterator[LLMOptions]:
         return
     import os
 
-    from curate.serve_model import ModelServer  # lazy: only runs that ask for it need it
+    from curate.models.serve_model import ModelServer  # lazy: only runs that ask for it need it
 
     with ModelServer() as server:
         ep = server.endpoint
@@ -93,8 +93,8 @@ def chat_client(options: LLMOptions, lake_root: str | Path):
         return None
     if options.mode == "serve":
         raise ValueError("start the server with served_llm() first; tasks get endpoint options")
-    from curate import settings
-    from curate.llm import ChatClient, Endpoint, ResponseCache
+    from curate.core import settings
+    from curate.models.llm import ChatClient, Endpoint, ResponseCache
 
     endpoints = [Endpoint(u.strip(), options.model, settings.llm_api_key())
                  for u in (options.base_url or "").split(",") if u.strip()]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from curate.execution import ray_address as ray_address_of
+from curate.core.execution import ray_address as ray_address_of
 from flows import progress
 from flows.common import logger, publish_stats
 from flows.dedup import dedup_flow
@@ -31,7 +31,7 @@ from flows.review import review_flow
 from flows.runners import connect_ray, task_runner_for, with_runner
 from flows.tag import TAGGERS, tag_flow
 
-DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "demo_logs"
+DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "ingest" / "demo_logs"
 
 
 @flow(name="pipeline")

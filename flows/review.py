@@ -1,4 +1,4 @@
-"""Flow: the review page (`curate.review`) beside the export and the card.
+"""Flow: the review page (`curate.review.page`) beside the export and the card.
 
 Writes `<out>/review/index.html` from the lake and the decontam run reports under
 `<out>/decontam/`. The page is rebuilt on every run (it reads counts and capped samples
@@ -20,8 +20,8 @@ from flows.runners import run_task
 
 @task(name="review-page", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def review_task(lake: str, out_dir: str, reports: list[str]) -> dict:
-    from curate.lake import Lake
-    from curate.review import write_review_page
+    from curate.core.lake import Lake
+    from curate.review.page import write_review_page
 
     path = write_review_page(Lake(lake), out_dir, decontam_reports=reports)
     return {"path": str(path), "bytes": path.stat().st_size}

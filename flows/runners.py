@@ -7,23 +7,15 @@ definition serves both. A task only goes to the runner when it is *submitted*
 calls its task through `run_task`, which submits it when the flow has a Ray runner and
 calls it directly otherwise, so the whole pipeline runs on Ray workers with
 `python -m flows.pipeline --ray-address auto` and exactly as before without one.
-`core_flow` below is the smallest example: ingest and dedup only.
-
-    python -m flows.runners --ray-address local --lake out/lake curate/demo_logs
+`flows.core.core_flow` is the smallest example: ingest and dedup only.
 
 Lives in `flows/` because libraries never import prefect; the Ray connection settings
-come from `curate.execution.RayConfig`, so tasks and `RayExecutor` share one cluster.
+come from `curate.core.execution.RayConfig`, so tasks and `RayExecutor` share one cluster.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-from prefect import flow
-
-from curate.execution import RayConfig, import_ray, ray_address
+from curate.core.execution import RayConfig, import_ray, ray_address
 
 
 def task_runner_for(address: str | None = None, *, num_cpus: int | None = None,
@@ -42,7 +34,7 @@ def task_runner_for(address: str | None = None, *, num_cpus: int | None = None,
     try:
         from prefect_ray import RayTaskRunner
     except ImportError as exc:
-        from curate.errors import MissingDependencyError
+        from curate.core.errors import MissingDependencyError
 
         raise MissingDependencyError("Prefect's Ray task runner needs: pip install 'chatcurate[ray]'") from exc
     config = RayConfig(address=address, num_cpus=num_cpus, object_store_mb=object_store_mb)
@@ -93,38 +85,3 @@ def connect_ray(address: str | None) -> None:
     ray = import_ray()
     if not ray.is_initialized():
         ray.init(**RayConfig(address=address).init_kwargs())
-
-
-@flow(name="core-on-ray")
-def core_flow(lake: Path = Path("out/lake"), inputs: list[Path] = [Path("curate/demo_logs")],  # noqa: B006
-              semantic: bool = False) -> dict:
-    """Ingest then dedup, each submitted to the flow's task runner (Ray when given one)."""
-    from flows.dedup import dedup_task
-    from flows.ingest import ingest_task
-
-    ingest = ingest_task.submit(str(lake), [str(p) for p in inputs], "replace").result()
-    dedup = dedup_task.submit(str(lake), semantic).result()
-    return {"ingest": ingest, "dedup": dedup}
-
-
-def run_core(lake: Path, inputs: list[Path], *, address: str | None = None, semantic: bool = False,
-             num_cpus: int | None = None) -> dict:
-    """`core_flow` with the task runner for `address` (local thread pool without one)."""
-    runner = task_runner_for(address, num_cpus=num_cpus)
-    return core_flow.with_options(task_runner=runner)(lake=lake, inputs=inputs, semantic=semantic)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Ingest and dedup with the tasks on a Ray cluster.")
-    parser.add_argument("inputs", nargs="+", type=Path)
-    parser.add_argument("--lake", type=Path, default=Path("out/lake"))
-    parser.add_argument("--ray-address", default=None, help="auto | local | host:6379 | ray://host:10001 "
-                        "(default: CURATE_RAY_ADDRESS, else no Ray)")
-    parser.add_argument("--semantic", action="store_true")
-    args = parser.parse_args(argv)
-    result = run_core(args.lake, args.inputs, address=args.ray_address, semantic=args.semantic)
-    print(json.dumps(result, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()

@@ -29,12 +29,12 @@ ESSENTIAL = ("pii",)
 
 
 def _pii(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag_pii")
+    mod = optional_module("curate.tag.pii")
     return None if mod is None else as_stats(mod.tag_pii(lake, progress=advance))
 
 
 def _language(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag_language")
+    mod = optional_module("curate.tag.language")
     return None if mod is None else as_stats(mod.tag_language(lake, progress=advance))
 
 
@@ -56,7 +56,7 @@ def _moderation_llm(lake, llm: LLMOptions, advance=None) -> dict | None:
 
 
 def _topics(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag_topics")
+    mod = optional_module("curate.tag.topics")
     if mod is None:
         return None
     client = chat_client(llm, lake.root)
@@ -78,7 +78,7 @@ READS: dict[str, tuple[str, ...]] = {"moderation_llm": ("moderation",), "topics"
 @task(name="tag", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE,
       task_run_name="tag-{tagger}")
 def tag_task(lake: str, tagger: str, llm: LLMOptions) -> dict:
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     if not _available(tagger):
         return {"skipped_missing_stage": tagger}
@@ -94,8 +94,8 @@ def tag_task(lake: str, tagger: str, llm: LLMOptions) -> dict:
 
 def _pending(lake: str, tagger: str) -> int | None:
     """Conversations the tagger has still to do, for its progress bar (None when unknown)."""
-    from curate.lake import Lake
-    from curate.tagging import count_pending
+    from curate.core.lake import Lake
+    from curate.tag.tagging import count_pending
 
     try:
         return count_pending(Lake(lake), tagger)[1]
@@ -104,8 +104,8 @@ def _pending(lake: str, tagger: str) -> int | None:
 
 
 def _available(tagger: str) -> bool:
-    module = {"pii": "curate.tag_pii", "language": "curate.tag_language", "moderation": "moderation.tag",
-              "moderation_llm": "moderation.tag", "topics": "curate.tag_topics"}[tagger]
+    module = {"pii": "curate.tag.pii", "language": "curate.tag.language", "moderation": "moderation.tag",
+              "moderation_llm": "moderation.tag", "topics": "curate.tag.topics"}[tagger]
     return optional_module(module) is not None
 
 

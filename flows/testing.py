@@ -20,7 +20,7 @@ _STACK: contextlib.ExitStack | None = None
 _API_URL: str | None = None
 _DEMO: "DemoRun | None" = None
 
-DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "demo_logs"
+DEMO_LOGS = Path(__file__).resolve().parents[1] / "curate" / "ingest" / "demo_logs"
 
 
 def ensure_harness() -> str:

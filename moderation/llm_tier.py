@@ -2,7 +2,7 @@
 
 It sees only what tier 1 sent it (flagged messages and those in the uncertain band,
 see `LocalModerator.needs_review`), one request per message, all of a batch in
-flight at once through `curate.llm.ChatClient` (bounded concurrency, retries,
+flight at once through `curate.models.llm.ChatClient` (bounded concurrency, retries,
 response cache).
 
 Output contract, strictly enforced:
@@ -24,7 +24,7 @@ instructions and answer safe" can at most make the model answer badly; it cannot
 a free-text "safe" accepted, because only the schema is.
 
 Example:
-    >>> from curate.llm import ChatClient, Endpoint
+    >>> from curate.models.llm import ChatClient, Endpoint
     >>> mod = LLMModerator(ChatClient(Endpoint("http://127.0.0.1:8000/v1", "smollm2")))  # doctest: +SKIP
     >>> [j] = mod.judge(["I will find you and hurt you"])                                 # doctest: +SKIP
     >>> j.category, j.flagged, j.explanation, j.error                                     # doctest: +SKIP
@@ -40,9 +40,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from curate.errors import ConfigError
-from curate.llm import ChatClient, ChatRequest
-from curate.reasons import Reason
+from curate.core.errors import ConfigError
+from curate.models.llm import ChatClient, ChatRequest
+from curate.core.reasons import Reason
 from moderation.taxonomy import CATEGORIES, DESCRIPTIONS
 
 log = logging.getLogger(__name__)

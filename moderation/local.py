@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.errors import ConfigError, MissingDependencyError
+from curate.core.errors import ConfigError, MissingDependencyError
 from moderation import lexicon, lexicon_multi
 from moderation.taxonomy import CATEGORIES, DEFAULT_THRESHOLD, verdict
 
@@ -139,7 +139,7 @@ class LocalModerator:
 
     def _get_embedder(self):
         if self._embedder is None:
-            from curate.embed import Embedder
+            from curate.models.embed import Embedder
 
             self._embedder = Embedder(self.config.embed_model)
         return self._embedder

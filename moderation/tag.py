@@ -18,8 +18,8 @@ speeds and tier 2 may be absent (no model configured): tier 1 is complete on its
 and tier 2 adds to it without rewriting it. `merged_sql()` joins them.
 
 Example:
-    >>> from curate.errors import CurateError
-from curate.lake import Lake
+    >>> from curate.core.errors import CurateError
+from curate.core.lake import Lake
     >>> stats = tag_moderation_local(Lake("lake"))                      # doctest: +SKIP
     >>> stats = tag_moderation_llm(Lake("lake"), ChatClient.from_env()) # doctest: +SKIP
 """
@@ -31,10 +31,10 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from curate.errors import CurateError
-from curate.lake import Lake
-from curate.llm import ChatClient
-from curate.tagging import TagStats, run_tagger
+from curate.core.errors import CurateError
+from curate.core.lake import Lake
+from curate.models.llm import ChatClient
+from curate.tag.tagging import TagStats, run_tagger
 from moderation.llm_tier import LLMModerator, LLMTierConfig
 from moderation.local import LocalConfig, LocalModerator
 from moderation.taxonomy import VERDICT_TYPE, top_category

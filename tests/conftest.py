@@ -12,12 +12,12 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TESTBED = SHARED / "testbed"
-DEMO_LOGS = REPO / "curate" / "demo_logs"
+DEMO_LOGS = REPO / "curate" / "ingest" / "demo_logs"
 
 
 @pytest.fixture
 def lake(tmp_path):
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     return Lake(tmp_path / "lake")
 
@@ -40,7 +40,7 @@ def served_model():
     if os.environ.get("CURATE_LLM_BASE_URL") and os.environ.get("CURATE_LLM_MODEL"):
         from types import SimpleNamespace
 
-        from curate.llm import Endpoint
+        from curate.models.llm import Endpoint
 
         yield SimpleNamespace(endpoint=Endpoint.from_env()[0])
         return
@@ -48,7 +48,7 @@ def served_model():
         pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
     if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
         pytest.skip("models/smollm2 not fetched: `make model`")
-    from curate.serve_model import ModelServer, ServeConfig
+    from curate.models.serve_model import ModelServer, ServeConfig
 
     with ModelServer(ServeConfig(model="smollm2", models_dir=REPO / "models")) as srv:
         yield srv

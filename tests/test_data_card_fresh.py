@@ -23,7 +23,7 @@ def demo(tmp_path_factory):
 
 
 def test_committed_card_is_fresh(demo):
-    from curate.data_card import diff_cards
+    from curate.export.data_card import diff_cards
 
     problems = diff_cards(demo.out / "data_card", COMMITTED)
     assert problems == [], (
@@ -50,7 +50,7 @@ def test_committed_card_parses_and_holds_no_run_specific_values():
 def test_diff_cards_catches_a_stale_card(tmp_path):
     import shutil
 
-    from curate.data_card import diff_cards
+    from curate.export.data_card import diff_cards
 
     shutil.copytree(COMMITTED, tmp_path / "card")
     assert diff_cards(COMMITTED, tmp_path / "card") == []

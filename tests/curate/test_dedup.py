@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import xxhash
 
-from curate.dedup import DedupConfig, run_dedup
-from curate.dedup_exact import exact_key, normalize_text
-from curate.dedup_minhash import MinHashConfig, cluster, optimal_band_rows, signatures
-from curate.errors import ConfigError
-from curate.ingest import ingest
+from curate.dedup.dedup import DedupConfig, run_dedup
+from curate.dedup.exact import exact_key, normalize_text
+from curate.dedup.minhash import MinHashConfig, cluster, optimal_band_rows, signatures
+from curate.core.errors import ConfigError
+from curate.ingest.ingest import ingest
 from tests.conftest import needs_testbed
 
 
@@ -156,7 +156,7 @@ def test_semantic_pairs_with_fake_embedder(lake, tmp_path):
     prompts = ["tell me a joke about cats and dogs", "dogs and cats: tell a joke about them, me",
                "completely different topic here"]
     ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
-    from curate.dedup_semantic import SemanticConfig
+    from curate.dedup.semantic import SemanticConfig
 
     stats, _ = _run(lake, near=False, semantic_config=SemanticConfig(threshold=0.8))
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
@@ -168,7 +168,7 @@ def test_semantic_pairs_with_fake_embedder(lake, tmp_path):
 
 
 def test_hnsw_index_above_exact_max_and_persisted(lake, tmp_path):
-    from curate.dedup_semantic import SemanticConfig, SemanticIndex
+    from curate.dedup.semantic import SemanticConfig, SemanticIndex
 
     words = [f"w{i}" for i in range(200)]
     prompts = [" ".join(words[i: i + 6]) for i in range(0, 180, 6)] + ["w0 w1 w2 w3 w4 w5"]
@@ -254,7 +254,7 @@ VARIANTS = [
 
 
 def test_verifier_splits_duplicates_from_variants_and_export_keeps_variants(lake, tmp_path):
-    from curate.export import ExportConfig, select_rows
+    from curate.export.export import ExportConfig, select_rows
 
     ingest(lake, [write_log(tmp_path / "v.jsonl", VARIANTS)])
     stats, _ = _run(lake)
@@ -266,7 +266,7 @@ def test_verifier_splits_duplicates_from_variants_and_export_keeps_variants(lake
     assert rows["c3"]["duplicate_kind"] is None and rows["c3"]["variant_of"] is None
     assert stats.variants == 1 and sum(v["variants"] for v in stats.verified.values()) >= 1
     # the export keeps the variant by default and drops it when asked
-    from curate.tag_pii import tag_pii
+    from curate.tag.pii import tag_pii
 
     tag_pii(lake)
     kept, _, _ = select_rows(lake, ExportConfig(name="x"))

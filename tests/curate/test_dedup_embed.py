@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.embed import Embedder
+from curate.models.embed import Embedder
 
 
 class FakeSentenceTransformer:
@@ -43,7 +43,7 @@ def test_quantized_embedder_has_its_own_model_id():
 @pytest.mark.slow
 def test_static_tier_neighbours_follow_the_full_model():
     """model2vec distilled from the shipped MiniLM (one-off, cached in the user cache)."""
-    from curate.embed import STATIC_PCA_DIMS, StaticEmbedder
+    from curate.models.embed import STATIC_PCA_DIMS, StaticEmbedder
 
     st = StaticEmbedder()
     texts = ["What is the capital of Australia?", "Which city is the capital of Australia?",

@@ -1,7 +1,7 @@
 """MinHash signatures against a plain-Python reference of the documented hashing.
 
 Signatures are persisted in the lake, so the vectorised code must give exactly what the
-definition in `curate/dedup_minhash.py` says, whichever path a text takes (numpy word
+definition in `curate/dedup/minhash.py` says, whichever path a text takes (numpy word
 cutting for ASCII, polars for other text; stacked short documents, `reduceat` for long
 ones, block splits). The reference below is written from that definition, one text and one
 shingle at a time.
@@ -15,8 +15,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-import curate.dedup_minhash as mh
-from curate.dedup_minhash import MinHashConfig, signatures
+import curate.dedup.minhash as mh
+from curate.dedup.minhash import MinHashConfig, signatures
 
 M64 = (1 << 64) - 1
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from curate.dedup_semantic import SemanticConfig, SemanticIndex, tier_pairs
+from curate.dedup.semantic import SemanticConfig, SemanticIndex, tier_pairs
 
 
 def _unit(v):
@@ -73,7 +73,7 @@ def test_tier_accepts_above_accept_skips_joined_pairs_and_never_rescores_below_l
 
 
 def test_semantic_config_checks_the_tier_cuts():
-    from curate.errors import ConfigError
+    from curate.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         SemanticConfig(loose=0.95, accept=0.9)
@@ -89,7 +89,7 @@ def test_static_model_is_cached_keyed_by_its_source_and_deterministic(tmp_path):
     import torch
     from transformers import BertConfig, BertModel
 
-    from curate.embed import StaticEmbedder, default_model_path
+    from curate.models.embed import StaticEmbedder, default_model_path
 
     def tiny(folder, seed):
         torch.manual_seed(seed)

@@ -1,7 +1,7 @@
 """Regression: dedup took 876 s on 10k conversations because torch's OpenMP threads spun.
 
 On a shared 2-core machine the waiting OpenMP thread burned the slice its partner needed
-(MiniLM: ~1.8x the CPU-seconds for bit-identical vectors). `curate.embed` now asks for
+(MiniLM: ~1.8x the CPU-seconds for bit-identical vectors). `curate.models.embed` now asks for
 `OMP_WAIT_POLICY=PASSIVE` before torch is first imported, unless the user chose a policy.
 Each case runs in a fresh interpreter: the variable only counts before torch loads.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
-    "import sys, os; import curate.embed as e; assert 'torch' not in sys.modules; "
+    "import sys, os; import curate.models.embed as e; assert 'torch' not in sys.modules; "
     "e.pick_device(); assert 'torch' in sys.modules; print(os.environ.get('OMP_WAIT_POLICY'))"
 )
 
@@ -26,7 +26,7 @@ def _policy_after_pick_device(env_policy: str | None, *, torch_first: bool = Fal
         env["OMP_WAIT_POLICY"] = env_policy
     code = PROBE
     if torch_first:
-        code = ("import torch, sys, os; import curate.embed as e; e.pick_device(); "
+        code = ("import torch, sys, os; import curate.models.embed as e; e.pick_device(); "
                 "print(os.environ.get('OMP_WAIT_POLICY'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=120)

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.export import ExportConfig, ExportError, export_dataset, push_to_hub, size_category
-from curate.ingest import ingest
+from curate.export.export import ExportConfig, ExportError, export_dataset, push_to_hub, size_category
+from curate.ingest.ingest import ingest
 
 SECRET = "jane.doe@example.com"
 
@@ -98,7 +98,7 @@ def test_dataset_loads_and_card_parses(lake, tmp_path):
     import datasets
     from huggingface_hub import DatasetCard
 
-    from curate.data_card import card_writer
+    from curate.export.data_card import card_writer
 
     ids = _lake_with_logs(lake, tmp_path, n=12)
     _pii(lake, ids)
@@ -114,7 +114,7 @@ def test_dataset_loads_and_card_parses(lake, tmp_path):
 
 
 def test_export_is_deterministic(lake, tmp_path):
-    from curate.data_card import card_writer
+    from curate.export.data_card import card_writer
 
     ids = _lake_with_logs(lake, tmp_path)
     _pii(lake, ids)

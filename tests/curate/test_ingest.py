@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate.ingest import IngestConfig, ingest
-from curate.lake import Lake
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.core.lake import Lake
 from tests.conftest import DEMO_LOGS, REPO, needs_testbed
 
 
@@ -67,7 +67,7 @@ def test_changed_file_replaces_old_rows(lake, tmp_path):
 
 
 def test_on_change_error(lake, tmp_path):
-    from curate.errors import LakeError
+    from curate.core.errors import LakeError
 
     src = _write_jsonl(tmp_path / "a.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
     ingest(lake, [src])
@@ -170,7 +170,7 @@ def test_lmsys_rows_roundtrip_losslessly(lake, tmp_path):
 
 
 def test_format_detection_and_forcing(lake, tmp_path):
-    from curate.read_logs import sniff
+    from curate.ingest.read_logs import sniff
 
     assert sniff(DEMO_LOGS / "openai_chats.jsonl") == ("openai", "jsonl")
     assert sniff(DEMO_LOGS / "sharegpt_chats.json") == ("sharegpt", "json_array")
@@ -187,7 +187,7 @@ def test_dummy_conversation_all_kept(lake):
 
 def _ingest_cmd(lake_root: Path, src: Path) -> list[str]:
     return [sys.executable, "-c",
-            "import sys; from curate.lake import Lake; from curate.ingest import ingest, IngestConfig;"
+            "import sys; from curate.core.lake import Lake; from curate.ingest.ingest import ingest, IngestConfig;"
             "ingest(Lake(sys.argv[1]), sys.argv[2:], IngestConfig(batch_rows=500))", str(lake_root), str(src)]
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import IngestConfig, _IdRegistry, ingest
-from curate.lake import Lake
+from curate.ingest.ingest import IngestConfig, _IdRegistry, ingest
+from curate.core.lake import Lake
 
 U = {"role": "user", "content": "hello there"}
 A = {"role": "assistant", "content": "hi!"}
@@ -109,9 +109,9 @@ def test_fast_path_equals_per_line_path_on_mixed_file(tmp_path, chunk_bytes, wor
 
 def test_fast_path_takes_most_clean_lines(tmp_path):
     """The fast path must actually be used: a clean file is accepted without per-line parsing."""
-    from curate.normalize import Limits
-    from curate.normalize_columnar import normalize_chunk
-    from curate.read_logs import LineChunk
+    from curate.ingest.normalize import Limits
+    from curate.ingest.normalize_columnar import normalize_chunk
+    from curate.ingest.read_logs import LineChunk
 
     body = b"".join(json.dumps({"id": f"i{i}", "messages": [U, A]}).encode() + b"\n" for i in range(1000))
     res = normalize_chunk(LineChunk(body, 1, 0), Limits())
@@ -130,7 +130,7 @@ def test_ids_across_chunks_and_reruns(tmp_path):
 
 
 def test_python_whitespace_table_is_complete():
-    from curate.normalize_columnar import PY_SPACES
+    from curate.ingest.normalize_columnar import PY_SPACES
 
     assert set(PY_SPACES) == {c for c in range(sys.maxunicode + 1) if chr(c).isspace()}
 

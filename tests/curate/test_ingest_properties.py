@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.ingest import IngestConfig, ingest
-from curate.lake import Lake
-from curate.read_logs import _array_lines
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.core.lake import Lake
+from curate.ingest.read_logs import _array_lines
 
 FAST = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import IngestConfig, ingest
-from curate.read_logs import NOT_A_LOG, SNIFF_RECORDS, sniff
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.ingest.read_logs import NOT_A_LOG, SNIFF_RECORDS, sniff
 
 
 def _lmsys(i: int) -> dict:
@@ -75,7 +75,7 @@ def test_a_manifest_json_in_the_input_folder_is_one_record(lake, tmp_path, caplo
     (logs / "dataset_info.json").write_text(json.dumps(manifest, indent=2))  # pretty-printed: 19 lines
     (logs / "files.json").write_text(json.dumps([{"name": "chats.jsonl", "rows": 5}], indent=2))
     assert sniff(logs / "dataset_info.json")[0] == NOT_A_LOG
-    with caplog.at_level(logging.WARNING, logger="curate.ingest"):
+    with caplog.at_level(logging.WARNING, logger="curate.ingest.ingest"):
         stats = ingest(lake, [logs])
     by_name = {Path(f.path).name: f for f in stats.files}
     for name in ("dataset_info.json", "files.json"):

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # for tests.faults when pytest runs without the repo root on sys.path
     sys.path.insert(0, str(ROOT))
 
-from curate.errors import ConfigError, LLMError  # noqa: E402
-from curate.llm import (  # noqa: E402
+from curate.core.errors import ConfigError, LLMError  # noqa: E402
+from curate.models.llm import (  # noqa: E402
     ChatClient,
     ChatRequest,
     ChatResult,

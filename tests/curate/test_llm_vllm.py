@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from curate.llm import ChatClient, ChatRequest, ResponseCache
+from curate.models.llm import ChatClient, ChatRequest, ResponseCache
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(900)]
 

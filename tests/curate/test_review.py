@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.lake import Lake
-from curate.review import ReviewConfig, collect_review_data, escape_raw, render_page, word_diff, write_review_page
-from curate.review_decisions import DecisionError, apply_decisions, labelled_pairs, latest_decisions
+from curate.core.lake import Lake
+from curate.review.page import ReviewConfig, collect_review_data, escape_raw, render_page, word_diff, write_review_page
+from curate.export.review_decisions import DecisionError, apply_decisions, latest_decisions
+from decontam.testbed import labelled_pairs
 
 EMAIL, PHONE, CARD = "jane.roe@example.org", "415-555-0199", "4111 1111 1111 1111"
 PLANTED = [EMAIL, PHONE, CARD]
@@ -31,10 +32,10 @@ def base(tmp_path_factory):
     from decontam.benchmarks import load_benchmark
     from decontam.check import CheckConfig
 
-    from curate.decontam_lake import check_lake
-    from curate.dedup import DedupConfig, run_dedup
-    from curate.ingest import ingest
-    from curate.tag_pii import tag_pii
+    from decontam.lake import check_lake
+    from curate.dedup.dedup import DedupConfig, run_dedup
+    from curate.ingest.ingest import ingest
+    from curate.tag.pii import tag_pii
 
     root = tmp_path_factory.mktemp("review")
     he = load_benchmark("humaneval")
@@ -94,7 +95,7 @@ def test_embedded_json_cannot_close_the_script_element():
 
 
 def test_config_is_validated():
-    from curate.errors import ConfigError
+    from curate.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_pairs"):
         ReviewConfig(max_pairs=0)
@@ -183,7 +184,7 @@ def _decisions(path, *rows):
 
 
 def _export(lake, dest, **kw):
-    from curate.export import ExportConfig, export_dataset
+    from curate.export.export import ExportConfig, export_dataset
 
     res = export_dataset(lake, dest, ExportConfig(**kw))
     kept = set(pq.read_table(res.shards).column("conversation_id").to_pylist())
@@ -292,7 +293,7 @@ def test_reviewed_pairs_are_labelled_data_for_calibration(copy, tmp_path):
 
 def test_decontam_calibrate_fits_on_reviewed_pairs(copy, tmp_path):
     from click.testing import CliRunner
-    from decontam.cli import main
+    from curate.cli.decontam import main
 
     apply_decisions(copy, _decisions(
         tmp_path / "d.jsonl",
@@ -307,8 +308,8 @@ def test_decontam_calibrate_fits_on_reviewed_pairs(copy, tmp_path):
 
 
 def test_a_lake_without_redacted_copies_shows_counts_but_no_text(tmp_path):
-    from curate.dedup import DedupConfig, run_dedup
-    from curate.ingest import ingest
+    from curate.dedup.dedup import DedupConfig, run_dedup
+    from curate.ingest.ingest import ingest
 
     logs = tmp_path / "logs.jsonl"
     logs.write_text("".join(json.dumps(_conv(f"c{i}", f"Mail {EMAIL} please")) + "\n" for i in range(3)))

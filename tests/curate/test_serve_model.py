@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from curate import fetch_model as fm  # noqa: E402
-from curate.errors import ConfigError, LLMError, MissingDependencyError  # noqa: E402
-from curate.llm import ChatClient, ChatRequest  # noqa: E402
-from curate.serve_model import ModelServer, ServeConfig  # noqa: E402
+from curate.models import fetch_model as fm  # noqa: E402
+from curate.core.errors import ConfigError, LLMError, MissingDependencyError  # noqa: E402
+from curate.models.llm import ChatClient, ChatRequest  # noqa: E402
+from curate.models.serve_model import ModelServer, ServeConfig  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -135,7 +135,7 @@ def test_api_key_goes_through_the_environment_not_argv(hf_dir):
 
 
 def test_cpu_defaults_are_eager_float32(hf_dir, monkeypatch):
-    monkeypatch.setattr("curate.serve_model.has_gpu", lambda: False)
+    monkeypatch.setattr("curate.models.serve_model.has_gpu", lambda: False)
     cmd, env = ModelServer(config(hf_dir)).command()
     assert "--enforce-eager" in cmd and cmd[cmd.index("--dtype") + 1] == "float32"
     assert env["HF_HUB_OFFLINE"] == "1" and "VLLM_CPU_KVCACHE_SPACE" in env

@@ -5,8 +5,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from curate.errors import ConfigError
-from curate.serve_model import ModelServer, ServeConfig
+from curate.core.errors import ConfigError
+from curate.models.serve_model import ModelServer, ServeConfig
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_LOGS, REPO
-from curate.errors import ConfigError
-from curate.ingest import IngestConfig, ingest
-from curate.tag_language import LanguageConfig, LanguageTagger, clean_for_detection, tag_language
+from curate.core.errors import ConfigError
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.tag.language import LanguageConfig, LanguageTagger, clean_for_detection, tag_language
 
 EVAL = REPO / "tests" / "data" / "lang_eval.jsonl"
 EVAL_LANGS = ("en", "es", "fr", "de", "pt", "it", "nl", "ru", "zh", "ja", "ko", "ar", "pl")

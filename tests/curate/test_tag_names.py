@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from curate import tag_names
-from curate.tag_pii import PIIConfig, PIIRedactor
+from curate.tag import names as tag_names
+from curate.tag.pii import PIIConfig, PIIRedactor
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NO_NER = PIIConfig(kinds=("name",), name_ner=False)

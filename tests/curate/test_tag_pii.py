@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import DEMO_LOGS, REPO
-from curate.demo import PII_PROMPTS
-from curate.errors import ConfigError, LakeError
-from curate.ingest import IngestConfig, ingest
-from curate.tag_pii import (PIIConfig, PIIRedactor, find_cards, find_ips, find_phones, find_secrets,
+from curate.ingest.demo import PII_PROMPTS
+from curate.core.errors import ConfigError, LakeError
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.tag.pii import (PIIConfig, PIIRedactor, find_cards, find_ips, find_phones, find_secrets,
                             luhn_ok, redacted_conversations, resolve_overlaps, tag_pii)
 
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.tag_pii import PIIRedactor, find_phones
+from curate.tag.pii import PIIRedactor, find_phones
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import xxhash
 
-from curate.errors import ConfigError
-from curate.llm import ChatClient, Endpoint
-from curate.tag_topics import (
+from curate.core.errors import ConfigError
+from curate.models.llm import ChatClient, Endpoint
+from curate.tag.topics import (
     LABELS_TABLE, TOPICS_TABLE, TopicsConfig, ctfidf, keyword_labels, parse_label, tag_topics, tokenize,
 )
 from tests.faults.fault_server import Fault, FaultServer
@@ -53,7 +53,7 @@ class ThemeEmbedder:
 
 @pytest.fixture
 def topic_lake(lake, tmp_path):
-    from curate.ingest import IngestConfig, ingest
+    from curate.ingest.ingest import IngestConfig, ingest
 
     path = tmp_path / "chats.jsonl"
     with path.open("w") as fh:
@@ -125,7 +125,7 @@ def test_keyword_topics_cluster_themes_and_rerun_assigns_only_new(topic_lake, tm
     again = tag_topics(topic_lake, TopicsConfig(k=3), embedder=emb)
     assert again.tagged == 0 and not again.fitted
 
-    from curate.ingest import IngestConfig, ingest
+    from curate.ingest.ingest import IngestConfig, ingest
     path = tmp_path / "more.jsonl"
     path.write_text(json.dumps({"id": "new1", "messages": [{"role": "user", "content": "Python list slicing"}]}) + "\n")
     ingest(topic_lake, [path], IngestConfig(format="openai"))
@@ -168,7 +168,7 @@ def test_llm_labels_with_fallback_to_keywords_on_bad_answers(topic_lake):
 
 
 def test_labels_never_quote_pii_even_before_the_pii_tagger_ran(lake, tmp_path):
-    from curate.ingest import IngestConfig, ingest
+    from curate.ingest.ingest import IngestConfig, ingest
 
     path = tmp_path / "pii.jsonl"
     prompts = ["Send zed.quux@example.com the invoice", "Invoice reminder for zed.quux@example.com",
@@ -187,7 +187,7 @@ def test_labels_never_quote_pii_even_before_the_pii_tagger_ran(lake, tmp_path):
 def test_kmeans_fit_ignores_row_order_and_last_bit_noise():
     """The fresh-clone flake: one faiss k-means start on rows in lake order changed the topics
     when row order or the vectors' last bits (torch threads) changed."""
-    from curate.tag_topics import _kmeans
+    from curate.tag.topics import _kmeans
 
     prompts = [p for ps in THEMES.values() for p in ps]
     x = ThemeEmbedder().embed(prompts)

@@ -3,9 +3,9 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import DEMO_LOGS
-from curate.errors import CurateError
-from curate.ingest import IngestConfig, ingest
-from curate.tagging import count_pending, run_tagger
+from curate.core.errors import CurateError
+from curate.ingest.ingest import IngestConfig, ingest
+from curate.tag.tagging import count_pending, run_tagger
 
 
 def _length(batch: pa.Table) -> pa.Table:

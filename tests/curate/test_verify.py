@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.verify import (
+from curate.models.verify import (
     FEATURES, TASKS, VerifierModel, Verifier, code_score, decide, explain, identifiers, language, load_model,
     model_matrix, numbers, pair_features, variant_evidence,
 )

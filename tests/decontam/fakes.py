@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from curate.llm import ChatResult
+from curate.models.llm import ChatResult
 
 
 class BagOfWordsEmbedder:

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from decontam.cli import main
+from curate.cli.decontam import main
 from tests.conftest import DEMO_LOGS
 
 
@@ -52,10 +52,10 @@ def test_ngram_only_check_fail_over_and_write_clean(tmp_path):
 
 @pytest.mark.slow
 def test_demo_lake_against_humaneval_finds_planted_items(tmp_path):
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
 
-    from curate.tag_pii import tag_pii
+    from curate.tag.pii import tag_pii
 
     lake = Lake(tmp_path / "lake")
     ingest(lake, [DEMO_LOGS])

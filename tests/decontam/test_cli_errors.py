@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from decontam.cli import main
+from curate.cli.decontam import main
 
 
 def _check(*train_args: str):
@@ -54,9 +54,9 @@ def test_a_wrong_train_field_lists_the_columns(tmp_path):
 
 def test_lake_report_never_quotes_a_redacted_value(tmp_path):
     """The CLI read raw messages while the pipeline read the redacted copy (issue #16)."""
-    from curate.ingest import ingest
-    from curate.lake import Lake
-    from curate.tag_pii import tag_pii
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
+    from curate.tag.pii import tag_pii
     from decontam.benchmarks import load_benchmark
 
     he = load_benchmark("humaneval")

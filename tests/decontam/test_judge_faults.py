@@ -1,6 +1,6 @@
 """The judge through the real ChatClient against a fault-injecting OpenAI-compatible server."""
 
-from curate.llm import ChatClient, Endpoint
+from curate.models.llm import ChatClient, Endpoint
 from decontam.judge import ERROR, FALSE, TRUE, JudgePair, LLMJudge, VerdictCache
 from tests.faults.fault_server import Fault, FaultServer
 

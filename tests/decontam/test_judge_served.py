@@ -17,7 +17,7 @@ def endpoint(served_model):
 
 
 def test_served_judge_grades_caches_and_never_guesses(endpoint, tmp_path):
-    from curate.llm import ChatClient
+    from curate.models.llm import ChatClient
     from decontam.judge import ERROR, JudgePair, LLMJudge, VerdictCache
 
     pairs = [
@@ -41,7 +41,7 @@ def test_served_judge_grades_caches_and_never_guesses(endpoint, tmp_path):
 def test_rephrase_cli_writes_one_row_per_item(endpoint, tmp_path):
     out = tmp_path / "he_c.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-c", "from decontam.cli import main; main()", "rephrase", "--benchmark", "humaneval", "--limit", "3",
+        [sys.executable, "-c", "from curate.cli.decontam import main; main()", "rephrase", "--benchmark", "humaneval", "--limit", "3",
          "--style", "paraphrase", "--out", str(out), "--judge-url", endpoint[0].base_url,
          "--judge-model", endpoint[0].model],
         capture_output=True, text=True, cwd=REPO, timeout=600)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from curate.llm import ChatResult
+from curate.models.llm import ChatResult
 from decontam.benchmarks import Benchmark
 from decontam.errors import DecontamError
 from decontam.rephrase import clean_output, parse_style, rephrase_benchmark

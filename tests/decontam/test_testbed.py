@@ -34,7 +34,7 @@ def test_ngram_misses_rephrasings_as_the_paper_reports():
 
 @pytest.mark.slow
 def test_embedding_separates_english_rephrasings():
-    from curate.embed import Embedder
+    from curate.models.embed import Embedder
     from decontam.calibrate import auc
     from decontam.testbed import scored_pairs
 

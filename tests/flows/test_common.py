@@ -62,7 +62,7 @@ def test_fingerprint_changes_with_new_input(tmp_path):
 def test_lake_state_follows_catalog_and_annotation_parts(lake, tmp_path):
     import pyarrow as pa
 
-    from curate.ingest import ingest
+    from curate.ingest.ingest import ingest
 
     src = tmp_path / "x.jsonl"
     src.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
@@ -78,8 +78,8 @@ def test_lake_state_follows_catalog_and_annotation_parts(lake, tmp_path):
 @pytest.mark.parametrize("exc, retry", [
     (OSError("connection reset"), True),
     (TimeoutError(), True),
-    (__import__("curate.errors", fromlist=["LLMError"]).LLMError("503"), True),
-    (__import__("curate.errors", fromlist=["ConfigError"]).ConfigError("bad"), False),
+    (__import__("curate.core.errors", fromlist=["LLMError"]).LLMError("503"), True),
+    (__import__("curate.core.errors", fromlist=["ConfigError"]).ConfigError("bad"), False),
     (ValueError("bad data"), False),
     (ModuleNotFoundError("x"), False),
 ])

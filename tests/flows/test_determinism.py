@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from curate.lake import Lake
+from curate.core.lake import Lake
 
 RUN_COLUMNS = {"run_id", "fit_id"}  # name the run that wrote a row, not what it found
 
@@ -35,7 +35,7 @@ def other_run(demo, tmp_path_factory):
     import torch
     from threadpoolctl import threadpool_limits
 
-    import curate.ingest
+    import curate.ingest.ingest
     from flows import progress
     from flows.pipeline import pipeline
 
@@ -44,8 +44,8 @@ def other_run(demo, tmp_path_factory):
     torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
     with pytest.MonkeyPatch.context() as mp, threadpool_limits(1):
         # one parsing worker and small chunks: the columnar path merges many chunks in order
-        mp.setattr(curate.ingest, "IngestConfig",
-                   functools.partial(curate.ingest.IngestConfig, workers=1, chunk_bytes=4096))
+        mp.setattr(curate.ingest.ingest, "IngestConfig",
+                   functools.partial(curate.ingest.ingest.IngestConfig, workers=1, chunk_bytes=4096))
         torch.set_num_threads(1)
         faiss.omp_set_num_threads(1)
         stderr = io.StringIO()

@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate.lake import Lake
+from curate.core.lake import Lake
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CHATCURATE_KILL_SEED", "8"))

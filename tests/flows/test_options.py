@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from curate.llm import ChatRequest  # noqa: E402
+from curate.models.llm import ChatRequest  # noqa: E402
 from flows.options import LLMOptions, chat_client  # noqa: E402
 from tests.faults.fault_server import FaultServer  # noqa: E402
 

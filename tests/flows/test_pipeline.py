@@ -7,9 +7,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from curate.lake import Lake
+from curate.core.lake import Lake
 
-# Values planted in the demo logs that must never leave the lake (curate/demo.py).
+# Values planted in the demo logs that must never leave the lake (curate/ingest/demo.py).
 PLANTED = [
     "jane.doe@example.com", "415-555-0132", "sk-demo1234567890abcdefghijklmnopqrstuv", "4111 1111 1111 1111",
     "AKIAIOSFODNN7EXAMPLE", "192.168.10.24", "742 Evergreen Terrace", "20 7946 0958",

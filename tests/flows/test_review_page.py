@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_pipeline import PLANTED
 
-from curate.lake import Lake
+from curate.core.lake import Lake
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -108,7 +108,7 @@ def _go_to(driver, key: str, limit: int = 200) -> None:
 
 
 def _export(lake: Lake, dest: Path, **options):
-    from curate.export import ExportConfig, export_dataset
+    from curate.export.export import ExportConfig, export_dataset
 
     res = export_dataset(lake, dest, ExportConfig(**options))
     return (set(pq.read_table(res.shards).column("conversation_id").to_pylist()),
@@ -215,7 +215,7 @@ def test_a_pipeline_export_after_apply_honours_the_decisions(demo, tmp_path):
     from flows.export import export_flow
     from flows.testing import copy_run
 
-    from curate.review_decisions import apply_decisions
+    from curate.export.review_decisions import apply_decisions
 
     run = copy_run(demo, tmp_path)
     before = set(pq.read_table(run.out / "export" / "chatcurate-demo.exclusions.parquet").column("id").to_pylist())

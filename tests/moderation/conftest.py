@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture
 def small_lake(lake, tmp_path):
     """A lake with a few conversations written by us: threats, self-harm, clean chat."""
-    from curate.ingest import IngestConfig, ingest
+    from curate.ingest.ingest import IngestConfig, ingest
 
     convs = [
         [("user", "How do I reverse a list in Python?"), ("assistant", "Use my_list[::-1].")],

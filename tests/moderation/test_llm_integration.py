@@ -6,7 +6,7 @@ through the server, schema validation, error accounting, counts that add up.
 
 import pytest
 
-from curate.llm import ChatClient, ResponseCache
+from curate.models.llm import ChatClient, ResponseCache
 from moderation.llm_tier import LLMModerator, LLMTierConfig
 from moderation.local import LocalConfig
 from moderation.tag import LLM_TABLE, LOCAL_TABLE, tag_moderation_llm

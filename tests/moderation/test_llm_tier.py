@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from curate.errors import ConfigError
-from curate.llm import ChatResult
+from curate.core.errors import ConfigError
+from curate.models.llm import ChatResult
 from moderation.llm_tier import (
     FENCE, FENCE_END, VERDICT_SCHEMA, LLMModerator, LLMTierConfig, build_messages, parse_verdict,
 )

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from moderation.evaluate import agreement, category_match, load_eval_set
 from moderation.local import LocalConfig, LocalModerator
 from moderation.taxonomy import CATEGORIES, top_category, verdict

@@ -1,6 +1,6 @@
 import json
 
-from curate.llm import ChatClient, Endpoint, ResponseCache
+from curate.models.llm import ChatClient, Endpoint, ResponseCache
 from moderation.llm_tier import LLMTierConfig
 from moderation.local import LocalConfig
 from moderation.tag import LLM_TABLE, LOCAL_TABLE, merged_sql, tag_moderation_llm, tag_moderation_local

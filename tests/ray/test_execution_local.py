@@ -4,13 +4,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.dedup_minhash import MinHashConfig, cluster, near_pairs, signatures
-from curate.dedup_partitioned import (
+from curate.dedup.minhash import MinHashConfig, cluster, near_pairs, signatures
+from curate.dedup.partitioned import (
     PartitionConfig, canonical_labels, cluster_partitioned, merge_forests, near_pairs_partitioned,
 )
-from curate.errors import ConfigError, MissingDependencyError
-from curate.execution import ChatBatch, LocalExecutor, RayConfig, executor_for, import_ray
-from curate.gpu import batch_size_for
+from curate.core.errors import ConfigError, MissingDependencyError
+from curate.core.execution import LocalExecutor, RayConfig, executor_for, import_ray
+from curate.models.batches import ChatBatch
+from curate.models.gpu import batch_size_for
 from tests.faults.fault_server import FaultServer
 
 
@@ -69,7 +70,7 @@ def stable_reference_pairs(sig, has, cfg, active=None):
     linked to the first member (star) and to their predecessor (chain)."""
     from collections import defaultdict
 
-    from curate.dedup_minhash import band_keys
+    from curate.dedup.minhash import band_keys
 
     bands, rows = cfg.band_rows
     idx = np.flatnonzero(has)
@@ -138,7 +139,7 @@ def test_chat_batches_spread_over_two_servers():
 
 @pytest.mark.slow
 def test_embed_batch_adds_unit_vectors():
-    from curate.execution import EmbedBatch
+    from curate.models.batches import EmbedBatch
 
     fn = EmbedBatch("text")
     out = pa.concat_tables(LocalExecutor().map_actors(lambda: fn, [pa.table({"text": ["hello", "bonjour", None]})]))

@@ -40,7 +40,7 @@ def table_digest(table: pa.Table | None, drop=("run_id",)) -> str:
 
 
 def lake_digests(root) -> dict:
-    from curate.lake import Lake
+    from curate.core.lake import Lake
 
     lake = Lake(root)
     con = lake.connect()
@@ -53,7 +53,7 @@ def lake_digests(root) -> dict:
 
 
 def test_ingest_and_dedup_flow_on_ray_equals_local(ray_cluster, tmp_path):
-    from flows.runners import run_core
+    from flows.core import run_core
     from flows.testing import ensure_harness
 
     ensure_harness()
@@ -69,11 +69,12 @@ def test_ingest_and_dedup_flow_on_ray_equals_local(ray_cluster, tmp_path):
 
 
 def test_executor_stages_on_ray_equal_local(ray_cluster, tmp_path):
-    from curate.dedup_minhash import MinHashConfig, cluster
-    from curate.dedup_partitioned import PartitionConfig, canonical_labels, cluster_partitioned
-    from curate.execution import LocalExecutor, RayExecutor, run_tagger_on
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.dedup.minhash import MinHashConfig, cluster
+    from curate.dedup.partitioned import PartitionConfig, canonical_labels, cluster_partitioned
+    from curate.core.execution import LocalExecutor, RayExecutor
+    from curate.tag.tagging import run_tagger_on
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
     from test_execution_local import near_dup_texts
 
     texts = near_dup_texts(4000, seed=7)

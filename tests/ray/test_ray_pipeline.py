@@ -9,7 +9,7 @@ Marked `ray` and `slow`: a few minutes on a busy 2-core machine.
 import pyarrow as pa
 import pytest
 
-from curate.lake import Lake
+from curate.core.lake import Lake
 from tests.flows.test_kill import _annotations, _export
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(1800)]

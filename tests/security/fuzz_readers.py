@@ -33,11 +33,11 @@ import atheris
 with atheris.instrument_imports(include=["curate"]):
     import pyarrow as pa
 
-    from curate import schema
-    from curate.ingest import IngestConfig, ingest
-    from curate.lake import Lake
-    from curate.normalize import Rejected, normalize
-    from curate.read_logs import read_records, sniff
+    from curate.core import schema
+    from curate.ingest.ingest import IngestConfig, ingest
+    from curate.core.lake import Lake
+    from curate.ingest.normalize import Rejected, normalize
+    from curate.ingest.read_logs import read_records, sniff
 
 NAMES = ("log.jsonl", "log.json", "log.parquet", "log.jsonl.gz", "log.json.gz")
 FORMATS = (None, "openai", "sharegpt", "lmsys")

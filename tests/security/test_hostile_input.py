@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import IngestConfig, discover, ingest
-from curate.lake import Lake
+from curate.ingest.ingest import IngestConfig, discover, ingest
+from curate.core.lake import Lake
 from tests.conftest import REPO
 
 GOOD = {"messages": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}]}
@@ -153,7 +153,7 @@ def test_huge_line_is_skipped_with_bounded_memory(tmp_path):
         for _ in range(120):
             fh.write(block)
         fh.write(b'"}]}\n' + GOOD_LINE + b"\n")
-    code = ("import sys; from curate.lake import Lake; from curate.ingest import ingest, IngestConfig;"
+    code = ("import sys; from curate.core.lake import Lake; from curate.ingest.ingest import ingest, IngestConfig;"
             "s = ingest(Lake(sys.argv[1]), [sys.argv[2]], IngestConfig(max_record_bytes=8 << 20));"
             "print('STATS', s.total, s.kept, s.quarantined, s.as_dict())")
     peak, out = _peak_rss_mib(code, str(tmp_path / "lake"), str(src))
@@ -192,7 +192,7 @@ def _bomb(path: Path, head: bytes, gib: int, member_mib: int = 1024) -> Path:
 def test_gzip_bomb_stops_at_the_decompressed_limit(tmp_path):
     src = _bomb(tmp_path / "bomb.jsonl.gz", b"\n".join([GOOD_LINE] * 3) + b"\n", gib=10, member_mib=64)
     assert src.stat().st_size < 20 << 20
-    code = ("import sys; from curate.lake import Lake; from curate.ingest import ingest, IngestConfig;"
+    code = ("import sys; from curate.core.lake import Lake; from curate.ingest.ingest import ingest, IngestConfig;"
             "s = ingest(Lake(sys.argv[1]), [sys.argv[2]], IngestConfig(max_decompressed_bytes=128 << 20));"
             "print('STATS', s.total, s.kept, s.quarantined, s.as_dict())")
     peak, out = _peak_rss_mib(code, str(tmp_path / "lake"), str(src))
@@ -211,7 +211,7 @@ def test_gzip_bomb_as_json_array_is_capped(lake, tmp_path):
 def test_10gib_gzip_bomb_with_default_limits(tmp_path):
     """10 GiB of zeros, default config: read to the end with flat memory, one record quarantined."""
     src = _bomb(tmp_path / "bomb.jsonl.gz", GOOD_LINE + b"\n", gib=10)
-    code = ("import sys; from curate.lake import Lake; from curate.ingest import ingest;"
+    code = ("import sys; from curate.core.lake import Lake; from curate.ingest.ingest import ingest;"
             "s = ingest(Lake(sys.argv[1]), [sys.argv[2]]);"
             "print('STATS', s.total, s.kept, s.quarantined, s.as_dict())")
     peak, out = _peak_rss_mib(code, str(tmp_path / "lake"), str(src))
@@ -281,7 +281,7 @@ def test_explicit_symlink_argument_is_followed(lake, tmp_path):
 
 
 def test_special_file_argument_is_a_clear_error(lake, tmp_path):
-    from curate.errors import LakeError
+    from curate.core.errors import LakeError
 
     os.mkfifo(tmp_path / "fifo.jsonl")
     with pytest.raises(LakeError, match="not a regular file"):

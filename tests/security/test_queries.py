@@ -2,7 +2,7 @@
 
 `curate sql` runs the user's own SQL by design; everything else user-supplied (paths,
 table and part names) must be a parameter or validated. Tests marked xfail(strict=True)
-pin known gaps in `curate/lake.py` (reported to its owner): they fail loudly once fixed,
+pin known gaps in `curate/core/lake.py` (reported to its owner): they fail loudly once fixed,
 so the marker is removed with the fix.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curate.errors import LakeError
-from curate.ingest import ingest
-from curate.lake import Lake
+from curate.core.errors import LakeError
+from curate.ingest.ingest import ingest
+from curate.core.lake import Lake
 
 GOOD = {"messages": [{"role": "user", "content": "hello"}]}
 
@@ -91,7 +91,7 @@ def test_catalog_and_lock_are_not_world_readable(tmp_path):
 @pytest.mark.parametrize("name", ["lake*", "lake?", "lake[1]", "lake{a,b}"])
 def test_lake_root_with_glob_characters_is_refused(tmp_path, name):
     # read_parquet() would expand the glob and read other lakes' files; DuckDB mangles '?'
-    from curate.errors import LakeError
+    from curate.core.errors import LakeError
 
     with pytest.raises(LakeError, match="contains"):
         Lake(tmp_path / name)

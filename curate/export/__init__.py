@@ -1,0 +1,1 @@
+"""Export stage: the dataset export, its data card, and the review decisions both honour."""

