@@ -32,7 +32,7 @@ setup: $(BIN)/.installed
 # and stops itself; the decontam judge stays off here (SmolLM2's verdicts are noise and an
 # uncalibrated judge never overrules the embedding stage): `--llm serve` without --no-judge runs it.
 run: setup vllm model
-	$(BIN)/python -m flows.pipeline --lake $(LAKE) --out $(OUT) --llm serve --no-judge
+	$(BIN)/python -m curate.cli pipeline --lake $(LAKE) --out $(OUT) --llm serve --no-judge
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow and not llm and not browser"
@@ -85,5 +85,5 @@ llamacpp: .venv-llamacpp/.installed
 .PHONY: card
 card: setup
 	rm -rf $(OUT)/card-run
-	$(BIN)/python -m flows.pipeline --lake $(OUT)/card-run/lake --out $(OUT)/card-run/out --inputs curate/ingest/demo_logs
+	$(BIN)/python -m curate.cli pipeline curate/ingest/demo_logs --lake $(OUT)/card-run/lake --out $(OUT)/card-run/out
 	$(BIN)/curate card --lake $(OUT)/card-run/lake --out data_cards/demo

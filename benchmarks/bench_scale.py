@@ -14,7 +14,7 @@ device (float32, batch 256 on CUDA). Needs only torch, sentence-transformers, nu
 
     python3 benchmarks/bench_scale.py embed --model models/minilm-fp16 --texts 50000
 
-`pipeline`: the whole pipeline flow (`flows.pipeline`, `--llm off`) over the demo logs,
+`pipeline`: the whole pipeline flow (`flows.pipeline.pipeline`, `--llm off`) over the demo logs,
 locally (the baseline) and with its stage tasks on a local Ray cluster, each into a fresh
 lake (`--order` says which goes first): seconds per stage, and whether the exports are equal.
 

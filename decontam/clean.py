@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.core.atomic import atomic_path
 from decontam.check import REASON_CONTAMINATION, CheckResult
 from decontam.errors import DecontamError
 from decontam.train_data import TrainData
@@ -87,14 +88,12 @@ def _parent_ids(data: TrainData, table: pa.Table) -> list[str]:
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.name.endswith((".jsonl", ".ndjson")):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in table.to_pylist():
-                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    elif path.name.endswith(".parquet"):
-        pq.write_table(table, tmp)
-    else:
+    if not path.name.endswith((".jsonl", ".ndjson", ".parquet")):
         raise DecontamError(f"--write-clean {path}: use a .parquet or .jsonl path")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if path.name.endswith(".parquet"):
+            pq.write_table(table, tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for row in table.to_pylist():
+                    fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import xxhash
 
+from curate.core.atomic import atomic_path, write_text_atomic
 from decontam.errors import DecontamError
 
 logger = logging.getLogger(__name__)
@@ -212,15 +213,12 @@ def _new_index(faiss: Any, dim: int, index_type: str, sample: np.ndarray | None)
 
 
 def _atomic_write_index(faiss: Any, index: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    faiss.write_index(index, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 # ---- the cheap-first tier ------------------------------------------------------------------

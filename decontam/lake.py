@@ -17,6 +17,7 @@ lake-wide summary `<report_dir>/decontam_report.{md,json}` from the annotation t
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import hashlib
 import json
 import logging
@@ -55,6 +56,21 @@ def check_key(benchmarks: list[str], config: Any, judge_model: str | None) -> st
     cfg.pop("cache_dir", None)
     blob = json.dumps([sorted(benchmarks), cfg, judge_model], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LakeCheckConfig:
+    """The decontam stage over the lake: which benchmarks, where the reports go, and the
+    check's own settings (`decontam.check.CheckConfig`; None: its defaults, cached in the lake)."""
+
+    benchmarks: tuple[str, ...] = ("humaneval",)
+    report_dir: str | None = None
+    check: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "benchmarks", tuple(self.benchmarks))
+        if not self.benchmarks:
+            raise CurateError("name at least one benchmark (e.g. humaneval)")
 
 
 def check_lake(

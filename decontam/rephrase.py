@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from curate.core.atomic import atomic_path
 from decontam.benchmarks import Benchmark
 from decontam.errors import DecontamError
 
@@ -89,14 +89,11 @@ def rephrase_benchmark(bench: Benchmark, client: Any, style: str, out_path: str 
     reqs = rephrase_requests(bench.texts, style, **kwargs)
     results = client.chat_many(reqs)
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     failed = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for item_id, original, res in zip(bench.ids, bench.texts, results):
             text = "" if res.error else clean_output(res.text)
             failed += not text
             fh.write(json.dumps({"id": item_id, "text": text, "original": original, "style": style,
                                  "model": res.model, "version": REPHRASE_VERSION}, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
     return {"total": len(bench), "written": len(bench) - failed, "failed": failed}

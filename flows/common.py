@@ -1,4 +1,4 @@
-"""What every flow shares: completion markers, stage artifacts, optional stages, retries.
+"""What every flow shares: completion markers, stage artifacts, retries.
 
 Completion markers (datatrove's `completions/`, one file per finished unit of work):
 a stage's marker is keyed by a fingerprint of everything its result depends on (its
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.exceptions import MissingContextError
 
+from curate.core.atomic import write_text_atomic
 from curate.core.errors import CurateError, LLMError
 
 # Bump when what a marker means changes; old markers then simply stop matching.
@@ -64,22 +63,6 @@ def retry_transient(task, task_run, state) -> bool:
         # I/O and lock trouble (OperationalError) is worth another try.
         return not isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.ResourceInUseException))
     return False
-
-
-# ---- optional stages ------------------------------------------------------------------
-def optional_module(name: str):
-    """Import a stage module, or None when it is not there yet (logged, never silent).
-
-    Only a missing module itself is treated as absent; an ImportError raised *inside*
-    an existing module (a broken dependency) propagates.
-    """
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            logger().warning("stage module %s is not installed yet: skipping this step", name)
-            return None
-        raise
 
 
 # ---- fingerprints and markers ---------------------------------------------------------
@@ -139,19 +122,8 @@ def write_marker(lake_root: str | os.PathLike, stage: str, key: str, stats: dict
     """Record that `stage` finished for fingerprint `key` (atomic: whole file or none)."""
     path = marker_path(lake_root, stage, key)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"stage": stage, "key": key, "stats": stats}, fh, default=str, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    text = json.dumps({"stage": stage, "key": key, "stats": stats}, default=str, sort_keys=True)
+    return write_text_atomic(path, text, mode=0o640, fsync=True)
 
 
 def run_once(
@@ -213,20 +185,3 @@ def publish_stats(stage: str, stats: dict, description: str | None = None) -> No
         )
     except MissingContextError:  # called outside a flow run (unit tests)
         pass
-
-
-def as_stats(obj: Any) -> dict:
-    """A stage's returned stats as a plain dict (stages return dicts, dataclasses or objects
-    with `as_dict()`/`to_dict()`)."""
-    import dataclasses
-
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    for name in ("as_dict", "to_dict"):
-        if callable(getattr(obj, name, None)):
-            return getattr(obj, name)()
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    return {"result": str(obj)}

@@ -15,19 +15,18 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curate import stages
+from curate.core.lake import Lake
+from decontam.lake import LakeCheckConfig
 from flows import progress
-from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.common import fingerprint, lake_state, logger, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
 from flows.runners import run_task
 
 
 @task(name="decontam-check", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def decontam_task(lake: str, benchmarks: list[str], report_dir: str, llm: LLMOptions, judge: bool) -> dict:
-    if optional_module("decontam.check") is None:
-        return {"skipped_missing_stage": "decontam"}
-    from decontam.lake import check_lake
-    from curate.core.lake import Lake
-
+    config = LakeCheckConfig(benchmarks=tuple(benchmarks), report_dir=report_dir)
     if "pii" not in Lake(lake).annotation_tables():
         logger().warning("decontam: no PII annotation yet (it reads redacted text only): skipping this step")
         return {"skipped_missing_stage": "pii"}
@@ -41,7 +40,7 @@ def decontam_task(lake: str, benchmarks: list[str], report_dir: str, llm: LLMOpt
             judge_obj = LLMJudge(client, model=llm.model)
         try:
             with progress.steps("decontam") as step:
-                return check_lake(Lake(lake), benchmarks, judge=judge_obj, report_dir=report_dir, progress=step)
+                return stages.run_decontam(Lake(lake), config, judge=judge_obj, progress=step).as_dict()
         finally:
             if client is not None and client.cache is not None:
                 client.cache.close()

@@ -7,44 +7,31 @@ kept, or a duplicate of which conversation and why); the export drops duplicates
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curate import stages
+from curate.core.lake import Lake
+from curate.dedup.dedup import DedupConfig
 from flows import progress
-from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.common import fingerprint, lake_state, logger, publish_stats, retry_transient, run_once
 from flows.runners import run_task
 
 
 @task(name="dedup", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def dedup_task(lake: str, semantic: bool) -> dict:
-    mod = optional_module("curate.dedup.dedup")
-    if mod is None:
-        return {"skipped_missing_stage": "curate.dedup.dedup"}
-    from curate.core.lake import Lake
-
-    config = _config(mod, semantic)  # validated before any data is read
+    config = DedupConfig(semantic=semantic)  # validated before any data is read
 
     def work() -> dict:
         with progress.steps("dedup") as step:
-            return as_stats(mod.run_dedup(Lake(lake), config, progress=step))
+            return stages.run_dedup(Lake(lake), config, progress=step).as_dict()
 
-    key = fingerprint("dedup", lake_state(lake), _describe(config))
+    key = fingerprint("dedup", lake_state(lake), dataclasses.asdict(config))
     return run_once(lake, "dedup", key, work)
-
-
-def _config(mod, semantic: bool):
-    cls = getattr(mod, "DedupConfig")
-    fields = getattr(cls, "__dataclass_fields__", {})
-    return cls(semantic=semantic) if "semantic" in fields else cls()
-
-
-def _describe(config) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {"repr": repr(config)}
 
 
 @flow(name="dedup")

@@ -2,53 +2,36 @@
 
 Writes `<out>/export/<name>/` (README.md card with YAML metadata, data/train-*.parquet,
 images/, card_stats.json), `<out>/export/<name>.exclusions.parquet` and a copy of the
-card in `<out>/data_card/` (or `card_dir`). Pushes to the Hub when `options.repo_id` is
+card in `<out>/data_card/` (or `card_dir`). Pushes to the Hub when `config.repo_id` is
 set and `HF_TOKEN` is in the environment (the token is never a parameter, never logged).
 
     python -m flows.export --lake out/lake --out out
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
-from flows.options import ExportOptions
+from curate import stages
+from curate.core.lake import Lake
+from curate.export.export import ExportConfig
+from flows.common import fingerprint, lake_state, logger, publish_stats, retry_transient, run_once
 from flows.runners import run_task
 
 
-def export_config(options: ExportOptions):
-    from curate.export.export import ExportConfig
-
-    return ExportConfig(name=options.name, drop_duplicates=options.drop_duplicates, drop_flagged=options.drop_flagged,
-                        drop_contaminated=options.drop_contaminated, shard_rows=options.shard_rows,
-                        license=options.license)
-
-
 @task(name="export-dataset", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def export_task(lake: str, dest: str, card_dir: str, options: ExportOptions) -> dict:
-    from curate.export.data_card import card_writer, copy_card
-    from curate.export.export import export_dataset
-    from curate.core.lake import Lake
-
-    config = export_config(options)  # validated before any data is read
+def export_task(lake: str, dest: str, card_dir: str, config: ExportConfig) -> dict:
     tables = Lake(lake).annotation_tables()
-    if "pii" not in tables and optional_module("curate.tag.pii") is None:
-        # Only redacted text may leave the lake; without the PII stage there is none.
-        logger().warning("export: the PII tagger is not installed yet, so nothing can be exported (refused)")
-        return {"skipped_missing_stage": "pii", "refused": "no redacted text"}
 
     def work() -> dict:
-        lk = Lake(lake)
-        result = export_dataset(lk, dest, config, card=card_writer(lk))
-        card = copy_card(result.path, card_dir)
-        return {**result.stats, "path": str(result.path), "exclusions": str(result.exclusions_path),
-                "card": str(card), "shards": len(result.shards)}
+        return stages.run_export(Lake(lake), config, dest=dest, card_dir=card_dir).as_dict()
 
-    key = fingerprint("export", lake_state(lake, tables), tables, options.model_dump(exclude={"repo_id", "private"}),
+    where = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("repo_id", "private")}
+    key = fingerprint("export", lake_state(lake, tables), tables, where,
                       str(Path(dest).resolve()), str(Path(card_dir).resolve()))
     return run_once(lake, "export", key, work,
                     valid=lambda s: (Path(dest) / "README.md").exists() and (Path(card_dir) / "README.md").exists())
@@ -66,20 +49,20 @@ def push_task(path: str, repo_id: str, private: bool) -> str:
 def export_flow(
     lake: Path = Path("out/lake"),
     out: Path = Path("out"),
-    options: ExportOptions = ExportOptions(),  # noqa: B008
+    config: ExportConfig = ExportConfig(),  # noqa: B008
     card_dir: Path | None = None,
 ) -> dict:
     """Export the lake (redacted text only) and write the data card."""
     from curate.core import settings
 
-    dest = Path(out) / "export" / options.name
+    dest = Path(out) / "export" / config.name
     card_dir = Path(card_dir) if card_dir else Path(out) / "data_card"
-    stats = run_task(export_task, str(lake), str(dest), str(card_dir), options)
-    if options.repo_id:
+    stats = run_task(export_task, str(lake), str(dest), str(card_dir), config)
+    if config.repo_id:
         if settings.hf_token():
-            stats["pushed_to"] = run_task(push_task, stats["path"], options.repo_id, options.private)
+            stats["pushed_to"] = run_task(push_task, stats["path"], config.repo_id, config.private)
         else:
-            logger().warning("export: repo_id=%s given but HF_TOKEN is not set: not pushed", options.repo_id)
+            logger().warning("export: repo_id=%s given but HF_TOKEN is not set: not pushed", config.repo_id)
     logger().info("export: %s of %s conversations -> %s", stats.get("kept"), stats.get("total"), stats.get("path"))
     publish_stats("export", stats)
     return stats
@@ -96,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-contaminated", action="store_true")
     parser.add_argument("--repo-id", default=None, help="push to this Hub dataset repo (needs HF_TOKEN)")
     args = parser.parse_args(argv)
-    options = ExportOptions(name=args.name, drop_duplicates=not args.keep_duplicates, drop_flagged=args.drop_flagged,
-                            drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
-    print(json.dumps(export_flow(lake=args.lake, out=args.out, options=options, card_dir=args.card_dir),
+    config = ExportConfig(name=args.name, drop_duplicates=not args.keep_duplicates, drop_flagged=args.drop_flagged,
+                          drop_contaminated=not args.keep_contaminated, repo_id=args.repo_id)
+    print(json.dumps(export_flow(lake=args.lake, out=args.out, config=config, card_dir=args.card_dir),
                      indent=2, default=str))
 
 

@@ -15,26 +15,20 @@ from typing import Literal
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curate import stages
+from curate.core.lake import Lake
 from flows.common import fingerprint, inputs_state, logger, publish_stats, retry_transient, run_once
 from flows.runners import run_task
 
 
 @task(name="ingest-files", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def ingest_task(lake: str, inputs: list[str], on_change: str) -> dict:
-    from curate.ingest.ingest import IngestConfig, ingest
-    from curate.core.lake import Lake
+    from curate.ingest.ingest import IngestConfig  # looked up per run: tests swap it
 
     config = IngestConfig(on_change=on_change)  # validated before anything is read
 
     def work() -> dict:
-        stats = ingest(Lake(lake), inputs, config)
-        out = stats.as_dict()
-        out["per_file"] = [
-            {"path": f.path, "action": f.action, "records_in": f.records_in, "rows_kept": f.rows_kept,
-             "rows_quarantined": f.rows_quarantined}
-            for f in stats.files
-        ]
-        return out
+        return stages.run_ingest(Lake(lake), config, inputs=inputs).as_dict()
 
     key = fingerprint("ingest", inputs_state(inputs), on_change)
     return run_once(lake, "ingest", key, work)

@@ -41,21 +41,6 @@ class LLMOptions(BaseModel):
         return self.mode != "off"
 
 
-class ExportOptions(BaseModel):
-    """What the export keeps and where it goes. Only redacted text ever leaves the lake."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(default="chatcurate-demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-    drop_duplicates: bool = True
-    drop_flagged: bool = False
-    drop_contaminated: bool = True
-    shard_rows: int = Field(default=100_000, ge=1)
-    license: str = "other"
-    repo_id: str | None = Field(default=None, description="push to this Hub dataset repo when HF_TOKEN is set")
-    private: bool = True
-
-
 def endpoint_options(base_url: str, model: str, like: LLMOptions) -> LLMOptions:
     return LLMOptions(mode="endpoint", base_url=base_url, model=model, concurrency=like.concurrency,
                       timeout_s=like.timeout_s)
@@ -93,10 +78,7 @@ def chat_client(options: LLMOptions, lake_root: str | Path):
         return None
     if options.mode == "serve":
         raise ValueError("start the server with served_llm() first; tasks get endpoint options")
-    from curate.core import settings
-    from curate.models.llm import ChatClient, Endpoint, ResponseCache
+    from curate.models.llm import chat_client as make_client, lake_cache_dir
 
-    endpoints = [Endpoint(u.strip(), options.model, settings.llm_api_key())
-                 for u in (options.base_url or "").split(",") if u.strip()]
-    cache = ResponseCache(Path(lake_root) / "_flows" / "llm_cache.sqlite")
-    return ChatClient(endpoints, concurrency=options.concurrency, timeout_s=options.timeout_s, cache=cache)
+    return make_client(options.base_url, options.model, cache_dir=lake_cache_dir(lake_root),
+                       concurrency=options.concurrency, timeout_s=options.timeout_s)

@@ -1,9 +1,10 @@
 """What a person running the pipeline sees on stderr: a line per stage, bars for long steps.
 
-The command lines (`python -m flows.pipeline`, `make run`, `curate pipeline`) turn it on
-with `enable()`; `--quiet` leaves it off, and so do tests and library calls, which get
-nothing. Libraries never print: they take a `progress` callback, and this module hands
-them one that advances a bar (rich, on stderr; drawn only when stderr is a terminal).
+The command line (`curate pipeline`, which `make run` runs) turns it on with `enable()`;
+`--quiet` leaves it off, and so do tests and library calls, which get nothing. Libraries
+never print: they take a `progress` callback, and this module hands them one that
+advances a bar. The bars themselves are the CLI's (`enable(bars=...)`, rich in
+`curate.cli.progress`): flows draw nothing of their own.
 
     [ingest] started
     [ingest] done in 3.1 s: 95 records in, 66 kept
@@ -18,12 +19,16 @@ import sys
 from collections.abc import Callable, Iterator
 
 _enabled = False
+# A context manager factory giving an object with add_task / advance / update (rich's
+# Progress does), or None for no bars: stage lines only.
+_bars_factory: Callable[[], contextlib.AbstractContextManager] | None = None
 
 
-def enable(on: bool = True) -> None:
-    """Print stage lines and bars from now on (off: print nothing)."""
-    global _enabled
+def enable(on: bool = True, *, bars: Callable[[], contextlib.AbstractContextManager] | None = None) -> None:
+    """Print stage lines (and bars, from `bars()`) from now on (off: print nothing)."""
+    global _enabled, _bars_factory
     _enabled = on
+    _bars_factory = bars if on else None
     if on:
         _quiet_model_loading()
 
@@ -56,7 +61,7 @@ def rows_in_out(stats: dict | None) -> str:
     if stats.get("skipped_missing_stage"):
         return f"skipped ({stats['skipped_missing_stage']} not installed)"
     total = stats.get("total")
-    out = next(((k, stats[k]) for k in ("kept", "tagged") if isinstance(stats.get(k), int)), None)
+    out = next(((k, stats[k]) for k in ("tagged", "kept") if isinstance(stats.get(k), int)), None)
     if total is None and out is None:
         tagged = {k: v.get("tagged") for k, v in stats.items() if isinstance(v, dict) and "tagged" in v}
         return ", ".join(f"{k} {v}" for k, v in tagged.items()) + (" tagged" if tagged else "")
@@ -68,23 +73,24 @@ def rows_in_out(stats: dict | None) -> str:
 
 @contextlib.contextmanager
 def _bars() -> Iterator:
-    """A rich Progress on stderr, drawn only on a terminal and cleared when done."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as prog:
+    """The CLI's bars for the block, or None when it gave none."""
+    if _bars_factory is None:
+        yield None
+        return
+    with _bars_factory() as prog:
         yield prog
 
 
 @contextlib.contextmanager
 def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
-    """A callback `advance(n)` for a library's `progress=` argument; None when off."""
+    """A callback `advance(n)` for a library's `progress=` argument; None when off or without bars."""
     if not _enabled:
         yield None
         return
     with _bars() as prog:
+        if prog is None:
+            yield None
+            return
         task = prog.add_task(description, total=total)
         yield lambda n: prog.advance(task, n)
 
@@ -118,6 +124,8 @@ def steps(stage: str) -> Iterator[Callable[[str], None] | None]:
             m = _COUNT.match(message)
             if m is None:
                 say(f"  {stage}: {message}")
+                return
+            if prog is None:
                 return
             what, done, total = m["what"], int(m["done"]), int(m["total"])
             if what not in bars:

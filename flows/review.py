@@ -14,17 +14,16 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curate import stages
+from curate.core.lake import Lake
 from flows.common import logger, publish_stats
 from flows.runners import run_task
 
 
 @task(name="review-page", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def review_task(lake: str, out_dir: str, reports: list[str]) -> dict:
-    from curate.core.lake import Lake
-    from curate.review.page import write_review_page
-
-    path = write_review_page(Lake(lake), out_dir, decontam_reports=reports)
-    return {"path": str(path), "bytes": path.stat().st_size}
+    # the page drops no rows: its stats are where it is and how big
+    return stages.run_review(Lake(lake), None, out_dir=out_dir, decontam_reports=reports).details
 
 
 @flow(name="review")

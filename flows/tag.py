@@ -3,8 +3,8 @@
 Order: PII first (the export and every later stage that quotes text read its redacted
 conversations), then language, moderation (tier 1; tier 2 when an LLM is configured)
 and topics. Each tagger only tags conversations missing from its table, so a rerun
-or a scheduled run does only the new ones; a tagger whose module is not installed is
-skipped with a log line.
+or a scheduled run does only the new ones. Each runs through its stage function
+(`curate.stages.TAGGERS`).
 
     python -m flows.tag --lake out/lake
 """
@@ -12,65 +12,37 @@ skipped with a log line.
 import argparse
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curate import stages
+from curate.core.lake import Lake
 from flows import progress
-from flows.common import as_stats, fingerprint, lake_state, logger, optional_module, publish_stats, retry_transient, run_once
+from flows.common import fingerprint, lake_state, logger, publish_stats, retry_transient, run_once
 from flows.options import LLMOptions, chat_client
 from flows.runners import run_task
 
-TAGGERS = ("pii", "language", "moderation", "moderation_llm", "topics")
+TAGGERS = tuple(stages.TAGGERS)  # in the order they run
 # A failure of these stops the run; the others are enrichments the run can do without.
 ESSENTIAL = ("pii",)
+LLM_TAGGERS = ("moderation_llm", "topics")  # these get the run's chat client (None when the LLM is off)
 
 
-def _pii(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag.pii")
-    return None if mod is None else as_stats(mod.tag_pii(lake, progress=advance))
-
-
-def _language(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag.language")
-    return None if mod is None else as_stats(mod.tag_language(lake, progress=advance))
-
-
-def _moderation(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("moderation.tag")
-    return None if mod is None else as_stats(mod.tag_moderation_local(lake, progress=advance))
-
-
-def _moderation_llm(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("moderation.tag")
-    if mod is None:
-        return None
+def _run(tagger: str, lake, llm: LLMOptions, advance=None) -> dict:
+    """One tagger through its stage function; the LLM ones get a client (and close its cache)."""
+    run = stages.TAGGERS[tagger]
+    if tagger not in LLM_TAGGERS:
+        return run(lake, progress=advance).as_dict()
     client = chat_client(llm, lake.root)
     try:
-        return as_stats(mod.tag_moderation_llm(lake, client, progress=advance))
+        return run(lake, client=client, progress=advance).as_dict()
     finally:
         if client is not None and client.cache is not None:
             client.cache.close()
 
 
-def _topics(lake, llm: LLMOptions, advance=None) -> dict | None:
-    mod = optional_module("curate.tag.topics")
-    if mod is None:
-        return None
-    client = chat_client(llm, lake.root)
-    try:
-        return as_stats(mod.tag_topics(lake, client=client, progress=advance))
-    finally:
-        if client is not None and client.cache is not None:
-            client.cache.close()
-
-
-RUNNERS: dict[str, Callable] = {
-    "pii": _pii, "language": _language, "moderation": _moderation,
-    "moderation_llm": _moderation_llm, "topics": _topics,
-}
 # Annotation tables a tagger reads besides the conversations (part of its fingerprint).
 READS: dict[str, tuple[str, ...]] = {"moderation_llm": ("moderation",), "topics": ("pii",)}
 
@@ -78,35 +50,24 @@ READS: dict[str, tuple[str, ...]] = {"moderation_llm": ("moderation",), "topics"
 @task(name="tag", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE,
       task_run_name="tag-{tagger}")
 def tag_task(lake: str, tagger: str, llm: LLMOptions) -> dict:
-    from curate.core.lake import Lake
-
-    if not _available(tagger):
-        return {"skipped_missing_stage": tagger}
-    runner = RUNNERS[tagger]
     key = fingerprint("tag", tagger, lake_state(lake, READS.get(tagger, ())),
                       llm.model_dump(exclude={"concurrency", "timeout_s"}))
+
     def work() -> dict:
         with progress.bar(f"tag {tagger}", _pending(lake, tagger) if progress.enabled() else None) as advance:
-            return runner(Lake(lake), llm, advance) or {}
+            return _run(tagger, Lake(lake), llm, advance)
 
     return run_once(lake, f"tag_{tagger}", key, work)
 
 
 def _pending(lake: str, tagger: str) -> int | None:
     """Conversations the tagger has still to do, for its progress bar (None when unknown)."""
-    from curate.core.lake import Lake
     from curate.tag.tagging import count_pending
 
     try:
         return count_pending(Lake(lake), tagger)[1]
     except Exception:  # noqa: BLE001 - only a bar's length
         return None
-
-
-def _available(tagger: str) -> bool:
-    module = {"pii": "curate.tag.pii", "language": "curate.tag.language", "moderation": "moderation.tag",
-              "moderation_llm": "moderation.tag", "topics": "curate.tag.topics"}[tagger]
-    return optional_module(module) is not None
 
 
 @flow(name="tag")

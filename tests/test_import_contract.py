@@ -40,33 +40,36 @@ def test_the_import_contract_holds():
     assert "0 broken" in result.stdout
 
 
-def test_an_upward_import_breaks_the_layers(tmp_path):
+def _planted(tmp_path: Path, module: str, code: str) -> subprocess.CompletedProcess:
+    """`lint-imports` over a copy of the packages with `code` appended to `module` (a path)."""
     root = _copy_sources(tmp_path)
-    with open(root / "curate" / "core" / "lake.py", "a") as f:
-        f.write("\n\ndef _upward():\n    from curate.dedup import dedup  # core must not import a stage\n")
+    with open(root / module, "a") as f:
+        f.write(f"\n\ndef _planted():\n    {code}\n")
     result = _lint(root)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Layers point down" in result.stdout and "BROKEN" in result.stdout
-    assert "curate.core.lake -> curate.dedup.dedup" in result.stdout
+    return result
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path):
+    out = _planted(tmp_path, "curate/core/lake.py", "from curate.dedup import dedup  # core must not import a stage").stdout
+    assert "Layers point down" in out and "BROKEN" in out
+    assert "curate.core.lake -> curate.dedup.dedup" in out
+
+
+def test_flows_importing_the_cli_breaks_the_layers(tmp_path):
+    out = _planted(tmp_path, "flows/pipeline.py", "from curate.cli import main").stdout
+    assert "flows.pipeline -> curate.cli" in out
 
 
 def test_a_cycle_between_stage_modules_breaks_the_contract(tmp_path):
-    root = _copy_sources(tmp_path)
     # dedup.dedup imports dedup.minhash; the reverse import closes a cycle inside one layer
-    with open(root / "curate" / "dedup" / "minhash.py", "a") as f:
-        f.write("\n\ndef _cycle():\n    from curate.dedup import dedup\n")
-    result = _lint(root)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "No import cycles" in result.stdout and "BROKEN" in result.stdout
+    out = _planted(tmp_path, "curate/dedup/minhash.py", "from curate.dedup import dedup").stdout
+    assert "No import cycles" in out and "BROKEN" in out
 
 
 def test_a_library_importing_prefect_breaks_the_contract(tmp_path):
-    root = _copy_sources(tmp_path)
-    with open(root / "moderation" / "tag.py", "a") as f:
-        f.write("\n\ndef _orchestrate():\n    import prefect\n")
-    result = _lint(root)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Libraries never import prefect BROKEN" in result.stdout
+    out = _planted(tmp_path, "moderation/tag.py", "import prefect").stdout
+    assert "Libraries never import prefect BROKEN" in out
 
 
 def test_no_folder_holds_more_than_15_modules():

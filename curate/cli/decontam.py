@@ -29,7 +29,7 @@ def _progress(msg: str) -> None:
 
 def _client(url: str | None, model: str | None, concurrency: int, cache_dir: Path | None, timeout_s: float = 60):
     from curate.core import settings
-    from curate.models.llm import ChatClient, Endpoint, ResponseCache
+    from curate.models.llm import chat_client
     from decontam.errors import JudgeError
 
     url = url or settings.llm_base_url()
@@ -39,9 +39,7 @@ def _client(url: str | None, model: str | None, concurrency: int, cache_dir: Pat
             "the judge needs a served model: pass --judge-url http://127.0.0.1:8000/v1 --judge-model NAME "
             "(or set CURATE_LLM_BASE_URL and CURATE_LLM_MODEL; `curate serve-model` starts one)"
         )
-    endpoints = [Endpoint(u.strip(), model, settings.llm_api_key()) for u in url.split(",") if u.strip()]
-    cache = ResponseCache(cache_dir / "responses.sqlite") if cache_dir is not None else None
-    return ChatClient(endpoints, concurrency=concurrency, timeout_s=timeout_s, cache=cache), model
+    return chat_client(url, model, cache_dir=cache_dir, concurrency=concurrency, timeout_s=timeout_s), model
 
 
 _JUDGE_OPTIONS = [

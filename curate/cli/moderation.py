@@ -28,7 +28,7 @@ def _client(lake, llm_url: str | None, llm_model: str | None, concurrency: int, 
     """A ChatClient from options or CURATE_LLM_* (None when nothing is configured and not required)."""
     from curate.core import settings
     from curate.core.errors import ConfigError
-    from curate.models.llm import ChatClient, Endpoint, ResponseCache
+    from curate.models.llm import chat_client, lake_cache_dir
 
     url = llm_url or settings.llm_base_url()
     model = llm_model or settings.llm_model()
@@ -39,9 +39,7 @@ def _client(lake, llm_url: str | None, llm_model: str | None, concurrency: int, 
                 " or start one with `curate serve-model`"
             )
         return None
-    endpoints = [Endpoint(u.strip(), model, settings.llm_api_key()) for u in url.split(",") if u.strip()]
-    lake.root.mkdir(parents=True, exist_ok=True)
-    return ChatClient(endpoints, concurrency=concurrency, cache=ResponseCache(lake.root / "llm_cache.sqlite"))
+    return chat_client(url, model, cache_dir=lake_cache_dir(lake.root), concurrency=concurrency)
 
 
 def _progress(label: str):

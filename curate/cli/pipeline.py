@@ -22,6 +22,7 @@ from rich.table import Table
 
 from curate.core import settings
 from curate.cli.ingest import get_lake, json_option, lake_option
+from curate.stages import TAGGERS
 
 name_option = click.option("--name", default="chatcurate-demo", show_default=True, help="Dataset name.")
 drop_options = [
@@ -125,15 +126,30 @@ def card(lake_root, out_dir, name, keep_duplicates, keep_contaminated, drop_flag
 
 def _pipeline_kwargs(lake_root, out, inputs, benchmark, llm, llm_url, llm_model, name, keep_duplicates,
                      keep_contaminated, drop_flagged, repo_id):
-    from flows.options import ExportOptions, LLMOptions
+    from curate.export.export import ExportConfig
+    from flows.options import LLMOptions
 
     return dict(
         lake=Path(lake_root or settings.lake_root()), out=Path(out), inputs=[Path(p) for p in inputs],
         benchmarks=list(benchmark) or ["humaneval"],
         llm=LLMOptions(mode=llm, base_url=llm_url, model=llm_model),
-        export=ExportOptions(name=name, drop_duplicates=not keep_duplicates, drop_contaminated=not keep_contaminated,
-                             drop_flagged=drop_flagged, repo_id=repo_id),
+        export=ExportConfig(name=name, drop_duplicates=not keep_duplicates, drop_contaminated=not keep_contaminated,
+                            drop_flagged=drop_flagged, repo_id=repo_id),
     )
+
+
+def _parameters(kwargs: dict) -> dict:
+    """Flow parameters as JSON (what a Prefect deployment stores)."""
+    import dataclasses
+
+    def plain(o):
+        if hasattr(o, "model_dump"):
+            return o.model_dump()
+        if dataclasses.is_dataclass(o):
+            return dataclasses.asdict(o)
+        return str(o)
+
+    return json.loads(json.dumps(kwargs, default=plain))
 
 
 def _flow_options(f):
@@ -158,27 +174,47 @@ def _flow_options(f):
 @click.command("pipeline")
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @_flow_options
+@click.option("--card-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the data card copy goes (default OUT/data_card).")
+@click.option("--skip", multiple=True, type=click.Choice(TAGGERS), help="Leave out a tagger (repeatable).")
+@click.option("--no-semantic-dedup", is_flag=True, help="Exact and near dedup only.")
+@click.option("--no-judge", is_flag=True, help="With --llm, keep the decontam judge off (the LLM serves the taggers only).")
+@click.option("--ray-address", default=None,
+              help="Run the stages' tasks on Ray: auto | local | host:6379 | ray://head:10001 "
+                   "(default: CURATE_RAY_ADDRESS, else no Ray).")
+@click.option("--strict", is_flag=True, help="Exit 1 when an enrichment stage failed.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No stage lines or progress bars on stderr.")
 def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, name, keep_duplicates,
-                 keep_contaminated, drop_flagged, repo_id, as_json, quiet):
-    """Run the whole pipeline once (ingest, dedup, tag, decontam, export) as a Prefect flow.
+                 keep_contaminated, drop_flagged, repo_id, card_dir, skip, no_semantic_dedup, no_judge, ray_address,
+                 strict, as_json, quiet):
+    """Run the whole pipeline once (ingest, dedup, tag, decontam, review, export) as a Prefect flow.
 
-    Without INPUTS it runs on the bundled demo logs. A rerun skips finished work.
+    Without INPUTS it runs on the bundled demo logs. A rerun skips finished work; a run
+    killed half-way resumes where it stopped. What `make run` does:
 
-    Example: curate pipeline logs/ --lake lake --out out
+    Example: curate pipeline --lake out/lake --out out --llm serve --no-judge
     """
     import flows  # noqa: F401 - sets the offline Prefect defaults before prefect is imported
+    from curate.core.execution import ray_address as ray_address_of
     from flows import progress
-    from flows.pipeline import DEMO_LOGS, format_paths, pipeline
+    from flows.pipeline import DEMO_LOGS, pipeline
+    from flows.runners import task_runner_for
 
-    progress.enable(not quiet)
+    from curate.cli.progress import rich_bars
+
+    progress.enable(not quiet, bars=rich_bars)
     kwargs = _pipeline_kwargs(lake_root, out, inputs or [str(DEMO_LOGS)], benchmark, llm, llm_url, llm_model, name,
                               keep_duplicates, keep_contaminated, drop_flagged, repo_id)
-    result = pipeline(**kwargs)
+    address = ray_address_of(ray_address)
+    flow_ = pipeline if address is None else pipeline.with_options(task_runner=task_runner_for(address))
+    result = flow_(**kwargs, card_dir=Path(card_dir) if card_dir else None,
+                   taggers=[t for t in TAGGERS if t not in skip], semantic_dedup=not no_semantic_dedup,
+                   decontam_judge=not no_judge, ray_address=address)
+    failed = bool(strict and result.get("failed"))
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
-        return
+        sys.exit(1 if failed else 0)
     table = Table(title="pipeline")
     table.add_column("stage")
     table.add_column("result")
@@ -191,6 +227,24 @@ def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, nam
         table.add_row(f"tag {tagger}", ", ".join(f"{k}={v}" for k, v in s.items() if k in ("total", "tagged", "skipped", "failed")))
     Console().print(table)
     click.echo(format_paths(result))
+    sys.exit(1 if failed else 0)
+
+
+def format_paths(result: dict) -> str:
+    """Where the run's outputs are, and which stages failed (stdout, after the run)."""
+    p, exp = result["paths"], result["export"]
+    lines = ["", "pipeline finished"]
+    if p.get("export"):
+        lines.append(f"  export:          {p['export']}  ({exp.get('kept')} of {exp.get('total')} conversations)")
+    else:
+        lines.append(f"  export:          not written ({exp.get('refused') or exp.get('skipped_missing_stage')})")
+    lines.append(f"  data card:       {p.get('data_card') or 'not written'}")
+    lines.append(f"  decontam report: {p.get('decontam_report') or 'not written (' + str(result['decontam'].get('skipped_missing_stage')) + ' missing)'}")
+    lines.append(f"  review page:     {p.get('review_page') or 'not written'}")
+    lines.append(f"  lake:            {p['lake']}")
+    for stage in result.get("failed", []):
+        lines.append(f"  WARNING: stage {stage} failed (see the log); its columns are empty and the next run retries it")
+    return "\n".join(lines)
 
 
 def _start_local_server(home: Path, port: int) -> tuple[subprocess.Popen, str]:
@@ -250,7 +304,7 @@ def serve(landing, lake_root, out, benchmark, llm, llm_url, llm_model, name, kee
 
         kwargs = _pipeline_kwargs(lake_root, out, [landing], benchmark, llm, llm_url, llm_model, name,
                                   keep_duplicates, keep_contaminated, drop_flagged, repo_id)
-        params = json.loads(json.dumps(kwargs, default=lambda o: o.model_dump() if hasattr(o, "model_dump") else str(o)))
+        params = _parameters(kwargs)
         schedule = {"cron": cron} if cron else {"interval": interval}
         # limit=1: a run that is still going when the next one is due makes it wait,
         # so two runs never write the same lake at once

@@ -24,7 +24,6 @@ import fcntl
 import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema
+from curate.core.atomic import atomic_path, commit, temp_path
 from curate.core.errors import LakeError
 
 log = logging.getLogger(__name__)
@@ -80,29 +80,9 @@ def new_run_id() -> str:
 
 def write_parquet_atomic(table: pa.Table, path: Path, **kwargs) -> Path:
     """Write `table` to `path` so that readers see either nothing or the whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
+    with atomic_path(path, mode=FILE_MODE, fsync=True, dir_mode=DIR_MODE) as tmp:
         pq.write_table(table, tmp, compression="zstd", **kwargs)
-        _fsync_and_rename(Path(tmp), path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return path
-
-
-def _fsync_and_rename(tmp: Path, final: Path) -> None:
-    os.chmod(tmp, FILE_MODE)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class AtomicParquetWriter:
@@ -115,13 +95,12 @@ class AtomicParquetWriter:
     def __init__(self, path: Path, arrow_schema: pa.Schema, *, compression: str = "zstd", **options):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_path(path)
         try:
-            self._writer = pq.ParquetWriter(tmp, arrow_schema, compression=compression, **options)
+            self._writer = pq.ParquetWriter(self._tmp, arrow_schema, compression=compression, **options)
         except BaseException:
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
             raise
         self.rows = 0
 
@@ -132,7 +111,7 @@ class AtomicParquetWriter:
 
     def commit(self) -> Path:
         self._writer.close()
-        _fsync_and_rename(self._tmp, self.path)
+        commit(self._tmp, self.path, mode=FILE_MODE, fsync=True)
         return self.path
 
     def abort(self) -> None:

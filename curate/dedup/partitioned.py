@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.dedup.minhash import MinHashConfig, _splitmix64, band_keys, signatures
+from curate.core.atomic import atomic_path
 from curate.core.errors import ConfigError
 from curate.core.execution import Executor, LocalExecutor
 
@@ -77,9 +78,8 @@ class SignatureStore:
 
     def write(self, part: int, sig: np.ndarray, has: np.ndarray, active: np.ndarray | None = None) -> None:
         for name, arr in (("sig", sig), ("has", has), ("active", np.ones(len(has), bool) if active is None else active)):
-            tmp = self.root / f".tmp-{name}-{part:06d}.npy"
-            np.save(tmp, np.ascontiguousarray(arr))
-            os.replace(tmp, self.root / f"{name}-{part:06d}.npy")
+            with atomic_path(self.root / f"{name}-{part:06d}.npy") as tmp:
+                np.save(tmp, np.ascontiguousarray(arr))
 
     def load(self, name: str, part: int, mmap: bool = True) -> np.ndarray:
         return np.load(self.root / f"{name}-{part:06d}.npy", mmap_mode="r" if mmap else None)

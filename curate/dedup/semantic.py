@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.core.atomic import write_text_atomic
 from curate.core.errors import ConfigError, LakeError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,7 @@ class SemanticIndex:
         faiss.write_index(self._index, str(target / "index.faiss"))
         write_parquet_atomic(pa.table({"text_key": pa.array(self.keys, pa.string())}), target / "keys.parquet")
         (target / "meta.json").write_text(json.dumps({**meta, "kind": self.kind, "dim": self.dim, "size": len(self.keys)}))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(version)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / "CURRENT")
+        write_text_atomic(folder / "CURRENT", version, fsync=True)
         for old in folder.iterdir():
             if old.is_dir() and old.name != version:
                 shutil.rmtree(old, ignore_errors=True)

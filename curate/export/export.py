@@ -58,7 +58,12 @@ class ExportError(CurateError):
 
 @dataclass(frozen=True, kw_only=True)
 class ExportConfig:
-    """What the export keeps. Validated before any data is read."""
+    """What the export keeps, and where it is pushed. Validated before any data is read.
+
+    The one export config: the CLI, the flows (a Prefect parameter: pydantic validates a
+    dataclass) and the library all take it. `repo_id`/`private` say where `push_to_hub`
+    goes; the token comes from `HF_TOKEN`, never from here.
+    """
 
     name: str = "chatcurate-demo"
     pretty_name: str | None = None
@@ -71,6 +76,8 @@ class ExportConfig:
     license: str = "other"
     task_categories: tuple[str, ...] = ("text-generation",)
     tags: tuple[str, ...] = ("chat", "conversations", "chatcurate")
+    repo_id: str | None = None  # push to this Hub dataset repo (needs HF_TOKEN)
+    private: bool = True
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", self.name):

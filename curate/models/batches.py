@@ -47,11 +47,11 @@ class ChatBatch:
     """
 
     def __init__(self, base_urls: Sequence[str], model: str, *, column: str = "prompt", system: str | None = None,
-                 max_tokens: int = 64, concurrency: int = 8, timeout_s: float = 60, cache_path: str | None = None):
+                 max_tokens: int = 64, concurrency: int = 8, timeout_s: float = 60, cache_dir: str | None = None):
         if not base_urls:
             raise ConfigError("ChatBatch needs at least one base URL")
         self.base_urls, self.model, self.column, self.system = list(base_urls), model, column, system
-        self.max_tokens, self.concurrency, self.timeout_s, self.cache_path = max_tokens, concurrency, timeout_s, cache_path
+        self.max_tokens, self.concurrency, self.timeout_s, self.cache_dir = max_tokens, concurrency, timeout_s, cache_dir
         self._client = None
 
     def __getstate__(self) -> dict:
@@ -60,12 +60,11 @@ class ChatBatch:
         return state
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from curate.models.llm import ChatClient, ChatRequest, Endpoint, ResponseCache
+        from curate.models.llm import ChatRequest, chat_client
 
         if self._client is None:
-            cache = ResponseCache(self.cache_path) if self.cache_path else None
-            self._client = ChatClient([Endpoint(u, self.model) for u in self.base_urls],
-                                      concurrency=self.concurrency, timeout_s=self.timeout_s, cache=cache)
+            self._client = chat_client(self.base_urls, self.model, cache_dir=self.cache_dir,
+                                       concurrency=self.concurrency, timeout_s=self.timeout_s)
         reqs = []
         for text in batch.column(self.column).to_pylist():
             messages = ([{"role": "system", "content": self.system}] if self.system else [])

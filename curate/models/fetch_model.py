@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.core import settings
+from curate.core.atomic import write_text_atomic
 from curate.core.errors import ConfigError, LLMError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,7 @@ def fetch_model(
         "hf_dir": "hf" if convert else None,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    tmp = paths.manifest.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(paths.manifest)
+    write_text_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
     return paths
 
 

@@ -10,11 +10,12 @@ It never guesses: when every attempt failed, the result carries `error` and no
 text, and the caller records an error verdict. Failures are not cached, so the
 next run retries exactly the pending work.
 
-Example:
-    >>> client = ChatClient(Endpoint("http://127.0.0.1:8000/v1", "smollm2"),
-    ...                     cache=ResponseCache("lake/llm_cache.sqlite"))
-    >>> [res] = client.chat_many([ChatRequest([{"role": "user", "content": "Hi"}])])
-    >>> res.text, res.error
+Build clients with `chat_client` (comma-separated replica URLs, CURATE_LLM_* defaults, the
+answers cached in `<cache_dir>/llm_responses.sqlite`; for a lake, `lake_cache_dir(lake)`):
+
+    >>> client = chat_client("http://127.0.0.1:8000/v1", "smollm2", cache_dir=lake_cache_dir("lake"))  # doctest: +SKIP
+    >>> [res] = client.chat_many([ChatRequest([{"role": "user", "content": "Hi"}])])  # doctest: +SKIP
+    >>> res.text, res.error                                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -76,15 +77,7 @@ class Endpoint:
     @classmethod
     def from_env(cls) -> list[Endpoint]:
         """Endpoints from CURATE_LLM_BASE_URL (comma-separated for replicas), CURATE_LLM_MODEL, CURATE_LLM_API_KEY."""
-        urls = settings.llm_base_url()
-        model = settings.llm_model()
-        if not urls or not model:
-            raise ConfigError(
-                "no LLM configured: set CURATE_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1) and CURATE_LLM_MODEL,"
-                " or start one with `curate serve-model`"
-            )
-        key = settings.llm_api_key()
-        return [cls(u.strip(), model, key) for u in urls.split(",") if u.strip()]
+        return endpoints(None, None)
 
 
 @dataclass(frozen=True)
@@ -552,3 +545,38 @@ def require_ok(result: ChatResult) -> str:
     if result.error is not None or result.text is None:
         raise LLMError(f"LLM request {result.key or ''} failed: {result.error}; check the server and rerun")
     return result.text
+
+
+# ---- the one way to build a client -----------------------------------------------------
+CACHE_FILE = "llm_responses.sqlite"
+
+
+def lake_cache_dir(lake_root: str | os.PathLike) -> Path:
+    """Where a lake keeps its caches (answers, decontam indexes): `<lake>/_cache`."""
+    return Path(lake_root) / "_cache"
+
+
+def endpoints(base_urls: str | Sequence[str] | None, model: str | None, *, api_key: str | None = None) -> list[Endpoint]:
+    """Endpoints for `base_urls` (a list, or comma-separated replicas) and `model`, each
+    defaulting to CURATE_LLM_BASE_URL / CURATE_LLM_MODEL; the key to CURATE_LLM_API_KEY."""
+    urls = base_urls if base_urls is not None else settings.llm_base_url()
+    model = model or settings.llm_model()
+    if isinstance(urls, str):
+        urls = urls.split(",")
+    urls = [u.strip() for u in (urls or []) if u and u.strip()]
+    if not urls or not model:
+        raise ConfigError(
+            "no LLM configured: pass a base URL and a model, or set CURATE_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1)"
+            " and CURATE_LLM_MODEL; `curate serve-model` starts one"
+        )
+    key = api_key if api_key is not None else settings.llm_api_key()
+    return [Endpoint(u, model, key) for u in urls]
+
+
+def chat_client(base_urls: str | Sequence[str] | None, model: str | None, *, cache_dir: str | os.PathLike | None = None,
+                api_key: str | None = None, **options: Any) -> ChatClient:
+    """A `ChatClient` over `endpoints(base_urls, model)`, caching answers in
+    `<cache_dir>/llm_responses.sqlite` (no cache without `cache_dir`). `options` go to
+    `ChatClient` (concurrency, timeout_s, max_retries, backoff_s)."""
+    cache = ResponseCache(Path(cache_dir) / CACHE_FILE) if cache_dir is not None else None
+    return ChatClient(endpoints(base_urls, model, api_key=api_key), cache=cache, **options)

@@ -36,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curate.core.atomic import write_text_atomic
 from curate.core.errors import ConfigError, CurateError
 from curate.core.lake import Lake
 
@@ -541,9 +542,6 @@ def write_review_page(lake: Lake, out_dir: str | os.PathLike, config: ReviewConf
     data = collect_review_data(lake, config, decontam_reports=decontam_reports)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "index.html"
-    tmp = out / ".index.html.tmp"
-    tmp.write_text(render_page(data), encoding="utf-8")
-    os.replace(tmp, path)
+    path = write_text_atomic(out / "index.html", render_page(data))
     log.info("review page: %s (%d bytes)", path, path.stat().st_size)
     return path

@@ -1,6 +1,6 @@
 """SIGKILL the pipeline inside every stage; the reruns end with the lake and export of a clean run.
 
-A seeded sweep: one clean `python -m flows.pipeline` run measures how long each stage
+A seeded sweep: one clean `curate pipeline` run measures how long each stage
 takes (from the Prefect log line that starts it to the one that ends it). Then a chain
 of runs over a second lake: each run is killed with SIGKILL (the whole process group)
 a seeded random delay after its target stage started (at most the stage's clean
@@ -79,11 +79,11 @@ def _annotations(lake: Lake) -> dict:
 
 
 def _cmd(lake: Path, out: Path, inputs: Path) -> list[str]:
-    return [sys.executable, "-m", "flows.pipeline", "--lake", str(lake), "--out", str(out), "--inputs", str(inputs)]
+    return [sys.executable, "-m", "curate.cli", "pipeline", str(inputs), "--lake", str(lake), "--out", str(out)]
 
 
 class PipelineRun:
-    """`python -m flows.pipeline` in its own process group, its stderr lines timestamped."""
+    """`curate pipeline` in its own process group, its stderr lines timestamped."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], log: Path):
         self.t0 = time.monotonic()

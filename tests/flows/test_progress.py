@@ -1,5 +1,6 @@
 """flows.progress: stage lines and bars at the command-line edge, nothing when quiet."""
 
+from curate.cli.progress import rich_bars
 from flows import progress
 
 
@@ -13,7 +14,7 @@ def test_quiet_prints_nothing_and_gives_no_callback(capsys):
 
 
 def test_enabled_prints_one_line_per_event_to_stderr(capsys):
-    progress.enable()
+    progress.enable(bars=rich_bars)
     try:
         progress.stage_started("ingest")
         progress.stage_finished("ingest", {"total": 95, "kept": 66, "quarantined": 29}, 3.14)
@@ -51,3 +52,15 @@ def test_step_messages_are_lines_and_counts_drive_a_bar(capsys):
     finally:
         progress.enable(False)
     assert capsys.readouterr().err.splitlines() == ["  decontam: n-gram stage done in 0.1s"]
+
+
+def test_without_the_clis_bars_a_step_gets_no_callback_but_the_lines_print(capsys):
+    """flows draw no bars of their own (rich lives in the CLI): enabled without bars, lines only."""
+    progress.enable()
+    try:
+        with progress.bar("tag pii", 3) as advance:
+            assert advance is None
+        progress.stage_started("export")
+    finally:
+        progress.enable(False)
+    assert capsys.readouterr().err.splitlines() == ["[export] started"]

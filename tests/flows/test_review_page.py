@@ -53,7 +53,7 @@ def test_the_pipeline_writes_the_review_page_with_the_lakes_counts(demo):
 
 
 def test_make_run_prints_where_the_review_page_is(demo):
-    from flows.pipeline import format_paths
+    from curate.cli.pipeline import format_paths
 
     assert f"review page:     {demo.out / 'review' / 'index.html'}" in format_paths(demo.result)
 

@@ -1,6 +1,6 @@
 """A Hub token and an LLM API key, given the documented way, appear nowhere they could leak.
 
-One `python -m flows.pipeline` run with `HF_TOKEN` and `--repo-id` (the Hub endpoint is a
+One `curate pipeline` run with `HF_TOKEN` and `--repo-id` (the Hub endpoint is a
 dead local port, so the push fails) and `--llm endpoint` with `CURATE_LLM_API_KEY`
 pointed at the fault server, which answers 401/500 with bodies that echo the key back
 (as some hosted APIs do). Afterwards neither secret may be in stdout, stderr (tracebacks
@@ -117,7 +117,7 @@ def test_hub_token_and_llm_key_never_leak(tmp_path):
     })
     with FaultServer(policy=_echo_key) as srv:
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.pipeline", "--lake", str(lake), "--out", str(out), "--inputs", str(inputs),
+            [sys.executable, "-m", "curate.cli", "pipeline", str(inputs), "--lake", str(lake), "--out", str(out),
              "--llm", "endpoint", "--llm-url", srv.url, "--llm-model", srv.model, "--repo-id", "someone/leak-check"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=1100,
         )
