@@ -8,6 +8,7 @@ landing folder on a schedule.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -138,6 +139,20 @@ def _pipeline_kwargs(lake_root, out, inputs, benchmark, llm, llm_url, llm_model,
     )
 
 
+def _prefect_logs_its_own_way() -> None:
+    """Let Prefect format its run lines ("Task run 'dedup-1a2' - Finished in state ...").
+
+    The `curate` group's basicConfig gives the root logger a handler; Prefect, imported after
+    it, would then print its lines bare, without run names or times. Before prefect is
+    imported, that handler is taken off again, so Prefect sets up its console as it does
+    for any flow script.
+    """
+    if "prefect" not in sys.modules:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+
+
 def _parameters(kwargs: dict) -> dict:
     """Flow parameters as JSON (what a Prefect deployment stores)."""
     import dataclasses
@@ -195,6 +210,7 @@ def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, nam
 
     Example: curate pipeline --lake out/lake --out out --llm serve --no-judge
     """
+    _prefect_logs_its_own_way()
     import flows  # noqa: F401 - sets the offline Prefect defaults before prefect is imported
     from curate.core.execution import ray_address as ray_address_of
     from flows import progress
@@ -291,6 +307,7 @@ def serve(landing, lake_root, out, benchmark, llm, llm_url, llm_model, name, kee
 
     Example: curate serve --landing landing/ --lake lake --out out --cron '*/15 * * * *'
     """
+    _prefect_logs_its_own_way()
     import flows  # noqa: F401
 
     Path(landing).mkdir(parents=True, exist_ok=True)
