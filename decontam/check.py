@@ -229,6 +229,83 @@ def _judge_says(verdict, cosine: float, calibration, judge_model, margin_cut) ->
     return verdict.margin >= margin_cut if margin_cut is not None else None
 
 
+@dataclass(frozen=True)
+class PairDecision:
+    """What `decide` says about one (benchmark item, training text) candidate."""
+
+    decided_by: str | None  # None: not flagged; else embedding_high | verifier | embedding | multilingual | judge
+    target: int  # the item the text is flagged for (attribution may move it to another item)
+    cosine: float  # the cosine to `target`
+    counts: dict[str, int]  # report counters this candidate adds
+
+
+def decide(
+    item: int, cosine: float, channel: int, *, cut: float, multi_cut: float, high: float, floor: float,
+    verifier: Any | None = None, judge_says: bool | None = None, closest: tuple[float, int] | None = None,
+    attribution_tolerance: float | None = None, judged: bool = False,
+) -> PairDecision:
+    """The decision for one candidate: the pure core of `run_check`, after gathering (the
+    neighbours, the verifier's `Decision`, the judge's reading `judge_says`) and before
+    collecting flags per item.
+
+    - channel 0 (the embedder) at or above `high`: flagged (`embedding_high`); below `floor`:
+      never. Channel 1 (multilingual) has no high mark and its own cut `multi_cut`.
+    - In between, the verifier's decision when there is one (the judge overrides it where it
+      answered), else the cosine cut, with attribution: a text closer to another item (by more
+      than `attribution_tolerance`; `closest` = (cosine, item)) is that item's.
+    - `judged`: a judge is in the run (for the judge-calls-saved count).
+
+    >>> decide(0, 0.95, 0, cut=0.68, multi_cut=0.56, high=0.9, floor=0.5).decided_by
+    'embedding_high'
+    >>> decide(0, 0.7, 0, cut=0.68, multi_cut=0.56, high=0.9, floor=0.5, closest=(0.8, 3),
+    ...        attribution_tolerance=0.02).target
+    3
+    """
+    counts: dict[str, int] = {}
+
+    def bump(key: str, n: int = 1) -> None:
+        counts[key] = counts.get(key, 0) + n
+
+    c, high_ch = (cut, high) if channel == 0 else (multi_cut, np.inf)
+    decided_by, target, s = None, item, cosine
+    if s >= high_ch:
+        bump("above_high")
+        bump("judge_calls_saved", judged)
+        decided_by = "embedding_high"
+    elif s < floor:
+        bump("below_floor")
+        bump("judge_calls_saved", judged)
+    elif verifier is not None:
+        bump("band")
+        bump("verifier_pairs")
+        bump("verifier_uncertain", verifier.uncertain)
+        bump("judge_calls_saved", judged and not verifier.uncertain)
+        if judge_says is not None:
+            bump("judge_overrides", judge_says != verifier.same)
+            decided_by = "judge" if judge_says else None
+        elif verifier.same:
+            decided_by = "verifier"
+    else:
+        bump("band")
+        embed_says = s >= c
+        other = closest
+        if (embed_says and other is not None and other[1] != item and attribution_tolerance is not None
+                and other[0] - s > attribution_tolerance):
+            embed_says = False
+        else:
+            other = None
+        if judge_says is not None:
+            bump("judge_overrides", judge_says != embed_says)
+            decided_by = "judge" if judge_says else None
+        elif other is not None:
+            bump("closer_to_other_item")
+            target, s = other[1], other[0]
+            decided_by = "embedding_high" if s >= high_ch else ("embedding" if channel == 0 else "multilingual")
+        elif embed_says:
+            decided_by = "embedding" if channel == 0 else "multilingual"
+    return PairDecision(decided_by, target, s, {k: int(v) for k, v in counts.items()})
+
+
 def run_check(
     train: TrainData | str,
     benchmarks: Sequence[Benchmark | str],
@@ -405,55 +482,24 @@ def run_check(
                     j, s = int(j), float(s)
                     counts["candidates"] += 1
                     counts["multilingual_candidates"] += ch == 1
-                    # channel 1 (multilingual) has its own cut and no high mark
-                    cut, high_ch = (cos_cut, high) if ch == 0 else (config.multi_threshold, np.inf)
+                    verdict = verdicts.get((k, i, j))
                     for row in groups[j]:
                         if (i, row) in flagged:
                             flagged[(i, row)].cosine = s
-                    decided_by, verdict, target = None, verdicts.get((k, i, j)), i
                     if verdict is not None:
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
                         counts["judge_errors"] += verdict.label == ERROR
                         counts["judge_true"] += verdict.label == TRUE
-                    if s >= high_ch:
-                        counts["above_high"] += 1
-                        counts["judge_calls_saved"] += judge is not None
-                        decided_by = "embedding_high"
-                    elif s < floor:
-                        counts["below_floor"] += 1
-                        counts["judge_calls_saved"] += judge is not None
-                    elif (d := vdec.get((k, i, j))) is not None:
-                        counts["band"] += 1
-                        counts["verifier_pairs"] += 1
-                        counts["verifier_uncertain"] += d.uncertain
-                        counts["judge_calls_saved"] += judge is not None and not d.uncertain
-                        judge_says = _judge_says(verdict, s, config.calibration, judge_model, margin_cut)
-                        if judge_says is not None:
-                            counts["judge_overrides"] += judge_says != d.same
-                            decided_by = "judge" if judge_says else None
-                        elif d.same:
-                            decided_by = "verifier"
-                    else:
-                        counts["band"] += 1
-                        embed_says = s >= cut
-                        # Attribution: a row closer to another item u (by more than the
-                        # tolerance) is that item's match, not this one's. (`closest` is
-                        # empty when attribution is off.)
-                        other = closest[k].get((int(ch), j))
-                        if embed_says and other is not None and other[1] != i and other[0] - s > config.attribution_tolerance:
-                            embed_says = False
-                        else:
-                            other = None
-                        judge_says = _judge_says(verdict, s, config.calibration, judge_model, margin_cut)
-                        if judge_says is not None:
-                            counts["judge_overrides"] += judge_says != embed_says
-                            decided_by = "judge" if judge_says else None
-                        elif other is not None:
-                            counts["closer_to_other_item"] += 1
-                            target, s = other[1], other[0]
-                            decided_by = "embedding_high" if s >= high_ch else ("embedding" if ch == 0 else "multilingual")
-                        elif embed_says:
-                            decided_by = "embedding" if ch == 0 else "multilingual"
+                    call = decide(
+                        i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
+                        verifier=vdec.get((k, i, j)),
+                        judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut),
+                        closest=closest[k].get((int(ch), j)), attribution_tolerance=config.attribution_tolerance,
+                        judged=judge is not None,
+                    )
+                    for key, n in call.counts.items():
+                        counts[key] += n
+                    decided_by, target, s = call.decided_by, call.target, call.cosine
                     if decided_by is None:
                         continue
                     for row in groups[j]:
