@@ -452,17 +452,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         cos = float(min(np.dot(a, b), 1.0)) if a is not None and b is not None else None
         if config.semantic and static is not None:
             cos = tier.cosine(sem_keys[i], rk)
-        if rh == hashes[i]:
-            kind, sim = "exact", 1.0
-        elif jac is not None and jac >= config.minhash.threshold - 1e-6:
-            kind, sim = "near", jac
-        elif cos is not None and cos >= (config.semantic_candidate if config.verify else
-                                         config.semantic_config.threshold) - 1e-6 and not _same_label(near_lab, i, node_of.get(("hash", rh))):
-            kind, sim = "semantic", cos
-        elif config.near and _same_label(near_lab, i, node_of.get(("hash", rh))) or not config.semantic:
-            kind, sim = "near", jac  # linked through a chain of near duplicates
-        else:
-            kind, sim = "semantic", cos
+        kind, sim = duplicate_kind(
+            same_hash=rh == hashes[i], jaccard=jac, cosine=cos, near_cut=config.minhash.threshold,
+            semantic_cut=config.semantic_candidate if config.verify else config.semantic_config.threshold,
+            same_near_cluster=_same_label(near_lab, i, node_of.get(("hash", rh))),
+            near_on=config.near, semantic_on=config.semantic,
+        )
         rows_kind.append(kind)
         rows_sim.append(sim)
         if rep not in order:
@@ -569,15 +564,51 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
     st = stats.verified.setdefault(kind, {"candidates": 0, "duplicates": 0, "variants": 0, "rejected": 0})
     for c, d in zip(cand, decisions):
         st["candidates"] += 1
-        if d.same:
+        outcome = pair_outcome(d)
+        if outcome == "duplicate":
             st["duplicates"] += 1
             kept.append(c)
-        elif d.variant:
+        elif outcome == "variant":
             st["variants"] += 1
             variant_links.append((kind, c[0], c[1], d.prob))
         else:
             st["rejected"] += 1
     return kept
+
+
+def pair_outcome(decision) -> str:
+    """A verified candidate pair's outcome: `duplicate` (the same request: merged),
+    `variant` (same template, other values: annotated, kept) or `distinct`.
+
+    >>> from curate.verify import Decision
+    >>> pair_outcome(Decision(same=False, prob=0.2, uncertain=False, variant=True, reason=""))
+    'variant'
+    """
+    if decision.same:
+        return "duplicate"
+    return "variant" if decision.variant else "distinct"
+
+
+def duplicate_kind(*, same_hash: bool, jaccard: float | None, cosine: float | None, near_cut: float,
+                   semantic_cut: float, same_near_cluster: bool, near_on: bool,
+                   semantic_on: bool) -> tuple[str, float | None]:
+    """Why a row is a duplicate of its cluster's representative, and the similarity shown:
+    `exact` (same key), `near` (estimated Jaccard at the near cut, or linked through a chain
+    of near duplicates), else `semantic` (with the cosine to the representative).
+
+    >>> duplicate_kind(same_hash=False, jaccard=0.3, cosine=0.95, near_cut=0.65, semantic_cut=0.6,
+    ...                same_near_cluster=False, near_on=True, semantic_on=True)
+    ('semantic', 0.95)
+    """
+    if same_hash:
+        return "exact", 1.0
+    if jaccard is not None and jaccard >= near_cut - 1e-6:
+        return "near", jaccard
+    if cosine is not None and cosine >= semantic_cut - 1e-6 and not same_near_cluster:
+        return "semantic", cosine
+    if near_on and same_near_cluster or not semantic_on:
+        return "near", jaccard  # linked through a chain of near duplicates
+    return "semantic", cosine
 
 
 def _holders(con, config: DedupConfig, links, ids, hashes, sem_keys, has_table) -> dict[tuple[str, str], str]:
