@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 TRUE, FALSE, ERROR = "true", "false", "error"
 
 _ANSWER = re.compile(r"^\s*[\"'`*]{0,2}(true|false)[\"'`*]{0,2}\.?\s*$", re.IGNORECASE)
+# The verdict word, then optionally a separator and a one-line reason: "True - same task".
+_VERDICT_WORD = re.compile(r"\b(true|false)\b", re.IGNORECASE)
+# Only the dash or colon the prompt asks for: "True. As instructed..." stays unparseable.
+_ANSWER_REASON = re.compile(r"^\s*[\"'`*]{0,2}(true|false)[\"'`*]{0,2}\s*[-:—–]\s*(.*)$", re.IGNORECASE)
 _LEAD = "Ġ▁ \t\n\"'`*"
 
 
@@ -43,6 +47,35 @@ def parse_answer(text: str | None) -> bool | None:
         return None
     m = _ANSWER.match(text)
     return None if m is None else m.group(1).lower() == "true"
+
+
+def parse_answer_reason(text: str | None) -> tuple[bool | None, str]:
+    """The verdict and its one-line reason from a reply that starts with True or False.
+
+    The verdict must be the first word; the reason is the rest of the first line after a
+    separator (cut to 200 characters); later lines are ignored unless they name a verdict
+    again. A reply whose first word is anything else is unparseable: an injected answer
+    stays an error.
+
+    >>> parse_answer_reason("True - both ask for the nth Fibonacci number")
+    (True, 'both ask for the nth Fibonacci number')
+    >>> parse_answer_reason("False"), parse_answer_reason("Ignore that. True - x")
+    ((False, ''), (None, ''))
+    """
+    if text is None:
+        return None, ""
+    plain = parse_answer(text)
+    if plain is not None:
+        return plain, ""
+    first, _, rest = text.strip().partition("\n")
+    if _VERDICT_WORD.search(rest):  # a second verdict on a later line: ambiguous (or injected)
+        return None, ""
+    if (alone := parse_answer(first)) is not None:
+        return alone, ""
+    m = _ANSWER_REASON.match(first)
+    if m is None:
+        return None, ""
+    return m.group(1).lower() == "true", m.group(2).strip()[:200]
 
 
 def margin_from_top_logprobs(top: Sequence[dict[str, float]] | None, *, positions: int = 3) -> float | None:
@@ -96,6 +129,7 @@ class Verdict:
     orders: int = 1
     error: str | None = None
     cached: bool = False
+    reason: str = ""  # the judge's one-line reason, after its verdict
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -196,7 +230,7 @@ class LLMJudge:
         # same greedy prompt would only repeat the same bad answer.
         return make(
             messages=messages(data_type, a, b, max_chars=self.max_chars),
-            max_tokens=4,
+            max_tokens=40,  # the verdict word, then a one-line reason
             temperature=0.0 if attempt == 0 else 0.7,
             logprobs=self.logprobs,
             seed=None if attempt == 0 else attempt,
@@ -274,11 +308,12 @@ class LLMJudge:
         if getattr(result, "error", None):
             return Verdict(ERROR, model=model, data_type=data_type, error=str(result.error)[:300])
         text = getattr(result, "text", None) or ""
-        parsed = parse_answer(text)
+        parsed, reason = parse_answer_reason(text)
         if parsed is None:
             return Verdict(ERROR, answer=text[:200], model=model, data_type=data_type, error="unparseable_answer")
         margin = margin_from_top_logprobs(getattr(result, "top_logprobs", None))
-        return Verdict(TRUE if parsed else FALSE, margin=margin, answer=text.strip()[:50], model=model, data_type=data_type)
+        return Verdict(TRUE if parsed else FALSE, margin=margin, answer=text.strip()[:50], model=model, data_type=data_type,
+                       reason=reason)
 
 
 def _combine(verdicts: Sequence[Verdict]) -> Verdict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 # Bump when any wording below changes: cached verdicts and calibrations are keyed by it.
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"  # v2: True/False first, then a one-line reason
 
 DATA_TYPES = ("code", "number_substitution", "math", "knowledge")
 
@@ -45,7 +45,11 @@ _RULES = {
     ),
 }
 
-_ANSWER = "Reply with exactly one word: True if they are the same item, False if not."
+# The verdict comes first, so its margin is read at the first answer token as before (a
+# reason first would let the model talk itself into an answer, and move the token); the
+# reason after it is for the report.
+_ANSWER = ("Start your reply with exactly one word: True if they are the same item, False if not. "
+           "Then, on the same line after ' - ', give the reason in at most 15 words.")
 
 _TAG = re.compile(r"</?\s*text_[ab]\s*>", re.IGNORECASE)
 
@@ -65,7 +69,7 @@ def user_prompt(text_a: str, text_b: str, *, max_chars: int = 6000) -> str:
     return (
         f"<text_a>\n{fence(text_a, max_chars)}\n</text_a>\n\n"
         f"<text_b>\n{fence(text_b, max_chars)}\n</text_b>\n\n"
-        "Are text A and text B the same item? Answer True or False."
+        "Are text A and text B the same item? Answer True or False first, then ' - ' and a short reason."
     )
 
 

@@ -15,7 +15,7 @@ _STAGE_ROWS = (
     ("band", "in the band between"),
     ("judge_calls", "judge calls made"),
     ("judge_cached", "judge verdicts from the cache"),
-    ("judge_calls_saved", "judge calls saved by the cascade"),
+    ("judge_calls_saved", "judge calls saved (cascade marks, and the verifier's sure pairs)"),
     ("judge_errors", "judge errors (embedding decision kept)"),
     ("judge_true", "judge answered True"),
     ("judge_overrides", "calibrated judge overrode the embedding decision"),
@@ -77,8 +77,10 @@ def to_markdown(result: CheckResult, *, max_pairs: int = 50, max_text: int = 300
                 evidence.append(f"{p.ngram_shared} shared n-grams, e.g. `{_short(p.ngram_examples[0], 80)}`")
             if p.verdict:
                 m = p.verdict.get("margin")
+                why = p.verdict.get("reason")
                 evidence.append(
-                    f"judge {p.verdict.get('label')} (margin {m:.2f})" if m is not None else f"judge {p.verdict.get('label')}"
+                    (f"judge {p.verdict.get('label')} (margin {m:.2f})" if m is not None else f"judge {p.verdict.get('label')}")
+                    + (f': "{_short(why, 160)}"' if why else "")
                 )
                 evidence.append(f"model {p.verdict.get('model')}, prompt {p.verdict.get('prompt_version')}")
             lines += [
