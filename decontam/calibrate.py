@@ -132,6 +132,10 @@ class Calibration:
             raise CalibrationError(f"calibration file {path} is malformed ({exc}); refit it with `decontam calibrate`") from exc
 
 
+# Below this AUC of the judge's margin on the calibration pairs, the judge gets no cut.
+MIN_JUDGE_AUC = 0.6
+
+
 def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None) -> Calibration:
     """Fit the cosine cut-off (and, with a judge, margin cut-offs per data type) on labelled pairs.
 
@@ -178,7 +182,35 @@ def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None
         fused_cut, quality["fused_f1"] = fit_threshold(scores, ys)
         fused = [w[0], w[1], w[2], fused_cut]
         say(f"margin cuts {margin_cuts} (AUC {quality['margin_auc']:.3f}); fused F1 {quality['fused_f1']:.3f}")
+        if quality["margin_auc"] < MIN_JUDGE_AUC:
+            # A judge whose margin ranks the calibration pairs no better than chance must not
+            # override anything: it stays advisory (verdicts and reasons in the report only).
+            margin_cuts, fused = {}, None
+            quality["judge_advisory"] = 1.0
+            say(f"judge margin AUC {quality['margin_auc']:.3f} < {MIN_JUDGE_AUC}: the judge stays advisory (no cut)")
     return Calibration(
         judge_model=judge_model, margin_cuts=margin_cuts, cosine_cut=cos_cut,
         embed_model=embedder.model_id, fitted_on=fitted_on, quality=quality, fused=fused,
     )
+
+
+SHIPPED_DIR = Path(__file__).with_name("calibrations")
+
+
+def shipped(judge_model: str | None) -> Calibration | None:
+    """The calibration that ships for a served judge model (`decontam/calibrations/<model>.json`,
+    fitted by `benchmarks/fit_judge_calibration.py` on the calibration split with the current
+    prompt), or None when none fits this model and prompt version.
+
+    >>> shipped(None) is None
+    True
+    """
+    if not judge_model:
+        return None
+    import re
+
+    path = SHIPPED_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', judge_model)}.json"
+    if not path.exists():
+        return None
+    cal = Calibration.load(path)
+    return cal if cal._fits(judge_model) else None

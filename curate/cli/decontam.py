@@ -120,6 +120,16 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
         client, model = _client(judge_url, judge_model, concurrency, cache)
         verdict_cache = VerdictCache(cache / "verdicts.sqlite") if cache is not None else None
         judge = LLMJudge(client, model=model, both_orders=both_orders, cache=verdict_cache)
+        if config.calibration is None:
+            from dataclasses import replace
+
+            from decontam.calibrate import shipped
+
+            cal = shipped(model)
+            if cal is not None:  # the default served judge (`curate serve-model`) needs no calibration step
+                config = replace(config, calibration=cal)
+                _progress(f"judge calibration: the one shipped for {model} (prompt {cal.prompt_version}, "
+                          f"{cal.fitted_on.get('judged', '?')} calibration pairs)")
     benches = [load_benchmark(b, text_field=text_field, template=template, limit=limit) for b in benchmarks]
     result = run_check(data, benches, config, judge=judge, progress=_progress)
     if out_dir:

@@ -72,3 +72,19 @@ def test_fit_calibration_with_a_judge(tmp_path):
     assert cal.quality["margin_f1"] == 1.0 and cal.fitted_on["pairs"] == 60
     cal.save(tmp_path / "cal.json")
     assert Calibration.load(tmp_path / "cal.json").fused == cal.fused
+
+
+def test_a_judge_no_better_than_chance_stays_advisory():
+    from decontam.calibrate import fit_calibration
+    from decontam.judge import LLMJudge
+    from decontam.testbed import LabelledPair
+    from tests.decontam.fakes import BagOfWordsEmbedder, ScriptedClient, same_if_shared_word
+
+    pairs = []
+    for i in range(30):  # the judge says True exactly on the negatives: AUC 0
+        pairs.append(LabelledPair("toy_english", f"same topic{i} alpha beta", f"same topic{i} alpha gamma", True, "knowledge", i))
+        pairs.append(LabelledPair("toy_english", f"bogus{i} delta", f"bogus{i} epsilon", False, "knowledge", i))
+    judge = LLMJudge(ScriptedClient(same_if_shared_word("bogus")), model="fake-judge")
+    cal = fit_calibration(pairs, judge=judge, embedder=BagOfWordsEmbedder())
+    assert cal.quality["margin_auc"] < 0.6 and cal.quality["judge_advisory"] == 1.0
+    assert cal.margin_cut("knowledge", "fake-judge") is None and cal.fused is None
