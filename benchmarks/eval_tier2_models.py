@@ -23,9 +23,22 @@ Two ways to reach a model:
   Runs on a CPU or a CUDA GPU (`--device`).
 - `--llm-url URL --llm-model NAME` (one model): a served endpoint (vLLM, llama.cpp) through
   `ChatClient`, with `response_format` json_schema as the pipeline sends it.
+- `--serve vllm|llamacpp` (each `--model` in turn): the script starts the model server as the
+  pipeline does (`curate.models.serve_model.ModelServer`: vLLM from `.venv-vllm` on the safetensors
+  directory, or llama-cpp-python on the GGUF file), talks to it through `ChatClient` with the
+  pipeline's concurrency (`--concurrency`, 4), and stops it. Seconds per call are the batch's
+  wall seconds divided by its calls (throughput at that concurrency) and the server's CPU
+  seconds (process tree) per call, with the load average; the server's start-up is timed apart.
+
+`--multi-every N` adds every N-th row (by id) of `tests/data/moderation_multi_eval.jsonl`
+(abusive and benign-with-trigger-word messages in 8 languages, tier 1's held-out set) to the
+moderation sample; figures are given overall, per set and per language. Neither set is
+fitted on by anything tier 2 uses (the prompts were written before these runs).
 
     python benchmarks/eval_tier2_models.py --model smollm2 --model qwen-coder-1.5b \\
         --every 5 --topics 3 --topics-lake out/lake --retries 0 --json out/tier2.json
+    python benchmarks/eval_tier2_models.py --serve llamacpp --model smollm2 --model qwen-coder-1.5b \
+        --every 1 --multi-every 3 --topics 20 --topics-lake out/lake --json out/tier2-llamacpp.json
     python benchmarks/eval_tier2_models.py --check      # quick self-test, no model
 """
 
@@ -48,6 +61,7 @@ from curate.models.llm import ChatRequest, ChatResult  # noqa: E402
 from moderation.evaluate import agreement, load_eval_set  # noqa: E402
 
 HELDOUT = REPO / "tests/data/moderation_heldout.jsonl"
+MULTI = REPO / "tests/data/moderation_multi_eval.jsonl"
 
 
 def sample_rows(rows: list[dict], every: int) -> list[dict]:
@@ -190,6 +204,47 @@ class TimedClient:
         return out
 
 
+class ServedClient:
+    """A served model through the pipeline's `ChatClient`: each batch timed (wall, server CPU)."""
+
+    def __init__(self, server, *, concurrency: int, timeout_s: float = 900.0):
+        from curate.models.llm import ChatClient
+
+        self.server, self.name, self.concurrency = server, server.config.name, concurrency
+        self.client = ChatClient(server.endpoint, concurrency=concurrency, timeout_s=timeout_s, max_retries=1)
+        self.load_s = (round(server.healthy_after_s or 0.0, 1), None)
+        self.calls: list[dict] = []
+        self.batches: list[dict] = []
+
+    def _server_cpu_s(self) -> float:
+        import psutil
+
+        try:
+            root = psutil.Process(self.server.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def chat_many(self, reqs):
+        t0, c0 = time.perf_counter(), self._server_cpu_s()
+        out = self.client.chat_many(reqs)
+        wall, cpu = time.perf_counter() - t0, self._server_cpu_s() - c0
+        n = max(len(reqs), 1)
+        self.batches.append({"calls": len(reqs), "wall_s": round(wall, 2), "server_cpu_s": round(cpu, 2),
+                             "loadavg": [round(x, 2) for x in os.getloadavg()]})
+        self.calls.extend({"wall_s": round(wall / n, 2), "cpu_s": round(cpu / n, 2)} for _ in reqs)
+        print(f"  [{self.name}] batch of {len(reqs)}: {self.batches[-1]}", file=sys.stderr, flush=True)
+        return out
+
+
 def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
     """{topic_id: {size, keyword_label, served_label, examples}} of the lake's latest fit, largest first."""
     import numpy as np
@@ -213,8 +268,9 @@ def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
     ids = [r[0] for r in rows]
     con = lake.connect()
     try:
-        conv = con.execute("SELECT conversation_id, conversation FROM conversations WHERE conversation_id IN "
-                           "(SELECT unnest(?))", [ids]).to_arrow_table()
+        # a relation, not a DB-API result: Arrow output straight from DuckDB, without its copy warning
+        conv = con.sql("SELECT conversation_id, conversation FROM conversations WHERE conversation_id IN "
+                       "(SELECT unnest($1))", params=[ids]).to_arrow_table()
     finally:
         con.close()
     by_id = dict(zip(conv.column("conversation_id").to_pylist(), _first_prompts(conv)))
@@ -247,8 +303,12 @@ def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) ->
         llm = LLMModerator(client, LLMTierConfig(invalid_retries=retries))
         n0 = len(client.calls)
         js = llm.judge([r["text"] for r in rows], keys=[r["id"] for r in rows])
-        res["moderation"] = agreement(rows, [(j.flagged, j.category) if j.ok else (None, None) for j in js])
+        preds = [(j.flagged, j.category) if j.ok else (None, None) for j in js]
+        res["moderation"] = _agreement_all(rows, preds)
         res["moderation"]["calls"] = len(client.calls) - n0
+        res["moderation"]["by_set"] = {
+            k: _agreement_all([r for r in rows if _set_of(r) == k], [p for r, p in zip(rows, preds) if _set_of(r) == k])
+            for k in sorted({_set_of(r) for r in rows})}
         res["verdicts"] = [{"id": r["id"], "label": r["label"], "category": j.category, "error": j.error,
                             "explanation": j.explanation} for r, j in zip(rows, js)]
     if topics:
@@ -268,6 +328,25 @@ def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) ->
     return res
 
 
+def _set_of(row: dict) -> str:
+    return f"multi-{row['lang']}" if "lang" in row else "heldout-en"
+
+
+def _agreement_all(rows: list[dict], preds: list) -> dict:
+    """`agreement`, plus accuracy over every row (an error counts as wrong, not as skipped)."""
+    out = agreement(rows, preds)
+    right = sum(p[0] is not None and p[0] == (r["label"] != "none") for r, p in zip(rows, preds))
+    out["accuracy_all"] = round(right / len(rows), 3) if rows else None
+    return out
+
+
+def load_rows(every: int, multi_every: int) -> list[dict]:
+    rows = sample_rows(load_eval_set(HELDOUT), every) if every else []
+    if multi_every:
+        rows += sample_rows(load_eval_set(MULTI), multi_every)
+    return rows
+
+
 def resolve(spec: str, models_dir: Path) -> tuple[str, Path]:
     name, _, path = spec.partition("=")
     if path:
@@ -280,6 +359,18 @@ def resolve(spec: str, models_dir: Path) -> tuple[str, Path]:
     return name, p
 
 
+def _served(args, name: str) -> ServedClient:
+    from curate.models.serve_model import ModelServer, ServeConfig
+
+    log = Path(args.server_log_dir) / f"serve-{args.serve}-{name}.log" if args.server_log_dir else None
+    server = ModelServer(ServeConfig(backend=args.serve, model=name, models_dir=args.models_dir,
+                                     dtype=args.serve_dtype, log_path=log, startup_timeout_s=1200))
+    print(f"  [{name}] starting {args.serve} server", file=sys.stderr, flush=True)
+    server.start()
+    print(f"  [{name}] healthy after {server.healthy_after_s:.1f} s", file=sys.stderr, flush=True)
+    return ServedClient(server, concurrency=args.concurrency)
+
+
 def self_check() -> None:
     """No model: the sample is systematic and stratified enough, and a fake client is scored as the tier scores it."""
     rows = load_eval_set(HELDOUT)
@@ -287,6 +378,9 @@ def self_check() -> None:
     assert [r["id"] for r in s] == ["h000", "h005", "h010", "h015", "h020", "h025", "h030"], [r["id"] for r in s]
     assert len({r["label"].split("/")[0] for r in s}) == 6  # the five parents and none
     assert len(sample_rows(rows, 1)) == len(rows) == 33
+    mixed = load_rows(1, 3)
+    assert len(mixed) == 33 + 64 and len({_set_of(r) for r in mixed}) == 9, len(mixed)
+    assert _agreement_all(mixed[:2], [(True, "harassment"), (None, None)])["accuracy_all"] == 0.5
 
     class Fake:
         name, load_s = "fake", None
@@ -322,7 +416,13 @@ def main(argv=None) -> None:
     p.add_argument("--models-dir", default=os.environ.get("CURATE_MODELS_DIR", "models"))
     p.add_argument("--llm-url")
     p.add_argument("--llm-model")
-    p.add_argument("--every", type=int, default=1, help="held-out sample: every N-th row by id (1 = all 33)")
+    p.add_argument("--every", type=int, default=1, help="held-out sample: every N-th row by id (1 = all 33, 0 = none)")
+    p.add_argument("--multi-every", type=int, default=0,
+                   help="add every N-th row of moderation_multi_eval.jsonl (192 rows, 8 languages; 0 = none)")
+    p.add_argument("--serve", choices=["vllm", "llamacpp"], help="start each --model on this server backend")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight to a served model (pipeline: 4)")
+    p.add_argument("--serve-dtype", help="vLLM --dtype (default: the pipeline's, float32 on a CPU)")
+    p.add_argument("--server-log-dir", default=None, help="keep each server's log here")
     p.add_argument("--topics", type=int, default=0, help="label this many of the largest clusters")
     p.add_argument("--topics-lake")
     p.add_argument("--retries", type=int, default=2, help="retries of an invalid answer (the pipeline's: 2)")
@@ -336,10 +436,12 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.check:
         return self_check()
-    rows = sample_rows(load_eval_set(HELDOUT), args.every)
+    rows = load_rows(args.every, args.multi_every)
     topics = topic_examples(args.topics_lake, args.topics) if args.topics else {}
     results = []
-    if args.llm_url:
+    if args.serve:
+        clients = [lambda n=n: _served(args, n) for n in args.model]
+    elif args.llm_url:
         from curate.models.llm import ChatClient, Endpoint
 
         clients = [lambda: TimedClient(ChatClient(Endpoint(args.llm_url, args.llm_model), concurrency=1, timeout_s=600),
@@ -352,12 +454,19 @@ def main(argv=None) -> None:
         client = make()
         r = evaluate(client, rows, topics, args.retries)
         results.append(r)
+        if isinstance(client, ServedClient):
+            r["backend"], r["concurrency"], r["batches"] = args.serve, args.concurrency, client.batches
+            r["server_start_s"] = client.load_s[0]
+            client.server.stop()
         m, s = r.get("moderation", {}), r["seconds_per_call"]
         print(f"\n== {r['model']} (load {r['load_s']} s wall/CPU)")
         if m:
-            print(f"moderation, {m['n']} held-out rows: errors {m['errors']}, flag acc {m['flag_accuracy']}, "
-                  f"precision {m['precision']}, recall {m['recall']}, FP {m['false_positives']}, "
-                  f"category agr {m['category_agreement']}")
+            print(f"moderation, {m['n']} held-out rows: errors {m['errors']}, accuracy (errors wrong) "
+                  f"{m['accuracy_all']}, flag acc {m['flag_accuracy']}, precision {m['precision']}, recall {m['recall']}, "
+                  f"FP {m['false_positives']}, category agr {m['category_agreement']}")
+            for k, b in m["by_set"].items():
+                print(f"  {k:<11} n={b['n']:<3} acc {b['accuracy_all']} errors {b['errors']} recall {b['recall']} "
+                      f"FP {b['false_positives']}")
             for v in r["verdicts"]:
                 print(f"  {v['id']} {v['label']:<24} -> {v['category'] or 'ERROR: ' + (v['error'] or '')[:90]}")
         for t in r.get("topics", []):
