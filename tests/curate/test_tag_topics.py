@@ -8,7 +8,8 @@ import xxhash
 from curate.core.errors import ConfigError
 from curate.models.llm import ChatClient, Endpoint
 from curate.tag.topics import (
-    LABELS_TABLE, TOPICS_TABLE, TopicsConfig, ctfidf, keyword_labels, parse_label, tag_topics, tokenize,
+    LABEL_EXAMPLES, LABEL_SYSTEM_PROMPT, LABELS_TABLE, TOPICS_TABLE, TopicsConfig, ctfidf, keyword_labels, parse_label,
+    tag_topics, tokenize,
 )
 from tests.faults.fault_server import Fault, FaultServer
 
@@ -100,6 +101,24 @@ def test_parse_label_refuses_what_is_not_a_topic_name(answer):
 
 def test_parse_label_accepts_the_schema():
     assert parse_label(' {"label": "Python lists"} ') == "Python lists"
+
+
+@pytest.mark.parametrize("label", ["Name the topic:", "List of topics:", "What is the capital of Australia?", "话题："])
+def test_parse_label_refuses_headings_and_copied_questions(label):
+    # SmolLM2-135M's served labels on the demo run (eval_tier2_models.py --serve vllm)
+    with pytest.raises(ValueError, match="heading or a question"):
+        parse_label(json.dumps({"label": label}))
+
+
+def test_a_label_copied_from_the_instructions_needs_the_prompts_to_bear_it_out():
+    # SmolLM2-135M answered the prompt's own example for 6 of the demo's 20 clusters (CJK
+    # questions, crêpes, TCP vs UDP ...); the same words are a fine label where the users ask that.
+    answer = json.dumps({"label": LABEL_EXAMPLES[0].lower()})
+    with pytest.raises(ValueError, match="instructions' example"):
+        parse_label(answer, ["What is the difference between TCP and UDP?", "TCP vs UDP latency"])
+    assert parse_label(answer, ["How do I sort a list of dicts in Python?"]) == LABEL_EXAMPLES[0].lower()
+    assert parse_label(answer) == LABEL_EXAMPLES[0].lower()  # no prompts given: schema and wording only
+    assert LABEL_EXAMPLES[0] in LABEL_SYSTEM_PROMPT and LABEL_EXAMPLES[1] in LABEL_SYSTEM_PROMPT
 
 
 @pytest.mark.parametrize("kwargs", [{"k": 0}, {"n_nearest": 0}, {"structured": "xml"}, {"label_retries": -1}])
