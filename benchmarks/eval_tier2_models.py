@@ -215,23 +215,24 @@ class ServedClient:
         self.load_s = (round(server.healthy_after_s or 0.0, 1), None)
         self.calls: list[dict] = []
         self.batches: list[dict] = []
+        self._cpu_seen: dict[int, float] = {}
 
     def _server_cpu_s(self) -> float:
+        """CPU seconds of the server's process tree so far; a process that has exited keeps its last reading."""
         import psutil
 
         try:
             root = psutil.Process(self.server.proc.pid)
             procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
+        except (psutil.NoSuchProcess, AttributeError):
+            procs = []
         for p in procs:
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                self._cpu_seen[p.pid] = t.user + t.system
             except psutil.NoSuchProcess:
                 pass
-        return total
+        return sum(self._cpu_seen.values())
 
     def chat_many(self, reqs):
         t0, c0 = time.perf_counter(), self._server_cpu_s()
@@ -419,6 +420,7 @@ def main(argv=None) -> None:
     p.add_argument("--every", type=int, default=1, help="held-out sample: every N-th row by id (1 = all 33, 0 = none)")
     p.add_argument("--multi-every", type=int, default=0,
                    help="add every N-th row of moderation_multi_eval.jsonl (192 rows, 8 languages; 0 = none)")
+    p.add_argument("--ids", help="comma-separated row ids: keep only these of the sample (rerun a few rows)")
     p.add_argument("--serve", choices=["vllm", "llamacpp"], help="start each --model on this server backend")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight to a served model (pipeline: 4)")
     p.add_argument("--serve-dtype", help="vLLM --dtype (default: the pipeline's, float32 on a CPU)")
@@ -437,6 +439,9 @@ def main(argv=None) -> None:
     if args.check:
         return self_check()
     rows = load_rows(args.every, args.multi_every)
+    if args.ids:
+        keep = set(args.ids.split(","))
+        rows = [r for r in rows if r["id"] in keep]
     topics = topic_examples(args.topics_lake, args.topics) if args.topics else {}
     results = []
     if args.serve:
