@@ -192,6 +192,9 @@ class ModelServer:
                 cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
             if not gpu:
                 env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{cfg.cpu_kv_cache_gib:g}")
+                # vLLM kills its engine when one model step takes over 300 s; on a shared 2-core
+                # machine at load ~30 a 1.5B fp32 step did (the server died mid-run, #17).
+                env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "1800")
             if cfg.api_key:
                 env["VLLM_API_KEY"] = cfg.api_key
         else:

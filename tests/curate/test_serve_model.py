@@ -139,6 +139,8 @@ def test_cpu_defaults_are_eager_float32(hf_dir, monkeypatch):
     cmd, env = ModelServer(config(hf_dir)).command()
     assert "--enforce-eager" in cmd and cmd[cmd.index("--dtype") + 1] == "float32"
     assert env["HF_HUB_OFFLINE"] == "1" and "VLLM_CPU_KVCACHE_SPACE" in env
+    # a loaded CPU must not trip vLLM's 300 s per-step engine timeout (it killed a served Qwen at load 31)
+    assert int(env["VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"]) >= 1800
 
 
 def test_missing_backend_names_the_fix(hf_dir, tmp_path):
