@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 # asks for an hour must not stall a pipeline run silently.
 MAX_RETRY_AFTER_S = 60.0
 MAX_BACKOFF_S = 30.0
+# Retry jitter from a generator of our own: the global `random` state belongs to the caller, and a
+# client thread drawing from it changes it under other threads (Hypothesis warns when that
+# happens during one of its strategies).
+_JITTER = random.Random()
 _RETRY_STATUS = {408, 409, 425, 429}
 
 
@@ -410,7 +414,7 @@ class ChatClient:
         return text
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(MAX_BACKOFF_S, self.backoff_s * (2**attempt)) * random.uniform(0.5, 1.5)
+        backoff = min(MAX_BACKOFF_S, self.backoff_s * (2**attempt)) * _JITTER.uniform(0.5, 1.5)
         if retry_after is not None:
             backoff = max(backoff, min(retry_after, MAX_RETRY_AFTER_S))
         return backoff
