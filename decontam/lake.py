@@ -32,7 +32,7 @@ import pyarrow as pa
 from curate.core.errors import CurateError
 from curate.core.lake import Lake, new_run_id
 from decontam.train_data import CHECKED_TABLE as TABLE
-from decontam.train_data import TrainData, redacted_user_turns
+from decontam.train_data import TrainData, redacted_user_turns, user_turn_languages
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def check_lake(
         stats: dict = {"run_id": run_id, "total": len(ids), "kept": len(ids), "dropped_benchmark_contamination": 0,
                        "user_turns": len(texts), "waiting_for_pii": waiting}
         if ids:
-            train = TrainData(texts, text_ids, parents, f"lake:{lake.root.name}", "lake", table=None, lake_root=lake.root)
+            train = TrainData(texts, text_ids, parents, f"lake:{lake.root.name}", "lake", table=None, lake_root=lake.root,
+                              langs=user_turn_languages(lake, text_ids))
             result = run_check(train, benchmarks, config, embedding_store=EmbeddingStore(lake.root), judge=judge,
                                run_id=run_id, progress=progress)
             per_conv: dict[int, list[dict]] = {}

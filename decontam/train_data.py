@@ -121,6 +121,27 @@ def redacted_user_turns(lake: Lake, key: str | None = None) -> tuple[list[str], 
     return ids, texts, text_ids, parents, int(waiting)
 
 
+def user_turn_languages(lake: Lake, text_ids: list[str]) -> list[str | None]:
+    """The language tagger's ISO 639-1 code of each user turn `<conversation_id>#<message index>`
+    (the message's own tag, else its conversation's), None where the lake has no tag or it is unknown.
+
+    decontam's multilingual channel embeds only the turns whose language differs from the
+    benchmark's, so the lake's tags keep its cost with the non-English share.
+    """
+    table = lake.read_annotation("language", ["conversation_id", "language_code", "message_languages"])
+    if table is None:
+        return [None] * len(text_ids)
+    wanted = {t.rsplit("#", 1)[0] for t in text_ids}
+    per_turn: dict[str, str | None] = {}
+    for cid, conv_code, msgs in zip(*(table.column(c).to_pylist() for c in table.column_names)):
+        if cid not in wanted:
+            continue
+        per_turn[cid] = conv_code  # later parts (a re-tag) override earlier ones
+        for m in msgs or []:
+            per_turn[f"{cid}#{m['message_index']}"] = m.get("language_code")
+    return [per_turn.get(t) or per_turn.get(t.rsplit("#", 1)[0]) for t in text_ids]
+
+
 def _from_lake(root: Path) -> TrainData:
     """The lake's PII-redacted user turns, read as the pipeline reads them (never the raw text)."""
     from curate.core.lake import Lake
@@ -136,7 +157,8 @@ def _from_lake(root: Path) -> TrainData:
         raise TrainDataError(f"lake {root}: {waiting} conversations have no PII-redacted copy yet;"
                              " run `curate tag pii` first")
     logger.info("lake %s: %d user turns in %d conversations", root, len(texts), len(convs))
-    return TrainData(texts, ids, parents, f"lake:{root}", "lake", table=None, lake_root=root)
+    return TrainData(texts, ids, parents, f"lake:{root}", "lake", table=None, lake_root=root,
+                     langs=user_turn_languages(lake, ids))
 
 
 def _read_file(path: Path) -> pa.Table:

@@ -76,6 +76,10 @@ def _judge_options(f):
 @click.option("--both-orders", is_flag=True, help="Judge each pair in both orders to cancel position bias.")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration JSON from `decontam calibrate`; without one the judge is advisory.")
 @click.option("--index-type", type=click.Choice(["flat", "fp16", "sq8"]), default="flat", show_default=True, help="faiss index type.")
+@click.option("--multilingual/--no-multilingual", default=None,
+              help="Also search training rows in another language than the benchmark's with USE-multilingual "
+                   "(default: on; the lake's language tags, else the script, pick the rows).")
+@click.option("--bench-lang", default="en", show_default=True, help="ISO 639-1 language of the benchmarks.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/decontam", show_default=True, help="Index, verdict and response caches.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write decontam_report.md and .json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of Markdown.")
@@ -84,13 +88,15 @@ def _judge_options(f):
 @click.option("--limit", type=int, help="Use only the first N items of each benchmark.")
 def check(train_spec, train_field, benchmarks, text_field, template, data_type, ngram_n, no_ngram, no_embeddings,
           top_k, cosine_threshold, no_attribution, no_cascade, cascade_high, cascade_floor, use_judge, judge_url, judge_model,
-          concurrency, both_orders, calibration, index_type, cache_dir, out_dir, as_json, write_clean, fail_over, limit):
+          concurrency, both_orders, calibration, index_type, multilingual, bench_lang, cache_dir, out_dir, as_json,
+          write_clean, fail_over, limit):
     """Check training data for benchmark contamination.
 
     \b
     Examples:
       decontam check --train train.jsonl --benchmark humaneval
       decontam check --train lake --benchmark humaneval --benchmark mmlu --out out/ --fail-over 1
+      decontam check --train zh_chat.jsonl --benchmark humaneval --no-multilingual
       decontam check --train data.parquet --benchmark humaneval --judge \\
           --judge-url http://127.0.0.1:8000/v1 --judge-model qwen --calibration cal.json
     """
@@ -114,6 +120,7 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
         cascade_floor=DEFAULT_CASCADE_FLOOR if cascade_floor is None else cascade_floor,
         data_type=data_type, index_type=index_type, cache_dir=cache,
         calibration=Calibration.load(calibration) if calibration else None,
+        **({} if multilingual is None else {"multilingual": multilingual}), bench_lang=bench_lang,
     )
     judge = None
     if use_judge:
