@@ -196,6 +196,91 @@ def cmd_tier(args: argparse.Namespace) -> None:
         print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + " |")
 
 
+def cmd_xl(args: argparse.Namespace) -> None:
+    """The multilingual channel's pair score (`decontam.embed_search.CrossLingualScorer`) on the
+    search protocol of the Chinese MMLU rephrasings: fitted on the calibration items (past the
+    first 100), scored on the first 100 of each set.
+
+    Pool: every published rephrasing (as benchmarks/eval_verifier.py); the channel sees only
+    the rows in another language than the benchmark's (the Chinese ones). Per item: positive,
+    its Chinese rephrasing present (its other rephrasings removed); negative, all of them
+    removed. Candidates: the channel's top `--k` by USE cosine. An evaluation pair's own source
+    item is left out of `request_gap` (as eval_verifier masks `gap_other`): the attribution to
+    the source item is not what this protocol measures.
+    """
+    from benchmarks.fit_verifier import testbed_sets
+    from curate.embed import EmbeddingStore, MultilingualEmbedder
+    from decontam.calibrate import fit_logistic
+    from decontam.embed_search import XL_FEATURES, XL_CUT, XL_WEIGHTS, CrossLingualScorer, embed_texts, xl_probability
+
+    sets, family = testbed_sets(Path(args.testbed))
+    pool, owner, pool_set = [], [], []
+    for name in sorted(sets):
+        orig, reph, _ = sets[name]
+        for i, t in enumerate(reph):
+            if i < len(orig) and t.strip():
+                pool.append(t)
+                owner.append((family[name], i))
+                pool_set.append(name)
+    owner_arr = np.array([f"{f}:{i}" for f, i in owner])
+    pool_set_arr = np.array(pool_set)
+    other_lang = np.array(["chinese" in n for n in pool_set])
+    store = EmbeddingStore(args.cache) if args.cache else None
+    multi = MultilingualEmbedder()
+    t0 = time.time()
+    M = np.zeros((len(pool), multi.dim), np.float32)
+    M[other_lang] = embed_texts([p for p, o in zip(pool, other_lang) if o], multi, store=store)
+    rows = []  # (set, item, label, [features per candidate], [is own rephrasing])
+    for name in sorted(sets):
+        if "chinese" not in name:
+            continue
+        fam = family[name]
+        orig, reph, _ = sets[name]
+        scorer = CrossLingualScorer(multi, orig, store=store)
+        om = embed_texts(orig, multi, store=store)
+        for i in range(min(len(orig), len(reph))):
+            if not reph[i].strip():
+                continue
+            mine = owner_arr == f"{fam}:{i}"
+            for positive in (True, False):
+                allowed = (~mine | ((pool_set_arr == name) if positive else np.zeros(len(pool), bool))) & other_lang
+                cos = np.where(allowed, M @ om[i], -2.0)
+                cand = np.argsort(-cos, kind="stable")[: args.k]
+                mask = [owner[j][1] if owner[j][0] == fam and owner[j][1] != i else None for j in cand]
+                f = scorer.features([i] * len(cand), [pool[j] for j in cand], cos[cand].tolist(), mask=mask)
+                rows.append((name, i, positive, f, [positive and owner[j] == (fam, i) for j in cand]))
+    print(f"{len(rows)} searches, candidates embedded in {time.time() - t0:.0f}s", file=sys.stderr)
+    cal = [r for r in rows if r[1] >= SCORED]
+    w = fit_logistic(np.concatenate([r[3] for r in cal]), [x for r in cal for x in r[4]])
+    def item_scores(rs, weights):
+        return [float(xl_probability(r[3], weights).max()) for r in rs]
+    sc = item_scores(cal, w)
+    gold = [r[2] for r in cal]
+    cut = next((c for c in sorted(set(sc)) if _prf([x >= c for x in sc], gold)[0] >= args.precision), 1.0)
+    p_, r_, f_ = _prf([x >= cut for x in sc], gold)
+    print(f"\nfeatures {XL_FEATURES}: weights {[round(x, 4) for x in w]}; cut {cut:.4f} (lowest with calibration precision "
+          f">= {args.precision}: P {p_:.3f} R {r_:.3f}, {len(cal)} calibration searches)")
+    print(f"shipped: weights {list(XL_WEIGHTS)}, cut {XL_CUT}")
+    print(f"\nF1 (precision/recall) of the multilingual channel alone on the first 100 items of each Chinese set, "
+          f"candidates: its top {args.k}:\n")
+    print("| set | USE cosine, cut fitted for F1 | USE cosine, cut at calibration precision >= .95 | pair score (fitted here) | pair score (shipped) |")
+    print("|---|---|---|---|---|")
+    from decontam.calibrate import fit_threshold
+
+    cos_cal = [float(r[3][:, 0].max()) for r in cal]
+    cos_cut, _ = fit_threshold(cos_cal, gold)
+    cos_p = next((c for c in sorted(set(cos_cal)) if _prf([x >= c for x in cos_cal], gold)[0] >= args.precision), 1.0)
+    for name in sorted({r[0] for r in rows}):
+        sub = [r for r in rows if r[0] == name and r[1] < SCORED]
+        g = [r[2] for r in sub]
+        cells = [_prf([float(r[3][:, 0].max()) >= cos_cut for r in sub], g),
+                 _prf([float(r[3][:, 0].max()) >= cos_p for r in sub], g),
+                 _prf([x >= cut for x in item_scores(sub, w)], g),
+                 _prf([x >= XL_CUT for x in item_scores(sub, XL_WEIGHTS)], g)]
+        print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + " |")
+    print(f"\nUSE cuts: {cos_cut:.3f} (F1), {cos_p:.3f} (precision)")
+
+
 def cmd_margins(args: argparse.Namespace) -> None:
     t0 = time.time()
     if args.url:
@@ -566,8 +651,14 @@ def main() -> None:
     tr.add_argument("--k", type=int, default=64, help="the proposal count of the F1 table")
     tr.add_argument("--precision", type=float, default=0.95, help="precision target of the conservative multilingual cut")
     tr.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
+    xl = sub.add_parser("xl", help="the multilingual channel's pair score: fit on calibration items, score the others")
+    xl.add_argument("--testbed", default=str(Path(__file__).resolve().parents[2] / "shared" / "testbed"),
+                    help="the test bed root (holding llm-decontaminator/)")
+    xl.add_argument("--k", type=int, default=5, help="the channel's candidates per item")
+    xl.add_argument("--precision", type=float, default=0.95, help="calibration precision the cut must keep")
+    xl.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
     args = parser.parse_args()
-    {"tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
+    {"xl": cmd_xl, "tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

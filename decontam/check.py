@@ -40,6 +40,7 @@ from decontam.embed_search import (
     DEFAULT_MULTI_K,
     DEFAULT_PROPOSE_K,
     INDEX_TYPES,
+    XL_CUT,
     Neighbours,
     TierIndex,
     TrainIndex,
@@ -77,14 +78,13 @@ DEFAULT_CASCADE_FLOOR = 0.0
 # copy of u. Against CodeAlpaca, 0.02 keeps all 18 of GPT-4's True pairs at the default
 # cut and drops 12 of the 77 others; 0.0 would lose 9 of the 18.
 DEFAULT_ATTRIBUTION_TOLERANCE = 0.02
-# USE-multilingual v3 cut for the multilingual channel (training rows in another language
-# than the benchmark's), fitted on the search protocol's calibration items of the Chinese
-# MMLU rephrasings (sociology and US history rows past 100, 205 items; calibration F1 .76,
-# AUC .73: `benchmarks/eval_decontam_quality.py tier`). Scored on the first 100: Chinese
-# sociology F1 .89 (P .84 / R .94) against .02 without the channel, but English rows that
-# share the pool with Chinese ones lose precision (sociology .94 -> .91), so the channel
-# is opt-in (`multilingual=True`) until a better multilingual model separates them.
-DEFAULT_MULTI_THRESHOLD = 0.56
+# The multilingual channel (training rows in another language than the benchmark's) decides
+# its own candidates: `decontam.embed_search.CrossLingualScorer`'s pair probability (USE
+# cosine, the item's request matched sentence by sentence, and how much better another item's
+# request matches) at this cut, fitted on the search protocol's calibration items of the
+# Chinese MMLU rephrasings (`benchmarks/eval_decontam_quality.py xl`). The pair verifier, fitted
+# mostly on same-language pairs, decides channel 0.
+DEFAULT_MULTI_THRESHOLD = XL_CUT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,8 +119,10 @@ class CheckConfig:
     tier: bool = True
     propose_k: int = DEFAULT_PROPOSE_K
     # The multilingual channel: rows in another language (lake tag, else script) than
-    # `bench_lang` are also searched with USE-multilingual, flagged at `multi_threshold`.
-    multilingual: bool = False
+    # `bench_lang` are also searched with USE-multilingual, and flagged where the channel's
+    # pair score is >= `multi_threshold`. On by default: only those rows are embedded by it
+    # (an English-only corpus costs a script check per distinct text).
+    multilingual: bool = True
     multi_threshold: float = DEFAULT_MULTI_THRESHOLD
     multi_k: int = DEFAULT_MULTI_K
     bench_lang: str = "en"
@@ -494,7 +496,9 @@ def run_check(
                         i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
                         verifier=vdec.get((k, i, j)),
                         judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut),
-                        closest=closest[k].get((int(ch), j)), attribution_tolerance=config.attribution_tolerance,
+                        # a channel-1 pair score has attribution built in (request_gap)
+                        closest=None if ch == 1 and _channel_scored(nb) else closest[k].get((int(ch), j)),
+                        attribution_tolerance=config.attribution_tolerance,
                         judged=judge is not None,
                     )
                     for key, n in call.counts.items():
@@ -592,6 +596,8 @@ def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, confi
                     # channel 0: the embedder's cosine; channel 1: the multilingual one (no high mark)
                     if j < 0 or not floor <= s < (high if ch == 0 else np.inf) or (k, i, int(j)) in seen:
                         continue
+                    if ch == 1 and _channel_scored(nb):  # the channel's pair score decides (CrossLingualScorer)
+                        continue
                     j, s = int(j), float(s)
                     seen.add((k, i, j))
                     other = closest[k].get((int(ch), j))
@@ -622,6 +628,11 @@ def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIn
     sims = index.vectors(rows) @ bench_vecs.T
     best = sims.argmax(axis=1)
     return {(0, j): (float(sims[r, best[r]]), int(best[r])) for r, j in enumerate(rows)}
+
+
+def _channel_scored(nb: Neighbours) -> bool:
+    """True when channel 1's scores are the multilingual channel's pair probability (TierIndex)."""
+    return getattr(nb, "multi", None) is not None
 
 
 def _channels(nb: Neighbours, i: int):

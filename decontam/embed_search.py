@@ -232,8 +232,11 @@ def _atomic_write_text(path: Path, text: str) -> None:
 # 128 texts per item (21k for HumanEval) however large the training side is.
 DEFAULT_PROPOSE_K = 128
 # Multilingual-channel neighbours per item (the channel sees only rows in another language).
-DEFAULT_MULTI_K = 2
+# Its top 5 hold the item's own Chinese rephrasing in 100% of the calibration searches and
+# 99.7% of the scored ones (benchmarks/eval_decontam_quality.py xl); its pair score decides.
+DEFAULT_MULTI_K = 5
 _LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF\s\d\W]")
+_ALL_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF]*")
 
 
 def script_language(text: str) -> str | None:
@@ -241,6 +244,8 @@ def script_language(text: str) -> str | None:
     the Latin script, else None (unknown). The fallback where no language tag is given: it
     finds Chinese, Russian or Arabic rows, not Spanish ones (tag the lake for those)."""
     sample = text[:400]
+    if _ALL_LATIN_OR_COMMON.fullmatch(sample):  # one C-level scan settles nearly every English row
+        return None
     letters = [c for c in sample if c.isalpha()]
     if not letters:
         return None
@@ -260,6 +265,79 @@ def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str]
     return np.asarray(out, dtype=np.int64)
 
 
+# ---- the multilingual channel's pair score ---------------------------------------------------
+
+_SEGMENT = re.compile(r"(?<=[.?!;:\u3002\uff1f\uff01\uff1b\uff1a])\s*|\n+")
+# Features of a cross-lingual pair (benchmark item, training row), all from USE-multilingual:
+# `cos` of the whole texts; `request`: how well the item's last sentence or line (its request:
+# "By what means did the United States take possession of the Oregon Territory?") is matched
+# by some sentence of the row; `request_gap`: how much better another item's request is
+# matched by the row. Whole-text cosine cannot tell apart two questions on one quoted passage
+# (201 of 204 MMLU US-history items share theirs): `request` can. Weights and cut fitted by
+# `benchmarks/eval_decontam_quality.py xl` on the search protocol's calibration items only
+# (Chinese MMLU sociology and US history rows past 100; 410 searches), logistic regression on
+# the USE top-5 candidates; the cut is the lowest with calibration precision >= .95.
+XL_FEATURES = ("cos", "request", "request_gap")
+# Calibration: precision .952, recall .873. Scored (first 100 items), P/R: sociology .97/.92,
+# US history .89/.84, abstract algebra .81/.88 (whole-text USE cosine at its F1 cut: .85/.94,
+# .51/.99, .60/1.00).
+XL_WEIGHTS = (6.1395, 7.323, -17.1035, -10.6003)  # per feature, then the bias
+XL_CUT = 0.4433
+
+
+def segments(text: str, max_segments: int = 48) -> list[str]:
+    """The sentences and lines of `text` (2+ characters); of a very long text, the last
+    `max_segments` (a request comes last)."""
+    out = [x.strip() for x in _SEGMENT.split(text or "") if x and len(x.strip()) >= 2]
+    return (out or [(text or "").strip() or " "])[-max_segments:]
+
+
+class CrossLingualScorer:
+    """The multilingual channel's probability that a training row is the same request as a
+    benchmark item, from `XL_FEATURES` (each text's sentences embedded once, through `store`).
+
+    >>> scorer = CrossLingualScorer(MultilingualEmbedder(), bench_texts)   # doctest: +SKIP
+    >>> scorer.score([0], ["..."], cos=[0.8])                               # doctest: +SKIP
+    """
+
+    def __init__(self, multi: Embedder, items: Sequence[str], *, store: Any | None = None, max_chars: int = 2000,
+                 weights: Sequence[float] = XL_WEIGHTS):
+        self.multi, self.store, self.max_chars = multi, store, max_chars
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self._segs: dict[str, np.ndarray] = {}
+        self.requests = np.stack([self._segments(t)[-1] for t in items]) if len(items) else np.zeros((0, 1), np.float32)
+
+    def _segments(self, text: str) -> np.ndarray:
+        if text not in self._segs:
+            self._segs[text] = embed_texts(segments(text[: self.max_chars]), self.multi, max_chars=self.max_chars,
+                                           store=self.store)
+        return self._segs[text]
+
+    def features(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float], *,
+                 mask: Sequence[int | None] | None = None) -> np.ndarray:
+        """One row of `XL_FEATURES` per pair (item index, training text, whole-text cosine).
+        `mask[n]`: an item left out of pair n's `request_gap` (an evaluation's own source item)."""
+        out = np.zeros((len(items), len(XL_FEATURES)), np.float64)
+        for n, (i, t, c) in enumerate(zip(items, texts, cos)):
+            per_item = (self.requests @ self._segments(t).T).max(axis=1)
+            own = float(per_item[i])
+            per_item[i] = -2.0
+            if mask is not None and mask[n] is not None:
+                per_item[mask[n]] = -2.0
+            best = float(per_item.max())
+            out[n] = (c, own, best - own if best > -2.0 else -1.0)  # -1: no other item to compare with
+        return out
+
+    def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
+        return xl_probability(self.features(items, texts, cos), self.weights)
+
+
+def xl_probability(features: np.ndarray, weights: Sequence[float] = XL_WEIGHTS) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    z = np.asarray(features, dtype=np.float64) @ w[:-1] + w[-1]
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
 @dataclass
 class TierNeighbours(Neighbours):
     """Neighbours from both channels: `channels[i, j]` is 0 (full model, re-scored from the
@@ -267,6 +345,9 @@ class TierNeighbours(Neighbours):
 
     channels: np.ndarray | None = None
     static: np.ndarray | None = None  # the static model's cosine of the pair (NaN: not proposed by it)
+    # channel 1: `scores` hold the pair probability of `CrossLingualScorer`, `multi` the raw USE
+    # cosine (NaN for channel 0)
+    multi: np.ndarray | None = None
 
 
 class TierIndex:
@@ -371,10 +452,19 @@ class TierIndex:
             mk = min(self.multi_k, int(self.multi_index.ntotal))
             ms, mi = self.multi_index.search(np.ascontiguousarray(qm), mk)
             rows = np.where(mi >= 0, self.multi_rows[np.maximum(mi, 0)], -1)
+            multi_cos = np.concatenate([np.full((n, kk), np.nan, np.float32), ms.astype(np.float32)], axis=1)
+            xl = CrossLingualScorer(self.multi, list(queries), store=self.store, max_chars=self.max_chars)
+            pairs = [(i, c) for i in range(n) for c in range(rows.shape[1]) if rows[i, c] >= 0]
+            probs = xl.score([i for i, _ in pairs], [self.texts[int(rows[i, c])] for i, c in pairs],
+                             [float(ms[i, c]) for i, c in pairs])
+            ms = np.full(ms.shape, -2.0, np.float32)
+            for (i, c), p in zip(pairs, probs):
+                ms[i, c] = p
             scores = np.concatenate([scores, ms.astype(np.float32)], axis=1)
             idx = np.concatenate([idx, rows], axis=1)
             channels = np.concatenate([channels, np.ones_like(rows, dtype=np.uint8)], axis=1)
             stat = np.concatenate([stat, np.full(rows.shape, np.nan, np.float32)], axis=1)
+            return TierNeighbours(scores, idx, channels, stat, multi_cos), qfull
         return TierNeighbours(scores, idx, channels, stat), qfull
 
     def closest_items(self, nb: TierNeighbours, bench_full: np.ndarray) -> dict[tuple[int, int], tuple[float, int]]:

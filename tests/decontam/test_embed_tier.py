@@ -8,7 +8,15 @@ import pytest
 
 from decontam.benchmarks import Benchmark
 from decontam.check import CheckConfig, run_check
-from decontam.embed_search import TierIndex, TrainIndex, embed_texts, other_language_rows, script_language
+from decontam.embed_search import (
+    CrossLingualScorer,
+    TierIndex,
+    TrainIndex,
+    embed_texts,
+    other_language_rows,
+    script_language,
+    segments,
+)
 from tests.decontam.fakes import BagOfWordsEmbedder
 
 
@@ -131,3 +139,29 @@ def test_tier_is_deterministic_and_warm_rerun_embeds_nothing_new(tmp_path):
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert again.seen == []  # the re-scored rows' and the queries' vectors came from the cache's store
+
+
+def test_segments_are_sentences_and_lines_of_either_script():
+    assert segments("Intro line.\nQuote: it was big. Who said it?") == ["Intro line.", "Quote:", "it was big.", "Who said it?"]
+    assert segments("这是一段话。谁说的？") == ["这是一段话。", "谁说的？"]
+    assert segments("") == [" "] and len(segments("a. " * 100, max_segments=5)) == 5
+
+
+def test_pair_score_tells_two_questions_on_one_passage_apart():
+    """Whole-text cosine cannot separate two questions about one quoted passage (MMLU US
+    history): the request feature, the item's last sentence matched in the row, can."""
+    passage = "The far-reaching boundless future will be the era of greatness, said the writer in a long speech. "
+    items = [passage + "\nBy what means did the nation take possession of the territory?",
+             passage + "\nWhich political movement did the writer support?"]
+    row = passage + "\nBy what means did the nation take possession of the territory?"
+    scorer = CrossLingualScorer(BagOfWordsEmbedder(), items)
+    full = BagOfWordsEmbedder().embed(items + [row])
+    cos = [float(full[0] @ full[2]), float(full[1] @ full[2])]
+    assert abs(cos[0] - cos[1]) < 0.2  # the passage dominates the whole-text cosine
+    f = scorer.features([0, 1], [row, row], cos)
+    assert f[0, 1] > 0.99 and f[1, 1] < 0.6  # request: matched for item 0 only
+    assert f[0, 2] < 0 < f[1, 2]  # request_gap: item 0's request matches the row better than item 1's
+    p = scorer.score([0, 1], [row, row], cos)
+    assert p[0] > 0.9 > 0.1 > p[1]
+    # an evaluation may leave an item out of the gap (its own source item)
+    assert scorer.features([1], [row], [cos[1]], mask=[0])[0, 2] == -1.0
