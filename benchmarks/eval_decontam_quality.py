@@ -209,7 +209,7 @@ def cmd_xl(args: argparse.Namespace) -> None:
     the source item is not what this protocol measures.
     """
     from benchmarks.fit_verifier import testbed_sets
-    from curate.embed import EmbeddingStore, MultilingualEmbedder
+    from curate.models.embed import EmbeddingStore, MultilingualEmbedder
     from decontam.calibrate import fit_logistic
     from decontam.embed_search import XL_FEATURES, XL_CUT, XL_WEIGHTS, CrossLingualScorer, embed_texts, xl_probability
 

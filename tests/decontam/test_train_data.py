@@ -45,10 +45,10 @@ def test_saved_hf_dataset(tmp_path):
 
 def _tagged_lake(tmp_path):
     """A lake with three conversations, PII-tagged, and a `language` table written as the tagger writes it."""
-    from curate.ingest import ingest
-    from curate.lake import Lake
-    from curate.tag_language import SCHEMA
-    from curate.tag_pii import tag_pii
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
+    from curate.tag.language import SCHEMA
+    from curate.tag.pii import tag_pii
 
     rows = [{"id": "en", "messages": [{"role": "user", "content": "How do I sort a list in Python?"},
                                       {"role": "assistant", "content": "Use sorted()."},
@@ -92,8 +92,8 @@ def test_lake_turns_carry_the_language_taggers_codes(tmp_path):
 
 def test_a_lake_without_language_tags_gives_no_codes(tmp_path):
     from decontam.train_data import user_turn_languages
-    from curate.ingest import ingest
-    from curate.lake import Lake
+    from curate.ingest.ingest import ingest
+    from curate.core.lake import Lake
 
     logs = tmp_path / "c.jsonl"
     logs.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi there"}]}) + "\n")
