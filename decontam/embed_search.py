@@ -22,6 +22,7 @@ import numpy as np
 import xxhash
 
 from curate.core.atomic import atomic_path, write_text_atomic
+from curate.models.embed import script_language
 from decontam.errors import DecontamError
 
 logger = logging.getLogger(__name__)
@@ -235,24 +236,6 @@ DEFAULT_PROPOSE_K = 128
 # Its top 5 hold the item's own Chinese rephrasing in 100% of the calibration searches and
 # 99.7% of the scored ones (benchmarks/eval_decontam_quality.py xl); its pair score decides.
 DEFAULT_MULTI_K = 5
-_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF\s\d\W]")
-_ALL_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF]*")
-
-
-def script_language(text: str) -> str | None:
-    """'xx' (some language in a non-Latin script) when most letters of `text` are outside
-    the Latin script, else None (unknown). The fallback where no language tag is given: it
-    finds Chinese, Russian or Arabic rows, not Spanish ones (tag the lake for those)."""
-    sample = text[:400]
-    if _ALL_LATIN_OR_COMMON.fullmatch(sample):  # one C-level scan settles nearly every English row
-        return None
-    letters = [c for c in sample if c.isalpha()]
-    if not letters:
-        return None
-    other = sum(1 for c in letters if not _LATIN_OR_COMMON.match(c))
-    return "xx" if other > 0.3 * len(letters) else None
-
-
 def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str], bench_lang: str = "en") -> np.ndarray:
     """Rows whose language differs from the benchmark's: the lake tag where given, else the script."""
     out = []

