@@ -79,6 +79,45 @@ def test_semantic_config_checks_the_tier_cuts():
         SemanticConfig(loose=0.95, accept=0.9)
 
 
+def test_static_model_cache_is_keyed_by_its_source(tmp_path):
+    """The cache logic alone, with a cheap stand-in for the distillation (a StaticModel of
+    seeded random rows over the shipped MiniLM tokenizer): a second instance reads the cache
+    and distils nothing; a changed source gets a new key and is distilled again."""
+    pytest.importorskip("model2vec")
+    import shutil
+
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+
+    from curate.models.embed import StaticEmbedder, default_model_path
+
+    calls = []
+
+    def distil(source, pca_dims):
+        calls.append(source)
+        tok = Tokenizer.from_file(str(__import__("pathlib").Path(source) / "tokenizer.json"))
+        rng = np.random.default_rng(len(calls))
+        return StaticModel(vectors=rng.normal(size=(tok.get_vocab_size(), pca_dims)).astype(np.float32), tokenizer=tok)
+
+    source = tmp_path / "src"
+    source.mkdir()
+    shutil.copy(__import__("pathlib").Path(default_model_path()) / "tokenizer.json", source / "tokenizer.json")
+    (source / "weights.bin").write_bytes(b"one")
+    texts = ["how do I sort a list", "banana bread recipe"]
+    first = StaticEmbedder(str(source), cache_dir=tmp_path / "c", pca_dims=8, distil=distil)
+    v1 = first.embed(texts)
+    assert first.distilled and v1.shape == (2, 8) and len(calls) == 1
+    cached = StaticEmbedder(str(source), cache_dir=tmp_path / "c", pca_dims=8, distil=distil)
+    np.testing.assert_array_equal(cached.embed(texts), v1)
+    assert not cached.distilled and cached.model_id == first.model_id and len(calls) == 1
+    (source / "weights.bin").write_bytes(b"two")  # the source model changed
+    changed = StaticEmbedder(str(source), cache_dir=tmp_path / "c", pca_dims=8, distil=distil)
+    assert changed.model_id != first.model_id
+    changed.embed(texts)
+    assert changed.distilled and len(calls) == 2
+
+
+@pytest.mark.slow  # three real distillations: minutes on a loaded 2-core machine (timed out at load 75)
 def test_static_model_is_cached_keyed_by_its_source_and_deterministic(tmp_path):
     """Real model2vec distillation of a tiny random BERT (the shipped MiniLM's tokenizer):
     a second instance reads the cache, a changed source is distilled again, and two
