@@ -208,20 +208,13 @@ def cmd_xl(args: argparse.Namespace) -> None:
     item is left out of `request_gap` (as eval_verifier masks `gap_other`): the attribution to
     the source item is not what this protocol measures.
     """
-    from benchmarks.fit_verifier import testbed_sets
+    from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
     from curate.models.embed import EmbeddingStore, MultilingualEmbedder
     from decontam.calibrate import fit_logistic
     from decontam.embed_search import XL_FEATURES, XL_CUT, XL_WEIGHTS, CrossLingualScorer, embed_texts, xl_probability
 
     sets, family = testbed_sets(Path(args.testbed))
-    pool, owner, pool_set = [], [], []
-    for name in sorted(sets):
-        orig, reph, _ = sets[name]
-        for i, t in enumerate(reph):
-            if i < len(orig) and t.strip():
-                pool.append(t)
-                owner.append((family[name], i))
-                pool_set.append(name)
+    pool, owner, pool_set = rephrasing_pool(sets, family)
     owner_arr = np.array([f"{f}:{i}" for f, i in owner])
     pool_set_arr = np.array(pool_set)
     other_lang = np.array(["chinese" in n for n in pool_set])

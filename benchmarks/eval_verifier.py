@@ -97,7 +97,7 @@ def main() -> None:
 def decontam_testbed(root: Path, k: int = 5) -> dict:
     """F1 of the decontam verifier per set: pairs protocol, nearest-neighbour negatives, search
     protocol (top-k per channel over every published rephrasing), and CodeAlpaca vs GPT-4."""
-    from benchmarks.fit_verifier import embedders, testbed_sets
+    from benchmarks.fit_verifier import embedders, rephrasing_pool, testbed_sets
     from curate.models.verify import Verifier, model_matrix, pair_features
 
     full, multi = embedders()
@@ -105,14 +105,7 @@ def decontam_testbed(root: Path, k: int = 5) -> dict:
     model = v.model
     sets, family = testbed_sets(root)
     originals = {family[n]: sets[n][0] for n in sets}
-    pool, owner, pool_set = [], [], []
-    for name in sorted(sets):
-        orig, reph, _ = sets[name]
-        for i, t in enumerate(reph):
-            if i < len(orig) and t.strip():
-                pool.append(t)
-                owner.append((family[name], i))
-                pool_set.append(name)
+    pool, owner, pool_set = rephrasing_pool(sets, family)
     pf, pm = full.embed(pool), multi.embed(pool)
     of = {f: full.embed(o) for f, o in originals.items()}
     om = {f: multi.embed(o) for f, o in originals.items()}

@@ -206,6 +206,19 @@ def testbed_sets(root: Path) -> tuple[dict, dict]:
     return sets, family
 
 
+
+def rephrasing_pool(sets: dict, family: dict) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """Every non-empty rephrasing with an original, in set-name order: texts, (family, item) owners, set names."""
+    pool, owner, pool_set = [], [], []
+    for name in sorted(sets):
+        orig, reph, _ = sets[name]
+        for i, t in enumerate(reph):
+            if i < len(orig) and t.strip():
+                pool.append(t)
+                owner.append((family[name], i))
+                pool_set.append(name)
+    return pool, owner, pool_set
+
 def testbed_pairs(root: Path, full, multi, *, items_from: int = 100, items_to: int | None = None,
                   nn_full: int = 3, nn_multi: int = 2) -> list[dict]:
     """Decontam pairs from the published rephrasings: positives, nearest-neighbour and random negatives.
@@ -214,13 +227,7 @@ def testbed_pairs(root: Path, full, multi, *, items_from: int = 100, items_to: i
     """
     sets, family = testbed_sets(root)
     originals = {family[n]: sets[n][0] for n in sets}
-    pool, owner = [], []  # every rephrasing, owned by (family, item)
-    for name in sorted(sets):
-        orig, reph, _ = sets[name]
-        for i, t in enumerate(reph):
-            if i < len(orig) and t.strip():
-                pool.append(t)
-                owner.append((family[name], i))
+    pool, owner, _ = rephrasing_pool(sets, family)  # every rephrasing, owned by (family, item)
     pf, pm = full.embed(pool), multi.embed(pool)
     ofull = {f: full.embed(o) for f, o in originals.items()}
     omulti = {f: multi.embed(o) for f, o in originals.items()}
