@@ -129,6 +129,27 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
     assert res.benchmarks[0].counts["multilingual_candidates"] >= 2
 
 
+class RefusingEmbedder(BagOfWordsEmbedder):
+    """A multilingual embedder that must never be asked: the test fails if it is."""
+
+    model_id = "fake-multi"
+
+    def embed(self, texts):
+        raise AssertionError(f"the multilingual channel embedded {len(texts)} texts of an English-only corpus")
+
+
+def test_english_only_corpus_never_calls_the_multilingual_embedder(tmp_path):
+    """The channel's cost stays with the rows in another language: with none, USE is not loaded."""
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(_corpus(40))))
+    bench = Benchmark(name="b", ids=("b/0",), texts=(_corpus(1, seed=3)[0],), data_type="knowledge", source="test")
+    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, multilingual=True,
+                                                    verifier=False, top_k=1),
+                    embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
+                    multi_embedder=RefusingEmbedder())
+    assert res.benchmarks[0].counts["multilingual_candidates"] == 0
+
+
 def test_tier_is_deterministic_and_warm_rerun_embeds_nothing_new(tmp_path):
     texts, queries = _corpus(200), _corpus(8, seed=4)
     a, _ = TierIndex.build(texts, BagOfWordsEmbedder(), FirstWordsEmbedder(), propose_k=8,
