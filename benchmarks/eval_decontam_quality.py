@@ -196,87 +196,159 @@ def cmd_tier(args: argparse.Namespace) -> None:
         print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + " |")
 
 
+def _choices_sets(testbed: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """The choices protocol: each MMLU item as `decontam.benchmarks` renders `mmlu_choices`
+    (question, then A-D), and the testbed's Chinese translations with their options
+    (`*_test_chinese_filtered_question.jsonl`), row-aligned."""
+    import csv
+
+    from decontam.benchmarks import _MMLU
+    from decontam.testbed import MMLU_SUBJECTS
+
+    root = testbed / "llm-decontaminator" / "rephrase"
+    out = {}
+    for subject in MMLU_SUBJECTS:
+        with open(root / f"{subject}_test.csv", encoding="utf-8", newline="") as fh:
+            items = [_MMLU.format(question=r[0], choices=r[1:5]) for r in csv.reader(fh) if r]
+        rows = [json.loads(x).get("text") or "" for x in (root / f"{subject}_test_chinese_filtered_question.jsonl")
+                .read_text(encoding="utf-8").splitlines() if x.strip()]
+        out[f"mmlu_{subject}_chinese"] = (items, rows)
+    return out
+
+
+def _xl_searches(sets: dict, pool: list[str], owner: list[tuple[str, int]], allowed_pool: np.ndarray, family: dict,
+                 multi, store, k: int) -> list[tuple]:
+    """Per item of each set: a positive search (its own row present, its other rows removed)
+    and a negative one (all removed); the channel's top `k` by USE cosine among the allowed
+    rows, with `CrossLingualScorer` features (the pair's own source item masked from the gaps)."""
+    from decontam.embed_search import CrossLingualScorer, embed_texts
+
+    owner_arr = np.array([f"{f}:{i}" for f, i in owner])
+    M = np.zeros((len(pool), multi.dim), np.float32)
+    M[allowed_pool] = embed_texts([p for p, a in zip(pool, allowed_pool) if a], multi, store=store)
+    out = []  # (set, item, label, features per candidate, [is own row])
+    for name in sorted(sets):
+        fam = family[name]
+        orig, rows = sets[name][0], sets[name][1]
+        scorer = CrossLingualScorer(multi, orig, store=store)
+        om = embed_texts(orig, multi, store=store)
+        for i in range(min(len(orig), len(rows))):
+            if not rows[i].strip():
+                continue
+            mine = owner_arr == f"{fam}:{i}"
+            own_here = np.array([o == (fam, i) and t == rows[i] for o, t in zip(owner, pool)])
+            for positive in (True, False):
+                allowed = (~mine | (own_here if positive else np.zeros(len(pool), bool))) & allowed_pool
+                cos = np.where(allowed, M @ om[i], -2.0)
+                cand = np.argsort(-cos, kind="stable")[:k]
+                mask = [owner[j][1] if owner[j][0] == fam and owner[j][1] != i else None for j in cand]
+                f = scorer.features([i] * len(cand), [pool[j] for j in cand], cos[cand].tolist(), mask=mask)
+                out.append((name, i, positive, f, [positive and owner[j] == (fam, i) for j in cand]))
+    return out
+
+
+def _fit_xl(cal: list[tuple], cols: list[int], precision: float) -> tuple[list[float], float]:
+    """Logistic weights over feature columns `cols` of the calibration candidates (0 for the
+    others, then the bias), and the lowest cut on the item score (the best candidate's logit)
+    with calibration precision >= `precision`."""
+    width = cal[0][3].shape[1]
+    w = fit_logistic(np.concatenate([r[3][:, cols] for r in cal]), [x for r in cal for x in r[4]])
+    full = [0.0] * width + [w[-1]]
+    for c, v in zip(cols, w[:-1]):
+        full[c] = v
+    z = [float((np.nan_to_num(r[3]) @ np.asarray(full[:-1]) + full[-1]).max()) for r in cal]
+    gold = [r[2] for r in cal]
+    cut = next((c for c in sorted(set(z)) if _prf([x >= c for x in z], gold)[0] >= precision), max(z))
+    return full, cut
+
+
 def cmd_xl(args: argparse.Namespace) -> None:
     """The multilingual channel's pair score (`decontam.embed_search.CrossLingualScorer`) on the
     search protocol of the Chinese MMLU rephrasings: fitted on the calibration items (past the
     first 100), scored on the first 100 of each set.
 
-    Pool: every published rephrasing (as benchmarks/eval_verifier.py); the channel sees only
-    the rows in another language than the benchmark's (the Chinese ones). Per item: positive,
-    its Chinese rephrasing present (its other rephrasings removed); negative, all of them
-    removed. Candidates: the channel's top `--k` by USE cosine. An evaluation pair's own source
-    item is left out of `request_gap` (as eval_verifier masks `gap_other`): the attribution to
-    the source item is not what this protocol measures.
+    Two protocols. *Plain* (docs/decontam.md's): items are the MMLU questions, rows every
+    published rephrasing (as benchmarks/eval_verifier.py); the channel sees only the rows in
+    another language than the benchmark's (the Chinese ones). *Choices*: items as decontam's
+    `mmlu_choices` renders them (question, then A-D), rows the testbed's Chinese translations
+    with their options. Per item: positive, its Chinese row present (its other rows removed);
+    negative, all of them removed. Candidates: the channel's top `--k` by USE cosine. A pair's
+    own source item is left out of the gaps (as eval_verifier masks `gap_other`): attribution
+    to the source item is not what this protocol measures. The plain model (`XL_WEIGHTS`,
+    `XL_CUT`) is fitted on the plain protocol, the options model on the choices protocol's
+    items with distinctive options, its bias shifted so that its cut falls on `XL_CUT`.
     """
     from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
     from curate.models.embed import EmbeddingStore, MultilingualEmbedder
-    from decontam.calibrate import fit_logistic
-    from decontam.embed_search import XL_FEATURES, XL_CUT, XL_WEIGHTS, CrossLingualScorer, embed_texts, xl_probability
+    from decontam.embed_search import XL_CUT, XL_OPTION_FEATURES, XL_OPTION_WEIGHTS, XL_WEIGHTS, xl_probability
 
-    sets, family = testbed_sets(Path(args.testbed))
-    pool, owner, pool_set = rephrasing_pool(sets, family)
-    owner_arr = np.array([f"{f}:{i}" for f, i in owner])
-    pool_set_arr = np.array(pool_set)
-    other_lang = np.array(["chinese" in n for n in pool_set])
+    testbed = Path(args.testbed)
     store = EmbeddingStore(args.cache) if args.cache else None
     multi = MultilingualEmbedder()
     t0 = time.time()
-    M = np.zeros((len(pool), multi.dim), np.float32)
-    M[other_lang] = embed_texts([p for p, o in zip(pool, other_lang) if o], multi, store=store)
-    rows = []  # (set, item, label, [features per candidate], [is own rephrasing])
-    for name in sorted(sets):
-        if "chinese" not in name:
-            continue
-        fam = family[name]
-        orig, reph, _ = sets[name]
-        scorer = CrossLingualScorer(multi, orig, store=store)
-        om = embed_texts(orig, multi, store=store)
-        for i in range(min(len(orig), len(reph))):
-            if not reph[i].strip():
-                continue
-            mine = owner_arr == f"{fam}:{i}"
-            for positive in (True, False):
-                allowed = (~mine | ((pool_set_arr == name) if positive else np.zeros(len(pool), bool))) & other_lang
-                cos = np.where(allowed, M @ om[i], -2.0)
-                cand = np.argsort(-cos, kind="stable")[: args.k]
-                mask = [owner[j][1] if owner[j][0] == fam and owner[j][1] != i else None for j in cand]
-                f = scorer.features([i] * len(cand), [pool[j] for j in cand], cos[cand].tolist(), mask=mask)
-                rows.append((name, i, positive, f, [positive and owner[j] == (fam, i) for j in cand]))
-    print(f"{len(rows)} searches, candidates embedded in {time.time() - t0:.0f}s", file=sys.stderr)
-    cal = [r for r in rows if r[1] >= SCORED]
-    w = fit_logistic(np.concatenate([r[3] for r in cal]), [x for r in cal for x in r[4]])
-    def item_scores(rs, weights):
-        return [float(xl_probability(r[3], weights).max()) for r in rs]
-    sc = item_scores(cal, w)
-    gold = [r[2] for r in cal]
-    cut = next((c for c in sorted(set(sc)) if _prf([x >= c for x in sc], gold)[0] >= args.precision), 1.0)
-    p_, r_, f_ = _prf([x >= cut for x in sc], gold)
-    print(f"\nfeatures {XL_FEATURES}: weights {[round(x, 4) for x in w]}; cut {cut:.4f} (lowest with calibration precision "
-          f">= {args.precision}: P {p_:.3f} R {r_:.3f}, {len(cal)} calibration searches)")
-    print(f"shipped: weights {list(XL_WEIGHTS)}, cut {XL_CUT}")
-    print(f"\nF1 (precision/recall) of the multilingual channel alone on the first 100 items of each Chinese set, "
-          f"candidates: its top {args.k}:\n")
-    print("| set | USE cosine, cut fitted for F1 | USE cosine, cut at calibration precision >= .95 | pair score (fitted here) "
-          "| pair score (shipped) | negative searches it flags (shipped) |")
-    print("|---|---|---|---|---|---:|")
+    sets, family = testbed_sets(testbed)
+    pool, owner, pool_set = rephrasing_pool(sets, family)
+    zh = {n: (sets[n][0], sets[n][1]) for n in sets if "chinese" in n}
+    plain = _xl_searches(zh, pool, owner, np.array(["chinese" in n for n in pool_set]), family, multi, store, args.k)
+    ch_sets = _choices_sets(testbed)
+    ch_pool, ch_owner = [], []
+    for name in sorted(ch_sets):
+        for i, t in enumerate(ch_sets[name][1]):
+            if i < len(ch_sets[name][0]) and t.strip():
+                ch_pool.append(t)
+                ch_owner.append((family[name], i))
+    choices = _xl_searches(ch_sets, ch_pool, ch_owner, np.ones(len(ch_pool), bool), family, multi, store, args.k)
+    print(f"{len(plain)} + {len(choices)} searches, candidates embedded in {time.time() - t0:.0f}s", file=sys.stderr)
+
+    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
+    cal_plain = [r for r in plain if r[1] >= SCORED]
+    w, cut = _fit_xl(cal_plain, [0, 1, 2], args.precision)
+    w_plain = w[:3] + [w[-1] - cut + logit(XL_CUT)]  # the cut moved onto XL_CUT
+    cal_opts = [r for r in choices if r[1] >= SCORED and not np.isnan(r[3][0, 3])]
+    # request_gap left out of the options model: options_gap carries the comparison with other items
+    # (with both, request_gap took a small positive weight; leave-one-set-out on calibration: no loss)
+    wo, cut_o = _fit_xl(cal_opts, [0, 1, 3, 4], args.precision)
+    w_opts = wo[:-1] + [wo[-1] - cut_o + logit(XL_CUT)]
+    print(f"\nplain model {XL_OPTION_FEATURES[:3]}: {[round(x, 4) for x in w_plain]} ({len(cal_plain)} calibration searches)")
+    print(f"options model {XL_OPTION_FEATURES}: {[round(x, 4) for x in w_opts]} ({len(cal_opts)} calibration searches "
+          f"of items with distinctive options)")
+    print(f"flag at probability >= {XL_CUT} (each model's lowest cut with calibration precision >= {args.precision})")
+    print(f"shipped: {list(XL_WEIGHTS)}, {list(XL_OPTION_WEIGHTS)}")
+
+    def item_scores(rs, weights, option_weights):
+        return [float(xl_probability(r[3], weights, option_weights).max()) for r in rs]
+
     from decontam.calibrate import fit_threshold
 
-    cos_cal = [float(r[3][:, 0].max()) for r in cal]
-    cos_cut, _ = fit_threshold(cos_cal, gold)
-    cos_p = next((c for c in sorted(set(cos_cal)) if _prf([x >= c for x in cos_cal], gold)[0] >= args.precision), 1.0)
-    for name in sorted({r[0] for r in rows}):
-        sub = [r for r in rows if r[0] == name and r[1] < SCORED]
-        g = [r[2] for r in sub]
-        cells = [_prf([float(r[3][:, 0].max()) >= cos_cut for r in sub], g),
-                 _prf([float(r[3][:, 0].max()) >= cos_p for r in sub], g),
-                 _prf([x >= cut for x in item_scores(sub, w)], g),
-                 _prf([x >= XL_CUT for x in item_scores(sub, XL_WEIGHTS)], g)]
-        fp = sum(x >= XL_CUT and not r[2] for x, r in zip(item_scores(sub, XL_WEIGHTS), sub))
-        print(f"| {name} | " + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells)
-              + f" | {fp} of {sum(not x for x in g)} |")
+    for label, rows in (("plain protocol (items: the questions)", plain), ("choices protocol (items: question + A-D)", choices)):
+        cal = [r for r in rows if r[1] >= SCORED]
+        gold = [r[2] for r in cal]
+        cos_cal = [float(r[3][:, 0].max()) for r in cal]
+        cos_cut, _ = fit_threshold(cos_cal, gold)
+        cos_p = next((c for c in sorted(set(cos_cal)) if _prf([x >= c for x in cos_cal], gold)[0] >= args.precision), 1.0)
+        sc = item_scores(cal, w_plain, w_opts)
+        p_, r_, _ = _prf([x >= XL_CUT for x in sc], gold)
+        print(f"\n### {label}\n\nCalibration: {len(cal)} searches ({len(cal) // 2} items of sociology and US history past "
+              f"{SCORED}), pair score fitted here: P {p_:.3f} R {r_:.3f}. F1 (precision/recall) of the channel alone on the "
+              f"first {SCORED} items of each Chinese set (2 searches each), candidates: its top {args.k}:\n")
+        print("| set | items with distinctive options | USE cosine, cut fitted for F1 | USE cosine, cut at calibration "
+              "precision >= .95 | pair score (fitted here) | pair score (shipped) | negative searches it flags (shipped) |")
+        print("|---|---:|---|---|---|---|---:|")
+        for name in sorted({r[0] for r in rows}):
+            sub = [r for r in rows if r[0] == name and r[1] < SCORED]
+            g = [r[2] for r in sub]
+            shipped = item_scores(sub, XL_WEIGHTS, XL_OPTION_WEIGHTS)
+            cells = [_prf([float(r[3][:, 0].max()) >= cos_cut for r in sub], g),
+                     _prf([float(r[3][:, 0].max()) >= cos_p for r in sub], g),
+                     _prf([x >= XL_CUT for x in item_scores(sub, w_plain, w_opts)], g),
+                     _prf([x >= XL_CUT for x in shipped], g)]
+            fp = sum(x >= XL_CUT and not r[2] for x, r in zip(shipped, sub))
+            n_opt = len({r[1] for r in sub if not np.isnan(r[3][0, 3])})
+            print(f"| {name} | {n_opt} of {len({r[1] for r in sub})} | "
+                  + " | ".join(f"**{c[2]:.3f}** ({c[0]:.2f}/{c[1]:.2f})" for c in cells) + f" | {fp} of {sum(not x for x in g)} |")
+        print(f"\nUSE cuts: {cos_cut:.3f} (F1), {cos_p:.3f} (precision)")
     print("\nA negative search here is also the English set's negative search (all of the item's rephrasings "
           "removed): what the channel flags there adds to the English rows' false positives in a mixed pool.")
-    print(f"\nUSE cuts: {cos_cut:.3f} (F1), {cos_p:.3f} (precision)")
 
 
 def cmd_margins(args: argparse.Namespace) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,6 +252,8 @@ def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str]
 # ---- the multilingual channel's pair score ---------------------------------------------------
 
 _SEGMENT = re.compile(r"(?<=[.?!;:\u3002\uff1f\uff01\uff1b\uff1a])\s*|\n+")
+# A trailing answer option line of a multiple-choice item: "A. ...", "(b) ...", "C) ...", "Ｄ．...".
+_OPTION = re.compile(r"^\(?([A-Ha-h])\s*[.)\uff0e\uff09:\uff1a]\s*(\S.*)$")
 # Features of a cross-lingual pair (benchmark item, training row), all from USE-multilingual:
 # `cos` of the whole texts; `request`: how well the item's last sentence or line (its request:
 # "By what means did the United States take possession of the Oregon Territory?") is matched
@@ -266,6 +269,22 @@ XL_FEATURES = ("cos", "request", "request_gap")
 # .51/.99, .60/1.00).
 XL_WEIGHTS = (6.1395, 7.323, -17.1035, -10.6003)  # per feature, then the bias
 XL_CUT = 0.4433
+# A multiple-choice item (stem, then lettered option lines) is matched on its options too:
+# `options` = the mean over the item's distinctive options of their best match among the row's
+# sentences and lines, `options_gap` = how much better another item's options are matched. An
+# option that another item of the benchmark also has ("True, True", "All of the above", "4")
+# is boilerplate and not counted (as shared n-grams in the n-gram stage); an item left with
+# fewer than two distinctive options is scored by the plain model above. The request is then
+# the stem's last sentence. Fitted by `eval_decontam_quality.py xl` on the calibration items of
+# the choices protocol (items as `decontam.benchmarks`' mmlu_choices renders them, rows: the
+# testbed's Chinese translations with their options; 396 searches of items with distinctive
+# options), over cos, request, options and options_gap (request_gap: weight 0, options_gap
+# does its job); the bias is shifted so that this model's lowest cut with calibration precision
+# >= .95 falls on XL_CUT (one threshold in CheckConfig for both). Scored (first 100 items),
+# P/R: sociology .96/.99, US history .95/.98, abstract algebra .77/.84 (16 of its 100 items
+# have distinctive options; "Statement 1 | ..." items share theirs).
+XL_OPTION_FEATURES = XL_FEATURES + ("options", "options_gap")
+XL_OPTION_WEIGHTS = (10.6252, 15.9592, 0.0, 17.7563, -13.6689, -24.666)
 
 
 def segments(text: str, max_segments: int = 48) -> list[str]:
@@ -275,20 +294,66 @@ def segments(text: str, max_segments: int = 48) -> list[str]:
     return (out or [(text or "").strip() or " "])[-max_segments:]
 
 
+def split_options(text: str) -> tuple[str, list[str]]:
+    """A multiple-choice item's stem and its answer options (trailing lines lettered A, B, C...
+    in order, at least two); a text without them is all stem.
+
+    >>> split_options("Which is a prime?\nA. 4\nB. 7")
+    ('Which is a prime?', ['4', '7'])
+    """
+    lines = [x.strip() for x in (text or "").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    opts: list[tuple[str, str]] = []
+    while lines:
+        m = _OPTION.match(lines[-1])
+        if not m:
+            break
+        opts.append((m.group(1).upper(), m.group(2).strip()))
+        lines.pop()
+    opts.reverse()
+    if len(opts) < 2 or [x for x, _ in opts] != [chr(ord("A") + n) for n in range(len(opts))] or not "".join(lines).strip():
+        return text, []
+    return "\n".join(lines).strip(), [o for _, o in opts]
+
+
+def _option_key(option: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", option).casefold().split())
+
+
 class CrossLingualScorer:
     """The multilingual channel's probability that a training row is the same request as a
-    benchmark item, from `XL_FEATURES` (each text's sentences embedded once, through `store`).
+    benchmark item, from `XL_FEATURES` (each text's sentences embedded once, through `store`),
+    and for a multiple-choice item with distinctive options, `XL_OPTION_FEATURES`.
 
     >>> scorer = CrossLingualScorer(MultilingualEmbedder(), bench_texts)   # doctest: +SKIP
     >>> scorer.score([0], ["..."], cos=[0.8])                               # doctest: +SKIP
     """
 
     def __init__(self, multi: Embedder, items: Sequence[str], *, store: Any | None = None, max_chars: int = 2000,
-                 weights: Sequence[float] = XL_WEIGHTS):
+                 weights: Sequence[float] = XL_WEIGHTS, option_weights: Sequence[float] = XL_OPTION_WEIGHTS):
         self.multi, self.store, self.max_chars = multi, store, max_chars
         self.weights = np.asarray(weights, dtype=np.float64)
+        self.option_weights = np.asarray(option_weights, dtype=np.float64)
         self._segs: dict[str, np.ndarray] = {}
-        self.requests = np.stack([self._segments(t)[-1] for t in items]) if len(items) else np.zeros((0, 1), np.float32)
+        parts = [split_options(t[: max_chars]) for t in items]
+        self.requests = (np.stack([self._segments(stem)[-1] for stem, _ in parts]) if len(items)
+                         else np.zeros((0, 1), np.float32))
+        # distinctive options: those no other item has
+        seen: dict[str, int] = {}
+        for _, opts in parts:
+            for key in {_option_key(o) for o in opts}:
+                seen[key] = seen.get(key, 0) + 1
+        owner, texts = [], []
+        for i, (_, opts) in enumerate(parts):
+            mine = [o for o in opts if seen[_option_key(o)] == 1]
+            if len(mine) >= 2:
+                owner += [i] * len(mine)
+                texts += mine
+        self.option_owner = np.asarray(owner, dtype=np.int64)
+        self.option_count = np.bincount(self.option_owner, minlength=len(items)).astype(np.float64)
+        self.options = (embed_texts(texts, multi, max_chars=max_chars, store=store) if texts
+                        else np.zeros((0, 1), np.float32))
 
     def _segments(self, text: str) -> np.ndarray:
         if text not in self._segs:
@@ -298,26 +363,46 @@ class CrossLingualScorer:
 
     def features(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float], *,
                  mask: Sequence[int | None] | None = None) -> np.ndarray:
-        """One row of `XL_FEATURES` per pair (item index, training text, whole-text cosine).
-        `mask[n]`: an item left out of pair n's `request_gap` (an evaluation's own source item)."""
-        out = np.zeros((len(items), len(XL_FEATURES)), np.float64)
+        """One row of `XL_OPTION_FEATURES` per pair (item index, training text, whole-text
+        cosine); `options` and `options_gap` are NaN for an item without distinctive options.
+        `mask[n]`: an item left out of pair n's gaps (an evaluation's own source item)."""
+        out = np.full((len(items), len(XL_OPTION_FEATURES)), np.nan, np.float64)
+        has_opts = self.option_count > 0
         for n, (i, t, c) in enumerate(zip(items, texts, cos)):
-            per_item = (self.requests @ self._segments(t).T).max(axis=1)
-            own = float(per_item[i])
-            per_item[i] = -2.0
-            if mask is not None and mask[n] is not None:
-                per_item[mask[n]] = -2.0
-            best = float(per_item.max())
-            out[n] = (c, own, best - own if best > -2.0 else -1.0)  # -1: no other item to compare with
+            row = self._segments(t)
+            left_out = [i] + ([mask[n]] if mask is not None and mask[n] is not None else [])
+            out[n, :3] = (c, *_own_and_gap((self.requests @ row.T).max(axis=1), i, left_out))
+            if has_opts[i]:
+                best = (self.options @ row.T).max(axis=1)
+                per_item = np.where(has_opts, np.bincount(self.option_owner, weights=best, minlength=len(has_opts))
+                                    / np.maximum(self.option_count, 1.0), -2.0)
+                out[n, 3:] = _own_and_gap(per_item, i, left_out)
         return out
 
     def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
-        return xl_probability(self.features(items, texts, cos), self.weights)
+        return xl_probability(self.features(items, texts, cos), self.weights, self.option_weights)
 
 
-def xl_probability(features: np.ndarray, weights: Sequence[float] = XL_WEIGHTS) -> np.ndarray:
+def _own_and_gap(per_item: np.ndarray, i: int, left_out: Sequence[int]) -> tuple[float, float]:
+    """Item i's value and how much the best other item (not in `left_out`) beats it; -1: none to compare."""
+    own = float(per_item[i])
+    others = per_item.copy()
+    others[list(left_out)] = -2.0
+    best = float(others.max())
+    return own, (best - own if best > -2.0 else -1.0)
+
+
+def xl_probability(features: np.ndarray, weights: Sequence[float] = XL_WEIGHTS,
+                   option_weights: Sequence[float] = XL_OPTION_WEIGHTS) -> np.ndarray:
+    """The pair probability: the options model where a pair has option features, else the plain one."""
+    f = np.asarray(features, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
-    z = np.asarray(features, dtype=np.float64) @ w[:-1] + w[-1]
+    z = f[:, : len(w) - 1] @ w[:-1] + w[-1]
+    if f.shape[1] >= len(XL_OPTION_FEATURES):
+        wo = np.asarray(option_weights, dtype=np.float64)
+        with_opts = ~np.isnan(f[:, 3])
+        if with_opts.any():
+            z[with_opts] = f[with_opts][:, : len(wo) - 1] @ wo[:-1] + wo[-1]
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 

@@ -16,6 +16,8 @@ from decontam.embed_search import (
     other_language_rows,
     script_language,
     segments,
+    split_options,
+    xl_probability,
 )
 from tests.decontam.fakes import BagOfWordsEmbedder
 
@@ -186,3 +188,28 @@ def test_pair_score_tells_two_questions_on_one_passage_apart():
     assert p[0] > 0.9 > 0.1 > p[1]
     # an evaluation may leave an item out of the gap (its own source item)
     assert scorer.features([1], [row], [cos[1]], mask=[0])[0, 2] == -1.0
+
+
+def test_split_options_finds_trailing_lettered_lines_in_order():
+    assert split_options("Which is a prime?\nA. 4\nB. 7\nC) 9\n(D) 10\n") == ("Which is a prime?", ["4", "7", "9", "10"])
+    assert split_options("以下哪项正确？\nA．甲\nB．乙") == ("以下哪项正确？", ["甲", "乙"])
+    assert split_options("Plan A. Then B.")[1] == []  # not lines
+    assert split_options("Pick one\nB. x\nA. y")[1] == []  # not in letter order
+    assert split_options("A. only options\nB. no stem")[1] == []
+
+
+def test_options_are_matched_and_shared_options_are_boilerplate():
+    """A multiple-choice item is matched on its distinctive options; an option every item has
+    ("all of the above") is boilerplate; an item left with fewer than two is scored without options."""
+    items = ["Which river is the longest?\nA. nile river\nB. amazon river\nC. all of the above",
+             "Which mountain is the highest?\nA. everest peak\nB. kilimanjaro peak\nC. all of the above",
+             "Which is true?\nA. all of the above\nB. true"]
+    scorer = CrossLingualScorer(BagOfWordsEmbedder(), items)
+    assert scorer.option_owner.tolist() == [0, 0, 1, 1]  # item 2 keeps one distinctive option: none
+    row = "Which river is the longest? nile river. amazon river."
+    f = scorer.features([0, 1, 2], [row] * 3, [0.5] * 3)
+    assert f[0, 3] > 0.99 and f[0, 4] < 0 and f[1, 3] < 0.5 < f[1, 4]
+    assert np.isnan(f[2, 3:]).all()
+    # the options model decides where an item has options, the plain model elsewhere
+    p = xl_probability(f, (0, 0, 0, 0.0), (0, 0, 0, 10, 0, -5))
+    assert p[0] > 0.99 and p[1] < 0.5 and p[2] == 0.5
