@@ -190,14 +190,31 @@ class PlainEncode:
 
 
 def _contender(name: str, sample, cache: Path, *, say=None, **cfg):
-    """One cold run_check of a contender: wall s, CPU s, result."""
+    """One cold run_check of a contender: wall s, CPU s, result, and the pair verifier's own
+    wall and CPU seconds inside it ({"wall_s", "cpu_s"}, both 0 when it did not run)."""
+    import decontam.check as check
     from decontam.check import CheckConfig, run_check
 
     embedder = PlainEncode() if name == "plain" else None
     config = CheckConfig(cache_dir=cache, tier=name == "tier", **cfg)
-    t, c = time.perf_counter(), time.process_time()
-    res = run_check(sample, ["humaneval"], config, embedder=embedder, progress=say)
-    return time.perf_counter() - t, time.process_time() - c, res
+    verifier = {"wall_s": 0.0, "cpu_s": 0.0}
+    inner = check._verify_candidates
+
+    def timed(*a, **kw):  # CPU s are the process's (the verifier's embedder threads included)
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return inner(*a, **kw)
+        finally:
+            verifier["wall_s"] += time.perf_counter() - t
+            verifier["cpu_s"] += time.process_time() - c
+
+    check._verify_candidates = timed
+    try:
+        t, c = time.perf_counter(), time.process_time()
+        res = run_check(sample, ["humaneval"], config, embedder=embedder, progress=say)
+        return time.perf_counter() - t, time.process_time() - c, res, verifier
+    finally:
+        check._verify_candidates = inner
 
 
 def _top1(sample, cache: Path, name: str) -> dict[str, tuple[str, float]]:
@@ -253,38 +270,42 @@ def cmd_e2e(args: argparse.Namespace) -> None:
     for name in args.contenders.split(","):
         for n in ([full_rows] if name != "tier" else sizes):
             if name == "embedder" and args.full_cache and n == args.rows:
-                runs.append((name, n, None, None, None, None, None, Path(args.full_cache)))
+                runs.append((name, n, None, None, None, None, None, Path(args.full_cache), None))
                 continue
             cache = tmp / f"cache-{name}-{n}"
             load0 = os.getloadavg()[0]
-            wall, cpu, res = _contender(name, samples[n], cache, say=say)
-            runs.append((name, n, wall, cpu, load0, os.getloadavg()[0], res, cache))
+            wall, cpu, res, ver = _contender(name, samples[n], cache, say=say)
+            runs.append((name, n, wall, cpu, load0, os.getloadavg()[0], res, cache, ver))
             _say(f"{name} cold on {n} rows: {wall:.1f}s wall, {cpu:.1f} CPU s, "
-                 f"{res.benchmarks[0].contaminated_items} items flagged")
+                 f"{res.benchmarks[0].contaminated_items} items flagged; verifier {ver['wall_s']:.1f}s wall, "
+                 f"{ver['cpu_s']:.1f} CPU s")
     t, c = time.perf_counter(), time.process_time()
     warm = _contender("tier", train, tmp / f"cache-tier-{args.rows}")
     warm_wall, warm_cpu = time.perf_counter() - t, time.process_time() - c
 
     print(f"\nHumanEval (164) against {args.rows} generated chat prompts (10 planted), all-MiniLM-L6-v2 on this "
           f"CPU ({cores} cores), no judge. CPU s = this process's user+system seconds:\n")
-    print("| contender | rows | cold wall s | CPU s | load avg (start/end) | planted found | items flagged |")
-    print("|---|---:|---:|---:|---|---:|---:|")
-    print(f"| read JSONL | {args.rows} | {load_s:.1f} | | | | |")
-    print(f"| n-gram stage only (13-gram) | {args.rows} | {ngram_s:.1f} | | | {len(ng_found)}/10 (verbatim only) | "
+    print("| contender | rows | cold wall s | CPU s | verifier wall s (share) | verifier CPU s (share) "
+          "| load avg (start/end) | planted found | items flagged |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    print(f"| read JSONL | {args.rows} | {load_s:.1f} | | | | | | |")
+    print(f"| n-gram stage only (13-gram) | {args.rows} | {ngram_s:.1f} | | | | | {len(ng_found)}/10 (verbatim only) | "
           f"{ng.benchmarks[0].contaminated_items} |")
     flagged_sets = {}
-    for name, n, wall, cpu, l0, l1, res, _ in runs:
+    for name, n, wall, cpu, l0, l1, res, _, ver in runs:
         if res is None:
-            print(f"| {name} | {n} | (cold run apart: --full-cache) | | | | |")
+            print(f"| {name} | {n} | (cold run apart: --full-cache) | | | | | | |")
             continue
         b = res.benchmarks[0]
         found = {p.train_id for p in b.flagged} & set(planted)
         flagged_sets[(name, n)] = {p.test_id for p in b.flagged}
         tm = res.timings_s
         print(f"| {name} | {n} | {wall:.1f} (index {tm.get('embed_index', 0):.1f}, search {tm.get('embed_search', 0):.1f}) "
-              f"| {cpu:.1f} | {l0:.1f}/{l1:.1f} | {len(found)}/10 | {b.contaminated_items} |")
+              f"| {cpu:.1f} | {ver['wall_s']:.1f} ({ver['wall_s'] / wall:.1%}) | {ver['cpu_s']:.1f} ({ver['cpu_s'] / cpu:.1%}) "
+              f"| {l0:.1f}/{l1:.1f} | {len(found)}/10 | {b.contaminated_items} |")
     wb = warm[2].benchmarks[0]
-    print(f"| tier, warm (index reused) | {args.rows} | {warm_wall:.1f} | {warm_cpu:.1f} | | "
+    print(f"| tier, warm (index reused) | {args.rows} | {warm_wall:.1f} | {warm_cpu:.1f} | {warm[3]['wall_s']:.1f} "
+          f"| {warm[3]['cpu_s']:.1f} | | "
           f"{len({p.train_id for p in wb.flagged} & set(planted))}/10 | {wb.contaminated_items} |")
 
     # Agreement with the full model: each item's top-1 neighbour, and the flagged item sets.
@@ -303,7 +324,7 @@ def cmd_e2e(args: argparse.Namespace) -> None:
         for name, m, *_rest in runs:
             if m != n or name == "embedder" or (name, n) not in flagged_sets:
                 continue
-            got = _top1(samples[n], _rest[-1], name)
+            got = _top1(samples[n], _rest[5], name)
             agree = sum(got.get(i, (None,))[0] == ref[i][0] for i in ref) / max(len(ref), 1)
             mine = flagged_sets[(name, n)]
             print(f"| {n} | {name} | {agree:.3f} ({sum(got.get(i, (None,))[0] == ref[i][0] for i in ref)}/{len(ref)}) "
@@ -313,8 +334,8 @@ def cmd_e2e(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps({
             "rows": args.rows, "full_rows": full_rows, "load_s": load_s, "ngram_s": ngram_s,
             "runs": [{"contender": r[0], "rows": r[1], "wall_s": r[2], "cpu_s": r[3], "load_start": r[4], "load_end": r[5],
-                      "items": sorted(flagged_sets.get((r[0], r[1]), []))} for r in runs],
-            "warm": {"wall_s": warm_wall, "cpu_s": warm_cpu}}, indent=1))
+                      "verifier": r[8], "items": sorted(flagged_sets.get((r[0], r[1]), []))} for r in runs],
+            "warm": {"wall_s": warm_wall, "cpu_s": warm_cpu, "verifier": warm[3]}}, indent=1))
 
 
 def _warm_rows(srv, model: str, concurrency: int) -> list[tuple]:

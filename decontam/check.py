@@ -412,7 +412,8 @@ def run_check(
     vcos: dict[tuple[int, int, int], dict[str, float]] = {}
     if config.verifier and index is not None:
         t = time.perf_counter()
-        vdec, generic, vmodel, vcos = _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high)
+        vdec, generic, vmodel, vcos = _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high,
+                                                         index=index, store=embedding_store)
         timings["verifier"] = time.perf_counter() - t
         say(f"verifier: {len(vdec)} pairs in {timings['verifier']:.1f}s")
 
@@ -569,12 +570,14 @@ def run_check(
     )
 
 
-def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high):
+def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high, *, index=None, store=None):
     """Verifier decisions for every band candidate: {(bench, item, text): Decision}, the
     generic items per benchmark, and the model."""
     from curate.models.verify import Verifier, code_score, decide, explain
 
-    verifier = Verifier("decontam", full_embedder=embedder)
+    # The tier's multilingual embedder and store: the benchmark side it embedded is read back, not embedded again.
+    verifier = Verifier("decontam", full_embedder=embedder, multi_embedder=getattr(index, "multi", None),
+                        store=getattr(index, "store", None) or store)
     model = verifier.model
     out: dict[tuple[int, int, int], Any] = {}
     cosines: dict[tuple[int, int, int], dict[str, float]] = {}

@@ -174,26 +174,17 @@ def _close(w: str, v: str) -> bool:
     return prev[-1] <= limit
 
 
-def _unmatched(words: list[str], other: set[str], idf: np.ndarray) -> float:
-    """IDF-weighted share of `words` (content words) with no equal or typo-close word in `other`."""
-    if not words:
-        return 0.0
-    total = miss = 0.0
-    for w in words:
-        weight = float(idf[word_bucket(w)])
-        total += weight
-        if w not in other and not any(_close(w, v) for v in other):
-            miss += weight
-    return miss / total if total else 0.0
+def _content_of(norm: str) -> list[str]:
+    """Content words of a normalised text, sorted (function words, digits and words of <= 2 letters dropped)."""
+    return sorted({w for w in _WORD.findall(norm) if len(w) > 2 and w not in _FUNCTION_WORDS and not w.isdigit()})
 
 
 def _content_words(text: str) -> list[str]:
-    return sorted({w for w in _WORD.findall(normalise(text)) if len(w) > 2 and w not in _FUNCTION_WORDS and not w.isdigit()})
+    return _content_of(normalise(text))
 
 
-def _shingles(text: str, n: int = 5) -> set[str]:
-    t = normalise(text)
-    return {t[i : i + n] for i in range(max(len(t) - n + 1, 1))}
+def _shingles_of(norm: str, n: int = 5) -> set[str]:
+    return {norm[i : i + n] for i in range(max(len(norm) - n + 1, 1))}
 
 
 IDF_BUCKETS = 1 << 16
@@ -231,9 +222,18 @@ def word_bucket(word: str) -> int:
 def _tfidf_cosines(a: Sequence[str], b: Sequence[str], context: Sequence[str] = ()) -> np.ndarray:
     """Cosine of character 3-5-gram TF-IDF vectors (sublinear tf; hashed n-grams weighted by the
     shipped IDF table). `context` is accepted for compatibility and not used."""
+    norm: dict[str, str] = {}
+    for t in (*a, *b):
+        if t not in norm:
+            norm[t] = normalise(t)[:4000]
+    return _tfidf_of([norm[t] for t in a], [norm[t] for t in b])
+
+
+def _tfidf_of(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """`_tfidf_cosines` of texts already normalised and cut: each distinct text is vectorised once."""
     uniq: dict[str, int] = {}
     for t in (*a, *b):
-        uniq.setdefault(normalise(t)[:4000], len(uniq))
+        uniq.setdefault(t, len(uniq))
     if not uniq:
         return np.zeros(len(a), dtype=np.float32)
     mat = _char_vectorizer().transform(list(uniq)).tocsr()
@@ -241,10 +241,99 @@ def _tfidf_cosines(a: Sequence[str], b: Sequence[str], context: Sequence[str] = 
     mat = mat.multiply(_idf_tables()[0][None, :]).tocsr()
     norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    ia = np.fromiter((uniq[normalise(t)[:4000]] for t in a), dtype=np.int64, count=len(a))
-    ib = np.fromiter((uniq[normalise(t)[:4000]] for t in b), dtype=np.int64, count=len(b))
+    ia = np.fromiter((uniq[t] for t in a), dtype=np.int64, count=len(a))
+    ib = np.fromiter((uniq[t] for t in b), dtype=np.int64, count=len(b))
     out = np.asarray(mat[ia].multiply(mat[ib]).sum(axis=1)).ravel() / (norms[ia] * norms[ib])
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+class TextFeatures:
+    """What the pair features need from one text, computed once per distinct text of a call
+    (a text sits in 10-20 candidate pairs in dedup, and a benchmark item in every pair of its
+    neighbours). To add a per-text quantity, add a slot here and compute it in `__init__`;
+    `pair_features` combines two of these per pair."""
+
+    __slots__ = ("norm", "words", "shingles", "numbers", "names", "mixed_case", "identifiers", "lang", "code",
+                 "content", "content_set", "content_weights", "content_total", "content_by_len")
+
+    def __init__(self, text: str, word_weight: WordWeights):
+        norm = normalise(text)
+        self.norm = norm
+        self.words = set(_WORD.findall(norm))
+        self.shingles = _shingles_of(norm)
+        self.numbers = numbers(text)
+        self.names = names(text)
+        self.mixed_case = _mixed_case(text)
+        self.identifiers = identifiers(text)
+        self.lang = language(text)
+        self.code = code_score(text)
+        self.content = _content_of(norm)[:300]
+        self.content_set = set(self.content)
+        self.content_weights = [word_weight[w] for w in self.content]
+        total = 0.0
+        for weight in self.content_weights:  # summed in word order, as `_unmatched_share` sums its misses
+            total += weight
+        self.content_total = total
+        by_len: dict[int, list[str]] = {}
+        for w in self.content:
+            by_len.setdefault(len(w), []).append(w)
+        self.content_by_len = by_len
+
+
+class WordWeights(dict):
+    """Word -> its shipped IDF weight, looked up once per distinct word."""
+
+    def __init__(self):
+        super().__init__()
+        self._idf = _idf_tables()[1]
+
+    def __missing__(self, word: str) -> float:
+        weight = self[word] = float(self._idf[word_bucket(word)])
+        return weight
+
+
+class TextCache(dict):
+    """Text -> `TextFeatures`, each computed on first use: one per call of `pair_features`
+    (or shared by the callers of one batch, e.g. `Verifier.decide_many` for its reasons)."""
+
+    def __init__(self):
+        super().__init__()
+        self.word_weight = WordWeights()
+        self.close: dict[tuple[str, str], bool] = {}  # (word, other word) -> `_close`, for repeats across pairs
+
+    def __missing__(self, text: str) -> TextFeatures:
+        feats = self[text] = TextFeatures(text, self.word_weight)
+        return feats
+
+
+def _unmatched_share(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> float:
+    """IDF-weighted share of x's content words with no equal or typo-close word among y's.
+
+    Only y's words within two letters of a word's length can be typo-close (`_close`), so
+    only those are compared; `close` remembers comparisons across the pairs of one call."""
+    if not x.content:
+        return 0.0
+    miss = 0.0
+    other, by_len = y.content_set, y.content_by_len
+    for w, weight in zip(x.content, x.content_weights):
+        if w in other:
+            continue
+        n = len(w)
+        found = False
+        for m in range(n - 2, n + 3):
+            for v in by_len.get(m, ()):
+                key = (w, v)
+                hit = close.get(key)
+                if hit is None:
+                    hit = close[key] = _close(w, v)
+                if hit:
+                    found = True
+                    break
+            if found:
+                break
+        if not found:
+            miss += weight
+    return miss / x.content_total if x.content_total else 0.0
 
 
 def pair_features(
@@ -252,50 +341,67 @@ def pair_features(
     cos_full: Sequence[float] | None = None, cos_multi: Sequence[float] | None = None,
     gap_other: Sequence[float] | None = None,
     context: Sequence[str] = (),
+    cache: TextCache | None = None,
 ) -> dict[str, np.ndarray]:
     """The features of each pair (a[i], b[i]), one array per name in `FEATURES`.
 
     Channel cosines the caller does not pass are NaN here and filled by `Verifier` (which
     embeds the texts it needs); `gap_other` (how much closer the training text is to another
     benchmark item, >= 0) defaults to 0. `context` is accepted and unused (IDF is shipped).
+    Each distinct text's own quantities (`TextFeatures`) are computed once, in `cache` (a
+    fresh `TextCache` unless the caller shares one); only what compares two texts is per pair.
     """
     n = len(a)
     if len(b) != n:
         raise ValueError("a and b must have the same length")
+    cache = TextCache() if cache is None else cache
     nan = np.full(n, np.nan, dtype=np.float32)
     f: dict[str, np.ndarray] = {
         "cos_full": nan.copy() if cos_full is None else np.asarray(cos_full, dtype=np.float32),
         "cos_multi": nan.copy() if cos_multi is None else np.asarray(cos_multi, dtype=np.float32),
-        "tfidf": _tfidf_cosines(a, b, context) if n else np.zeros(0, np.float32),
+        "tfidf": _tfidf_of([cache[t].norm[:4000] for t in a], [cache[t].norm[:4000] for t in b]) if n
+        else np.zeros(0, np.float32),
     }
-    cols = {k: np.zeros(n, dtype=np.float32) for k in
-            ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual", "short",
-             "unmatched_max", "unmatched_min", "code")}
-    word_idf = _idf_tables()[1]
-    for i, (x, y) in enumerate(zip(a, b)):
-        nx, ny = normalise(x), normalise(y)
-        wx, wy = set(_WORD.findall(nx)), set(_WORD.findall(ny))
-        cols["word_jaccard"][i] = len(wx & wy) / len(wx | wy) if wx | wy else 1.0
-        sx, sy = _shingles(x), _shingles(y)
-        small, big = (sx, sy) if len(sx) <= len(sy) else (sy, sx)
-        cols["containment"][i] = len(small & big) / len(small) if small else 0.0
-        lx, ly = len(nx), len(ny)
-        cols["len_ratio"][i] = min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0
-        cols["num_diff"][i] = _diff(numbers(x), numbers(y))
-        # capitals only mark names where both texts use mixed case ("HOW DO I" and "how do i" mark none)
-        if _mixed_case(x) and _mixed_case(y):
-            cols["name_diff"][i] = _diff(names(x), names(y))
-        cols["ident_diff"][i] = _diff(identifiers(x), identifiers(y))
-        la, lb = language(x), language(y)
-        cols["cross_lingual"][i] = float(la != lb and "und" not in (la, lb))
-        cols["short"][i] = 1.0 / (1.0 + min(len(wx), len(wy)) / 8.0)
-        cx, cy = _content_words(x)[:300], _content_words(y)[:300]
-        ua, ub = _unmatched(cx, set(cy), word_idf), _unmatched(cy, set(cx), word_idf)
-        cols["unmatched_max"][i], cols["unmatched_min"][i] = max(ua, ub), min(ua, ub)
-        cols["code"][i] = max(code_score(x), code_score(y))
-    f.update(cols)
+    memo: dict[tuple[str, str], tuple[float, ...]] = {}  # a pair that repeats is computed once
+    rows = []
+    for x, y in zip(a, b):
+        row = memo.get((x, y))
+        if row is None:
+            row = memo[(x, y)] = _pair_row(cache[x], cache[y], cache.close)
+        rows.append(row)
+    table = np.asarray(rows, dtype=np.float64).reshape(n, len(_PAIR_COLUMNS)).astype(np.float32)
+    f.update({k: np.ascontiguousarray(table[:, j]) for j, k in enumerate(_PAIR_COLUMNS)})
     f["gap_other"] = np.zeros(n, np.float32) if gap_other is None else np.clip(np.asarray(gap_other, dtype=np.float32), 0, None)
     return f
+
+
+_PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual",
+                 "short", "unmatched_max", "unmatched_min", "code")
+
+
+def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> tuple[float, ...]:
+    """The per-pair features of two texts, in `_PAIR_COLUMNS` order."""
+    wx, wy = x.words, y.words
+    inter = len(wx & wy)
+    union = len(wx) + len(wy) - inter
+    small, big = (x.shingles, y.shingles) if len(x.shingles) <= len(y.shingles) else (y.shingles, x.shingles)
+    lx, ly = len(x.norm), len(y.norm)
+    # capitals only mark names where both texts use mixed case ("HOW DO I" and "how do i" mark none)
+    name_diff = _diff(x.names, y.names) if x.mixed_case and y.mixed_case else 0.0
+    ua, ub = _unmatched_share(x, y, close), _unmatched_share(y, x, close)
+    return (
+        inter / union if union else 1.0,
+        len(small & big) / len(small) if small else 0.0,
+        min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0,
+        _diff(x.numbers, y.numbers),
+        name_diff,
+        _diff(x.identifiers, y.identifiers),
+        float(x.lang != y.lang and "und" not in (x.lang, y.lang)),
+        1.0 / (1.0 + min(len(wx), len(wy)) / 8.0),
+        max(ua, ub),
+        min(ua, ub),
+        max(x.code, y.code),
+    )
 
 
 def _finish(f: dict[str, np.ndarray]) -> np.ndarray:
@@ -388,20 +494,26 @@ class Decision:
     reason: str
 
 
-def explain(row: dict[str, float], x: str, y: str) -> str:
-    """A one-line reason a reader can check: the strongest evidence and what differs."""
+def explain(row: dict[str, float], x: str, y: str, *, cache: TextCache | None = None) -> str:
+    """A one-line reason a reader can check: the strongest evidence and what differs.
+    `cache` (the `TextCache` the features were computed with) saves re-reading the texts."""
     parts = []
     for key, label in (("cos_full", "cos"), ("cos_multi", "cos-multi"), ("tfidf", "char-tfidf"), ("containment", "contained")):
         v = row.get(key)
         if v is not None and not math.isnan(v):
             parts.append(f"{label} {v:.2f}")
     diffs = []
-    for fn, label in ((numbers, "numbers"), (names, "names"), (identifiers, "identifiers")):
-        only_a, only_b = sorted(fn(x) - fn(y))[:3], sorted(fn(y) - fn(x))[:3]
+    if cache is not None:
+        fx, fy = cache[x], cache[y]
+        sides = ((fx.numbers, fy.numbers), (fx.names, fy.names), (fx.identifiers, fy.identifiers))
+    else:
+        sides = tuple((fn(x), fn(y)) for fn in (numbers, names, identifiers))
+    for (sx, sy), label in zip(sides, ("numbers", "names", "identifiers")):
+        only_a, only_b = sorted(sx - sy)[:3], sorted(sy - sx)[:3]
         if only_a or only_b:
             diffs.append(f"{label} {'/'.join(only_a) or '-'} vs {'/'.join(only_b) or '-'}")
     if row.get("cross_lingual"):
-        parts.append(f"{language(x)}->{language(y)}")
+        parts.append(f"{cache[x].lang}->{cache[y].lang}" if cache is not None else f"{language(x)}->{language(y)}")
     if row.get("gap_other", 0) > 0:
         parts.append(f"closer to another item by {row['gap_other']:.2f}")
     return "; ".join(parts + (["differs: " + ", ".join(diffs)] if diffs else []))
@@ -430,9 +542,8 @@ def decide(prob: float, model: VerifierModel, *, generic: bool = False, variant_
 def variant_evidence(f: dict[str, np.ndarray], x: Sequence[str], y: Sequence[str]) -> np.ndarray:
     """Same template, other values: the texts with numbers/names masked are near copies,
     and numbers, names or identifiers differ."""
-    masked_a = [_mask(t) for t in x]
-    masked_b = [_mask(t) for t in y]
-    tf = _tfidf_cosines(masked_a, masked_b, [*x, *y])
+    masked = {t: _mask(t) for t in {*x, *y}}  # each distinct text once
+    tf = _tfidf_cosines([masked[t] for t in x], [masked[t] for t in y])
     differs = (f["num_diff"] > 0) | (f["name_diff"] > 0) | (f["ident_diff"] > 0)
     return (tf >= 0.8) & differs & (f["cross_lingual"] == 0)
 
@@ -451,11 +562,14 @@ class Verifier:
     """
 
     def __init__(self, task: str, model: VerifierModel | None = None, *, full_embedder: Any | None = None,
-                 multi_embedder: Any | None = None):
+                 multi_embedder: Any | None = None, store: Any | None = None):
         self.task = task
         self.model = model or load_model(task)
         self._full = full_embedder
         self._multi = multi_embedder
+        # a `curate.models.embed.EmbeddingStore`: texts the caller embedded already (decontam's
+        # benchmark side in the tier) are read back instead of embedded again
+        self._store = store
 
     def _embed(self, which: str, texts: list[str]) -> np.ndarray | None:
         if which == "full":
@@ -470,7 +584,10 @@ class Verifier:
             emb = self._multi
             if emb is None:
                 return None
-        vecs = np.asarray(emb.embed(texts) if hasattr(emb, "embed") else emb.encode(texts), dtype=np.float32)
+        if self._store is not None and hasattr(emb, "embed") and hasattr(emb, "model_id"):
+            vecs = np.asarray(self._store.embed(texts, emb), dtype=np.float32)
+        else:
+            vecs = np.asarray(emb.embed(texts) if hasattr(emb, "embed") else emb.encode(texts), dtype=np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vecs / norms
@@ -501,15 +618,17 @@ class Verifier:
         return (self.model.proba(_finish(f)) if len(a) else np.zeros(0)), f
 
     def decide_many(self, a: Sequence[str], b: Sequence[str], *, generic_flags: Sequence[bool] | None = None,
-                    **kw) -> list[Decision]:
-        probs, f = self.score(a, b, **kw)
+                    cache: TextCache | None = None, **kw) -> list[Decision]:
+        cache = TextCache() if cache is None else cache  # the features and the reasons read each text once
+        probs, f = self.score(a, b, cache=cache, **kw)
         var = variant_evidence(f, a, b) if len(a) else np.zeros(0, bool)
+        cols = {k: v.tolist() for k, v in f.items()}
         out = []
         for i, p in enumerate(probs):
             d = decide(float(p), self.model, generic=bool(generic_flags[i]) if generic_flags is not None else False,
                        variant_evidence=bool(var[i]))
-            row = {k: float(v[i]) for k, v in f.items()}
-            out.append(Decision(d.same, d.prob, d.uncertain, d.variant, explain(row, a[i], b[i])))
+            row = {k: v[i] for k, v in cols.items()}
+            out.append(Decision(d.same, d.prob, d.uncertain, d.variant, explain(row, a[i], b[i], cache=cache)))
         return out
 
 
