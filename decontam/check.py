@@ -575,9 +575,8 @@ def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, confi
     generic items per benchmark, and the model."""
     from curate.models.verify import Verifier, code_score, decide, explain
 
-    # The tier's multilingual embedder and store: the benchmark side it embedded is read back, not embedded again.
-    verifier = Verifier("decontam", full_embedder=embedder, multi_embedder=getattr(index, "multi", None),
-                        store=getattr(index, "store", None) or store)
+    # The tier's store: what it embedded already (the benchmark side, with the multilingual channel) is read back.
+    verifier = Verifier("decontam", full_embedder=embedder, store=getattr(index, "store", None) or store)
     model = verifier.model
     out: dict[tuple[int, int, int], Any] = {}
     cosines: dict[tuple[int, int, int], dict[str, float]] = {}
