@@ -56,7 +56,7 @@ def test_features_from_the_per_text_cache_equal_the_per_pair_loop(seed):
 
 
 def test_a_shared_cache_gives_the_same_features_and_reasons():
-    a, b = _pairs(2, 60)
+    a, b = (x[::5] for x in _pairs(2, 60))
     cache = TextCache()
     first = pair_features(a[:30], b[:30], cache=cache)
     second = pair_features(a, b, cache=cache)  # half its texts already in the cache
@@ -70,9 +70,34 @@ def test_a_shared_cache_gives_the_same_features_and_reasons():
 
 
 def test_decide_many_is_the_same_with_one_pair_at_a_time():
-    a, b = _pairs(3, 40)
+    a, b = (x[::12] for x in _pairs(3, 40))
     v = Verifier("semantic", full_embedder=object(), multi_embedder=object())
     cos = [0.9] * len(a)
     together = v.decide_many(a, b, cos_full=cos, cos_multi=cos)
     alone = [v.decide_many([x], [y], cos_full=[0.9], cos_multi=[0.9])[0] for x, y in zip(a, b)]
     assert together == alone
+
+
+class _CountingEmbedder:
+    model_id = "counting-fake"
+    dim = 8
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def embed(self, texts):
+        self.seen += list(texts)
+        return np.stack([np.random.default_rng(sum(map(ord, t))).standard_normal(self.dim) for t in texts]).astype(np.float32)
+
+
+def test_the_verifier_reads_what_the_caller_embedded_from_the_store(tmp_path):
+    from curate.models.embed import EmbeddingStore
+
+    store, emb = EmbeddingStore(tmp_path), _CountingEmbedder()
+    store.embed(["What is the capital of France?"], emb)  # the caller (decontam's tier) embedded the item
+    emb.seen.clear()
+    a, b = ["What is the capital of France?"], ["Name the capital city of France."]
+    _, f = Verifier("decontam", full_embedder=emb, multi_embedder=emb, store=store).score(a, b)
+    assert emb.seen == b  # only the new text, once for both channels (one model here)
+    _, alone = Verifier("decontam", full_embedder=_CountingEmbedder(), multi_embedder=_CountingEmbedder()).score(a, b)
+    assert np.array_equal(f["cos_full"], alone["cos_full"]) and np.array_equal(f["cos_multi"], alone["cos_multi"])
