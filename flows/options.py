@@ -18,15 +18,18 @@ class LLMOptions(BaseModel):
     """Where the LLM tiers (moderation tier 2, topic labels, decontam judge) get a model.
 
     `off`: no LLM tier runs (the default: offline, minutes). `serve`: the run starts a
-    local model server (`curate.models.serve_model.ModelServer`, SmolLM2 on loopback) and stops
-    it at the end. `endpoint`: an OpenAI-compatible server that is already running.
+    local model server (`curate.models.serve_model.ModelServer` on loopback) for `model`, a
+    `curate fetch-model` name or a model path (default SmolLM2; `make run` serves
+    qwen-coder-1.5b), and stops it at the end. `endpoint`: an OpenAI-compatible server that is
+    already running, `model` being its name there.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: Literal["off", "serve", "endpoint"] = "off"
     base_url: str | None = Field(default=None, description="OpenAI-compatible base URL ending in /v1 (mode=endpoint)")
-    model: str | None = Field(default=None, description="model name at the endpoint (mode=endpoint)")
+    model: str | None = Field(default=None, description="model name at the endpoint (mode=endpoint); the model to "
+                              "serve (mode=serve: a `curate fetch-model` name or a path; default smollm2)")
     concurrency: int = Field(default=4, ge=1, le=256)
     timeout_s: float = Field(default=120.0, gt=0)
 
@@ -34,6 +37,13 @@ class LLMOptions(BaseModel):
     def _check(self) -> "LLMOptions":
         if self.mode == "endpoint" and not (self.base_url and self.model):
             raise ValueError("mode=endpoint needs base_url and model")
+        if self.mode == "serve" and self.model:
+            from curate.models.fetch_model import MODELS
+
+            # Checked here, not when the server starts after ingest and dedup (minutes in).
+            if self.model not in MODELS and not Path(self.model).exists():
+                raise ValueError(f"mode=serve: unknown model {self.model!r}; known: {', '.join(MODELS)}, "
+                                 "or a Hugging Face directory / .gguf path")
         return self
 
     @property
@@ -54,9 +64,9 @@ def served_llm(options: LLMOptions) -> Iterator[LLMOptions]:
         return
     import os
 
-    from curate.models.serve_model import ModelServer  # lazy: only runs that ask for it need it
+    from curate.models.serve_model import ModelServer, ServeConfig  # lazy: only runs that ask for it need it
 
-    with ModelServer() as server:
+    with ModelServer(ServeConfig(model=options.model) if options.model else None) as server:
         ep = server.endpoint
         # The server's key (if any) travels in the environment, never as a flow parameter.
         previous = os.environ.get("CURATE_LLM_API_KEY")

@@ -2,7 +2,7 @@
 
 Its command line is the CLI's (`curate.cli.pipeline`):
 
-    curate pipeline --lake out/lake --out out --llm serve --no-judge   # what `make run` does
+    curate pipeline --lake out/lake --out out --llm serve --llm-model qwen-coder-1.5b --no-judge   # `make run`
     curate pipeline landing/ --llm serve                               # with the LLM tiers, own model server
     curate pipeline --ray-address auto                                 # the stages' tasks on a Ray cluster
 

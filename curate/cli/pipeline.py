@@ -176,7 +176,9 @@ def _flow_options(f):
         click.option("--llm", type=click.Choice(["off", "serve", "endpoint"]), default="off", show_default=True,
                      help="LLM tiers: off, serve (start a local model server for the run), endpoint."),
         click.option("--llm-url", default=None, help="OpenAI-compatible base URL (with --llm endpoint)."),
-        click.option("--llm-model", default=None, help="Model name at --llm-url."),
+        click.option("--llm-model", default=None,
+                     help="Model name at --llm-url; with --llm serve, the model to serve (a `curate fetch-model` "
+                          "name or a path; default smollm2, `make run` serves qwen-coder-1.5b)."),
         name_option,
         *drop_options,
         click.option("--repo-id", default=None, help="Push the export to this Hub dataset repo (needs HF_TOKEN)."),
@@ -208,7 +210,7 @@ def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, nam
     Without INPUTS it runs on the bundled demo logs. A rerun skips finished work; a run
     killed half-way resumes where it stopped. What `make run` does:
 
-    Example: curate pipeline --lake out/lake --out out --llm serve --no-judge
+    Example: curate pipeline --lake out/lake --out out --llm serve --llm-model qwen-coder-1.5b --no-judge
     """
     _prefect_logs_its_own_way()
     import flows  # noqa: F401 - sets the offline Prefect defaults before prefect is imported

@@ -1,14 +1,18 @@
-"""The flows' LLM client spreads requests over every endpoint of a comma-separated `--llm-url`."""
+"""The flows' LLM options: the client spreads requests over every endpoint of a comma-separated
+`--llm-url`; `--llm serve --llm-model M` serves M (what `make run` does with qwen-coder-1.5b)."""
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from curate.models.llm import ChatRequest  # noqa: E402
-from flows.options import LLMOptions, chat_client  # noqa: E402
+from flows.options import LLMOptions, chat_client, served_llm  # noqa: E402
 from tests.faults.fault_server import FaultServer  # noqa: E402
 
 
@@ -29,3 +33,27 @@ def test_chat_client_spreads_requests_over_comma_separated_urls(tmp_path):
         assert a.chat_calls + b.chat_calls == 40
         assert a.chat_calls >= 10 and b.chat_calls >= 10  # both replicas did a share
 
+
+
+def test_serve_mode_serves_the_model_it_is_given(tmp_path, monkeypatch):
+    # A stand-in vLLM (tests/faults/fake_backend) on a model directory: the yielded endpoint
+    # names that model, not the default one.
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "faults" / "fake_backend"), str(ROOT)]))
+    monkeypatch.setenv("CURATE_VLLM_PYTHON", sys.executable)
+    with served_llm(LLMOptions(mode="serve", model=str(model))) as options:
+        assert options.mode == "endpoint" and options.model == "my-model"
+        client = chat_client(options, tmp_path)
+        try:
+            assert client.chat(ask("hi")).text == "echo: hi"
+        finally:
+            client.cache.close()
+
+
+def test_serve_mode_refuses_an_unknown_model_before_the_run_starts():
+    with pytest.raises(ValueError, match="unknown model 'qwen-7b'.*qwen-coder-1.5b"):
+        LLMOptions(mode="serve", model="qwen-7b")
+    assert LLMOptions(mode="serve", model="qwen-coder-1.5b").model == "qwen-coder-1.5b"
+    assert LLMOptions(mode="serve").model is None  # the default model (smollm2)
