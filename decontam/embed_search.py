@@ -368,15 +368,25 @@ class CrossLingualScorer:
         `mask[n]`: an item left out of pair n's gaps (an evaluation's own source item)."""
         out = np.full((len(items), len(XL_OPTION_FEATURES)), np.nan, np.float64)
         has_opts = self.option_count > 0
-        for n, (i, t, c) in enumerate(zip(items, texts, cos)):
+        by_text: dict[str, list[int]] = {}
+        for n, t in enumerate(texts):
+            by_text.setdefault(t, []).append(n)
+        # each distinct row is matched against every item's request and options once: the
+        # cost is (distinct rows) x (items) x (the row's sentences), not per pair
+        for t, pairs in by_text.items():
             row = self._segments(t)
-            left_out = [i] + ([mask[n]] if mask is not None and mask[n] is not None else [])
-            out[n, :3] = (c, *_own_and_gap((self.requests @ row.T).max(axis=1), i, left_out))
-            if has_opts[i]:
+            per_req = (self.requests @ row.T).max(axis=1)
+            per_opt = None
+            if any(has_opts[items[n]] for n in pairs):
                 best = (self.options @ row.T).max(axis=1)
-                per_item = np.where(has_opts, np.bincount(self.option_owner, weights=best, minlength=len(has_opts))
-                                    / np.maximum(self.option_count, 1.0), -2.0)
-                out[n, 3:] = _own_and_gap(per_item, i, left_out)
+                per_opt = np.where(has_opts, np.bincount(self.option_owner, weights=best, minlength=len(has_opts))
+                                   / np.maximum(self.option_count, 1.0), -2.0)
+            for n in pairs:
+                i = items[n]
+                left_out = [i] + ([mask[n]] if mask is not None and mask[n] is not None else [])
+                out[n, :3] = (cos[n], *_own_and_gap(per_req, i, left_out))
+                if has_opts[i]:
+                    out[n, 3:] = _own_and_gap(per_opt, i, left_out)
         return out
 
     def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
