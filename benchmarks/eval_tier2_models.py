@@ -295,13 +295,13 @@ def topic_examples(lake_path: str, n_topics: int) -> dict[int, dict]:
     return {t: out[t] for t in order if t in out}
 
 
-def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) -> dict:
+def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int, structured: str = "response_format") -> dict:
     from curate.tag.topics import TopicsConfig, llm_labels
     from moderation.llm_tier import LLMModerator, LLMTierConfig
 
     res: dict = {"model": client.name, "load_s": client.load_s}
     if rows:
-        llm = LLMModerator(client, LLMTierConfig(invalid_retries=retries))
+        llm = LLMModerator(client, LLMTierConfig(invalid_retries=retries, structured=structured))
         n0 = len(client.calls)
         js = llm.judge([r["text"] for r in rows], keys=[r["id"] for r in rows])
         preds = [(j.flagged, j.category) if j.ok else (None, None) for j in js]
@@ -313,7 +313,7 @@ def evaluate(client, rows: list[dict], topics: dict[int, dict], retries: int) ->
         res["verdicts"] = [{"id": r["id"], "label": r["label"], "category": j.category, "error": j.error,
                             "explanation": j.explanation} for r, j in zip(rows, js)]
     if topics:
-        got = llm_labels(client, {t: v["examples"] for t, v in topics.items()}, TopicsConfig(label_retries=retries))
+        got = llm_labels(client, {t: v["examples"] for t, v in topics.items()}, TopicsConfig(label_retries=retries, structured=structured))
         res["topics"] = [{"topic": t, "size": v["size"], "keywords": v["keyword_label"], "label": got[t][0],
                           "error": got[t][1]} for t, v in topics.items()]
     calls = client.calls
@@ -420,6 +420,9 @@ def main(argv=None) -> None:
     p.add_argument("--every", type=int, default=1, help="held-out sample: every N-th row by id (1 = all 33, 0 = none)")
     p.add_argument("--multi-every", type=int, default=0,
                    help="add every N-th row of moderation_multi_eval.jsonl (192 rows, 8 languages; 0 = none)")
+    p.add_argument("--structured", default="response_format", choices=["response_format", "vllm", "none"],
+                   help="how structured output is asked for: response_format (json_schema; a llama.cpp server, which "
+                        "refuses that, gets json_object with the schema: ChatClient switches), vllm, or none (prompt only)")
     p.add_argument("--ids", help="comma-separated row ids: keep only these of the sample (rerun a few rows)")
     p.add_argument("--serve", choices=["vllm", "llamacpp"], help="start each --model on this server backend")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight to a served model (pipeline: 4)")
@@ -457,7 +460,7 @@ def main(argv=None) -> None:
                    for n, g in (resolve(s, Path(args.models_dir)) for s in args.model)]
     for make in clients:
         client = make()
-        r = evaluate(client, rows, topics, args.retries)
+        r = evaluate(client, rows, topics, args.retries, args.structured)
         results.append(r)
         if isinstance(client, ServedClient):
             r["backend"], r["concurrency"], r["batches"] = args.serve, args.concurrency, client.batches

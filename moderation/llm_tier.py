@@ -104,9 +104,10 @@ SYSTEM_PROMPT = (
 class LLMTierConfig:
     """Tier 2 settings.
 
-    structured: how structured output is asked for: "response_format" (OpenAI json_schema,
-        vLLM and llama.cpp servers accept it), "vllm" (vLLM's `structured_outputs` field),
-        or "none" (prompt only; the answer is validated all the same).
+    structured: how structured output is asked for: "response_format" (OpenAI json_schema;
+        vLLM takes it, and for a llama.cpp server, which refuses it, `ChatClient` sends
+        json_object with the schema), "vllm" (vLLM's `structured_outputs` field), or "none"
+        (prompt only; the answer is validated all the same).
     invalid_retries: extra attempts after an answer fails validation.
     max_message_chars: longer messages are cut (the record says so) to bound prompt size.
     """

@@ -52,6 +52,21 @@ MAX_BACKOFF_S = 30.0
 # happens during one of its strategies).
 _JITTER = random.Random()
 _RETRY_STATUS = {408, 409, 425, 429}
+# How a server takes a JSON schema for structured output. OpenAI and vLLM: `response_format`
+# {"type": "json_schema", "json_schema": {"schema": ...}}. llama-cpp-python's server (0.3.36)
+# answers that with HTTP 500 and takes {"type": "json_object", "schema": ...} instead.
+STRUCTURED_FORMS = ("auto", "json_schema", "json_object")
+
+
+def as_json_object(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`body` with a json_schema `response_format` rewritten to llama.cpp's json_object form, else None."""
+    rf = body.get("response_format")
+    if not (isinstance(rf, dict) and rf.get("type") == "json_schema"):
+        return None
+    schema = (rf.get("json_schema") or {}).get("schema")
+    if schema is None:
+        return None
+    return {**body, "response_format": {"type": "json_object", "schema": schema}}
 
 
 @dataclass(frozen=True)
@@ -263,6 +278,7 @@ class ChatClient:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         cache: ResponseCache | None = None,
+        structured_form: str = "auto",
     ):
         self.endpoints: list[Endpoint] = [endpoints] if isinstance(endpoints, Endpoint) else list(endpoints)
         if not self.endpoints:
@@ -273,6 +289,8 @@ class ChatClient:
             raise ConfigError(f"timeout_s must be > 0, got {timeout_s}")
         if max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+        if structured_form not in STRUCTURED_FORMS:
+            raise ConfigError(f"structured_form must be one of {STRUCTURED_FORMS}, got {structured_form!r}")
         self.concurrency = concurrency
         self.timeout_s = float(timeout_s)
         self.max_retries = max_retries
@@ -281,6 +299,9 @@ class ChatClient:
         self.stats = ClientStats()
         self._secrets = sorted({e.api_key for e in self.endpoints if e.api_key}, key=len, reverse=True)
         self._in_flight = [0] * len(self.endpoints)
+        # Per endpoint, the structured-output form it takes; "auto" until a json_schema
+        # request gets an answer (json_schema) or is refused while json_object is taken.
+        self._forms = [structured_form] * len(self.endpoints)
         self._rr = itertools.count()
         self._loop_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, httpx.AsyncClient] | None = None
 
@@ -432,7 +453,7 @@ class ChatClient:
             try:
                 # The whole attempt has one deadline: httpx's read timeout restarts
                 # on every byte, so a server dripping bytes would otherwise never time out.
-                result = await asyncio.wait_for(self._attempt(http, endpoint, req), timeout=self.timeout_s)
+                result = await asyncio.wait_for(self._attempt(http, idx, req), timeout=self.timeout_s)
                 return ChatResult(
                     text=result.text,
                     top_logprobs=result.top_logprobs,
@@ -477,15 +498,36 @@ class ChatClient:
         )
         return failed, model
 
-    async def _attempt(self, http: httpx.AsyncClient, endpoint: Endpoint, req: ChatRequest) -> ChatResult:
+    async def _attempt(self, http: httpx.AsyncClient, idx: int, req: ChatRequest) -> ChatResult:
+        endpoint = self.endpoints[idx]
         headers = {"Content-Type": "application/json"}
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        resp = await http.post(
-            f"{endpoint.base_url}/chat/completions",
-            content=json.dumps(req.body(endpoint.model), ensure_ascii=False).encode("utf-8"),
-            headers=headers,
-        )
+        body = req.body(endpoint.model)
+        json_object = as_json_object(body)
+        form = self._forms[idx]
+        if json_object is not None and form == "json_object":
+            body = json_object
+
+        async def post(b: dict) -> httpx.Response:
+            return await http.post(f"{endpoint.base_url}/chat/completions",
+                                   content=json.dumps(b, ensure_ascii=False).encode("utf-8"), headers=headers)
+
+        resp = await post(body)
+        if json_object is not None and form == "auto":
+            if resp.status_code == 200:
+                self._forms[idx] = "json_schema"
+            elif resp.status_code in (400, 422, 500) and "response_format" in resp.text and "json_schema" in resp.text:
+                # A server that names the form it refuses (llama-cpp-python 0.3.36: HTTP 500, "('body',
+                # 'response_format', 'type') ... Input should be 'text' or 'json_object' ... 'json_schema'")
+                # is asked again at once in llama.cpp's json_object form; kept for the endpoint if answered.
+                retry = await post(json_object)
+                self.stats.calls += 1
+                if retry.status_code == 200:
+                    log.info("%s refuses response_format json_schema (HTTP %d); sending json_object with the "
+                             "schema (llama.cpp's form) from now on", endpoint.base_url, resp.status_code)
+                    self._forms[idx] = "json_object"
+                    resp = retry
         if resp.status_code != 200:
             detail = _short(resp.text)
             message = f"HTTP {resp.status_code} from {endpoint.base_url}: {detail}"
