@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 TESTBED = REPO.parent / "shared" / "testbed"
 
+from benchmarks.eval_verifier import use_models  # noqa: E402
+
 
 def originals() -> tuple[list[str], dict[int, str]]:
     """Original prompts, and rewordings keyed by original index."""
@@ -195,8 +197,9 @@ def verifier_corpus(seed: int = 1):
     return [docs[j] for j in order if docs[j][2] in first] + [docs[j] for j in order if docs[j][2] not in first]
 
 
-def verifier_eval() -> None:
-    """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus."""
+def verifier_eval(misses: str | None = None, verifier_only: bool = False) -> None:
+    """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus.
+    `misses`: write each missed planted copy and each wrong merge (JSONL) there."""
     from curate.dedup.dedup import DedupConfig, run_dedup
     from curate.models.embed import Embedder
     from curate.ingest.ingest import ingest
@@ -213,8 +216,9 @@ def verifier_eval() -> None:
     group = {f"d{n}": g for n, (_, g, _) in enumerate(docs)}
     out = []
     # the fixed cuts run first: the verifier's run then reuses the stored embeddings and pays only its own cost
-    for name, cfg in (("fixed cuts (verify=False: Jaccard .65, cosine .90)", DedupConfig(table="dedup_f", verify=False)),
-                      ("verifier (default)", DedupConfig(table="dedup_v"))):
+    runs = [("fixed cuts (verify=False: Jaccard .65, cosine .90)", DedupConfig(table="dedup_f", verify=False)),
+            ("verifier (default)", DedupConfig(table="dedup_v"))]
+    for name, cfg in runs[1:] if verifier_only else runs:
         t0, c0 = time.perf_counter(), time.process_time()
         stats = run_dedup(lake, cfg, embedder=embedder)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -245,6 +249,20 @@ def verifier_eval() -> None:
         res["distinct_requests_lost"] = len(groups - kept_groups)
         res["export_dropped"] = sum(not r["is_representative"] for r in rows.values())
         out.append(res)
+        if misses and cfg.verify:
+            original_id = {g: f"d{n}" for n, (_, g, k) in enumerate(docs) if k == "original"}
+            with open(misses, "w", encoding="utf-8") as fh:
+                for n, (text, g, kind) in enumerate(docs):
+                    cid = f"d{n}"
+                    col = {"exact": "exact_cluster", "near": "near_cluster", "semantic": "cluster_id"}.get(kind)
+                    if col and rows[cid][col] != rows[original_id[g]][col]:
+                        fh.write(json.dumps({"what": f"missed_{kind}", "text": text, "original": docs[int(original_id[g][1:])][0]},
+                                            ensure_ascii=False) + "\n")
+                    c = rows[cid]["cluster_id"]
+                    if c in first and group[cid] != group[first[c]] and first[c] != cid:
+                        fh.write(json.dumps({"what": "wrong_merge", "kind": kind, "text": text,
+                                             "kept": docs[int(first[c][1:])][0], "dup_kind": rows[cid]["duplicate_kind"]},
+                                            ensure_ascii=False) + "\n")
     print("\n| method | exact R | near R | reworded R (semantic) | merge precision | distinct requests merged away "
           "(of which twins/decoys) | variants annotated | rows dropped by export | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -263,9 +281,13 @@ def main() -> None:
     ap.add_argument("--near-only", action="store_true", help="exact and near only (no embedding model)")
     ap.add_argument("--verifier", action="store_true",
                     help="the pair verifier against the fixed cuts, with template twins and hand paraphrases/translations")
+    ap.add_argument("--misses", help="with --verifier: write missed copies and wrong merges (JSONL) here")
+    ap.add_argument("--verifier-only", action="store_true", help="with --verifier: skip the fixed-cut run")
+    ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
     args = ap.parse_args()
+    use_models(args.models)
     if args.verifier:
-        return verifier_eval()
+        return verifier_eval(args.misses, args.verifier_only)
     if not TESTBED.exists():
         sys.exit(f"needs the test bed at {TESTBED}")
     from curate.dedup.dedup import DedupConfig, run_dedup

@@ -27,6 +27,18 @@ def load_hard(path: Path = HARD) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def use_models(folder: str | None) -> None:
+    """Point the verifier at the models (and IDF table) in `folder`, for comparing a refit
+    with the shipped models before it replaces them."""
+    if not folder:
+        return
+    from curate.models import verify
+
+    verify.MODEL_DIR = Path(folder)
+    verify.load_model.cache_clear()
+    verify._idf_tables.cache_clear()
+
+
 def prf(pred, gold) -> dict:
     pred, gold = np.asarray(pred, bool), np.asarray(gold, bool)
     tp = int((pred & gold).sum())
@@ -40,7 +52,9 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--testbed", help="also score decontam on ../shared/testbed (scored items only)")
     ap.add_argument("--k", type=int, default=5, help="candidates per channel in the search protocol")
+    ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
     args = ap.parse_args()
+    use_models(args.models)
     from curate.models.verify import TASKS, Verifier
 
     rows = load_hard()
@@ -87,6 +101,9 @@ def main() -> None:
         ca = tb["codealpaca"]
         print(f"CodeAlpaca vs GPT-4: agreement {ca['agreement']:.1%}, flags {ca['flagged']}, keeps {ca['true_kept']} of "
               f"{ca['true_total']} True, F1 {ca['f1']:.3f} (P {ca['precision']:.2f} R {ca['recall']:.2f})")
+        sc = ca["scored_items_0_99"]
+        print(f"  items 0-99 only (100-163 are calibration): agreement {sc['agreement']:.1%}, flags {sc['flagged']}, "
+              f"F1 {sc['f1']:.3f} (P {sc['precision']:.2f} R {sc['recall']:.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
@@ -94,111 +111,70 @@ def main() -> None:
 # ---------------------------------------------------------------------------------------
 # decontam on the reference tool's test bed: scored items only (the first 100 of each set)
 # ---------------------------------------------------------------------------------------
-def decontam_testbed(root: Path, k: int = 5) -> dict:
+def decontam_testbed(root: Path, k: int = 5, model=None) -> dict:
     """F1 of the decontam verifier per set: pairs protocol, nearest-neighbour negatives, search
     protocol (top-k per channel over every published rephrasing), and CodeAlpaca vs GPT-4."""
-    from benchmarks.fit_verifier import embedders, rephrasing_pool, testbed_sets
-    from curate.models.verify import Verifier, model_matrix, pair_features
+    from curate.models.verify import load_model
+
+    return score_testbed(testbed_matrices(root, k=k), model or load_model("decontam"))
+
+
+def testbed_matrices(root: Path, k: int = 5, item_range: tuple[int, int] = (0, 100)) -> dict:
+    """The scored testbed pairs as model matrices (first 100 items of each set; CodeAlpaca),
+    so that several models can be scored on the same features (`score_testbed`). `item_range`
+    (100, 10**6): the same protocols on the calibration items (what the fit uses)."""
+    from benchmarks.fit_verifier import embedders, protocol_pairs
+    from curate.models.verify import model_matrix, pair_features
 
     full, multi = embedders()
-    v = Verifier("decontam", full_embedder=full, multi_embedder=multi)
-    model = v.model
-    sets, family = testbed_sets(root)
-    originals = {family[n]: sets[n][0] for n in sets}
-    pool, owner, pool_set = rephrasing_pool(sets, family)
-    pf, pm = full.embed(pool), multi.embed(pool)
-    of = {f: full.embed(o) for f, o in originals.items()}
-    om = {f: multi.embed(o) for f, o in originals.items()}
-    owner_arr = np.array([f"{f}:{i}" for f, i in owner])
-    pool_set_arr = np.array(pool_set)
+    # CodeAlpaca: every item for the figures (which also report items 0-99 alone), else the same range
+    prot = protocol_pairs(root, full, multi, k=k, item_range=item_range,
+                          codealpaca_items=(0, 10**6) if item_range == (0, 100) else None)
 
-    def probs_for(fam: str, items: list[int], rows: list[int], masks: list[int | None]) -> np.ndarray:
-        to_items = pf[rows] @ of[fam].T
-        gaps = []
-        for r, (i, m) in enumerate(zip(items, masks)):
-            row = to_items[r].copy()
-            row[i] = -2.0
-            if m is not None:
-                row[m] = -2.0
-            gaps.append(float(row.max() - to_items[r, i]))
-        a = [originals[fam][i] for i in items]
-        b = [pool[j] for j in rows]
-        f = pair_features(a, b, cos_full=[float(pf[j] @ of[fam][i]) for i, j in zip(items, rows)],
-                          cos_multi=[float(pm[j] @ om[fam][i]) for i, j in zip(items, rows)], gap_other=gaps,
-                          context=pool[:0])
-        return model.proba(model_matrix(f))
+    def matrix(pairs: list[dict]) -> np.ndarray:
+        f = pair_features([p["a"] for p in pairs], [p["b"] for p in pairs], cos_full=[p["cos_full"] for p in pairs],
+                          cos_multi=[p["cos_multi"] for p in pairs], gap_other=[p["gap_other"] for p in pairs])
+        return model_matrix(f)
 
-    out: dict = {"threshold": model.threshold, "sets": {}}
-    for name in sorted(sets):
-        fam = family[name]
-        orig, reph, _ = sets[name]
-        items = [i for i in range(min(100, len(orig), len(reph))) if reph[i].strip()]
-        own_rows = {i: int(np.flatnonzero((owner_arr == f"{fam}:{i}") & (pool_set_arr == name))[0]) for i in items}
-        # pairs protocol: positive (i, reph i); negatives: random mismatched and nearest other item's rephrasing (same set)
-        rng = np.random.default_rng(0)
-        set_rows = np.array([own_rows[i] for i in items])
-        sims = pf[set_rows] @ of[fam][items].T  # row r (item items[r]'s rephrasing) vs item c
-        nn_neg, rnd_neg = [], []
-        for c, i in enumerate(items):
-            col = sims[:, c].copy()
-            col[c] = -2.0
-            nn_neg.append(int(np.argmax(col)))
-            r = int(rng.integers(len(items) - 1))
-            rnd_neg.append(r + (r >= c))
-        pos = probs_for(fam, items, [own_rows[i] for i in items], [None] * len(items))
-        nn = probs_for(fam, items, [int(set_rows[r]) for r in nn_neg], [items[r] for r in nn_neg])
-        rnd = probs_for(fam, items, [int(set_rows[r]) for r in rnd_neg], [items[r] for r in rnd_neg])
-        cut = model.threshold
+    out: dict = {"sets": {}}
+    for name, parts in prot["sets"].items():
+        res = {part: matrix(parts[part]) for part in ("pos", "nn", "rnd", "search")}
+        res["texts"] = {part: ([p["a"] for p in parts[part]], [p["b"] for p in parts[part]]) for part in ("pos", "nn", "rnd", "search")}
+        res["search_key"] = [p["key"] for p in parts["search"]]
+        res["items"] = parts["items"]
+        out["sets"][name] = res
+    ca = prot["codealpaca"]
+    out["codealpaca"] = {"X": matrix(ca), "texts": ([p["a"] for p in ca], [p["b"] for p in ca]),
+                         "gold": np.array([p["label"] for p in ca]), "item": np.array([p["item"] for p in ca])}
+    return out
+
+
+def score_testbed(m: dict, model, cut: float | None = None) -> dict:
+    """Figures of `model` (a VerifierModel; its cut unless `cut`) on `testbed_matrices`' pairs."""
+    cut = model.threshold if cut is None else cut
+    out: dict = {"threshold": cut, "sets": {}}
+    for name, s in m["sets"].items():
+        pos, nn, rnd = (model.proba(s[x]) for x in ("pos", "nn", "rnd"))
         res = {
             "pairs_protocol": prf(np.r_[pos, rnd] >= cut, [True] * len(pos) + [False] * len(rnd)),
             "nn_negatives": prf(np.r_[pos, nn] >= cut, [True] * len(pos) + [False] * len(nn)),
         }
-        # search protocol: top-k of each channel among all rephrasings; positive: this set's own
-        # rephrasing present (others of the item removed); negative: all of the item's removed
-        s_items, s_rows, s_masks, s_key = [], [], [], []
-        for i in items:
-            mine = owner_arr == f"{fam}:{i}"
-            for positive in (True, False):
-                allowed = ~mine | ((pool_set_arr == name) if positive else np.zeros(len(pool), bool))
-                cand = set()
-                for s in (pf @ of[fam][i], pm @ om[fam][i]):
-                    s = np.where(allowed, s, -2.0)
-                    cand |= {int(j) for j in np.argsort(-s, kind="stable")[:k]}
-                for j in sorted(cand):
-                    s_items.append(i)
-                    s_rows.append(j)
-                    s_masks.append(owner[j][1] if owner[j][0] == fam and owner[j][1] != i else None)
-                    s_key.append((i, positive))
-        p = probs_for(fam, s_items, s_rows, s_masks)
         flagged: dict = {}
-        for key, pr in zip(s_key, p):
+        for key, pr in zip(s["search_key"], model.proba(s["search"])):
             flagged[key] = flagged.get(key, False) or bool(pr >= cut)
-        flag_pos = [flagged[(i, True)] for i in items]
-        flag_neg = [flagged[(i, False)] for i in items]
+        flag_pos = [flagged[(i, True)] for i in s["items"]]
+        flag_neg = [flagged[(i, False)] for i in s["items"]]
         res["search_protocol"] = prf(flag_pos + flag_neg, [True] * len(flag_pos) + [False] * len(flag_neg))
         out["sets"][name] = res
-    # CodeAlpaca: the reference tool's top-1 neighbours, judged by GPT-4 (18 True of 164)
-    from decontam.testbed import codealpaca_db
-
-    db = codealpaca_db(root / "llm-decontaminator")
-    he = originals["humaneval"]
-    a = [r["test"] for r in db]
-    b = [r["train"][0] for r in db]
-    gold = [bool(r["results"][0]) for r in db]
-    vb = full.embed(b)
-    gaps = []
-    for idx in range(len(db)):
-        i = he.index(a[idx]) if a[idx] in he else None
-        s = vb[idx] @ of["humaneval"].T
-        own = float(full.embed([a[idx]])[0] @ vb[idx])
-        if i is not None:
-            s[i] = -2.0
-        gaps.append(float(s.max() - own))
-    probs, _ = v.score(a, b, gap_other=gaps)
-    pred = probs >= model.threshold
-    agree = float(np.mean(pred == np.array(gold)))
-    out["codealpaca"] = {**prf(pred, gold), "agreement": round(agree, 3), "flagged": int(pred.sum()),
-                         "true_kept": int((pred & np.array(gold)).sum()), "true_total": int(sum(gold))}
+    ca = m["codealpaca"]
+    pred = model.proba(ca["X"]) >= cut
+    gold = ca["gold"]
+    scored = ca["item"] < 100  # HumanEval items 100-163 are the calibration split
+    out["codealpaca"] = {**prf(pred, gold), "agreement": round(float(np.mean(pred == gold)), 3), "flagged": int(pred.sum()),
+                         "true_kept": int((pred & gold).sum()), "true_total": int(gold.sum()),
+                         "scored_items_0_99": {**prf(pred[scored], gold[scored]),
+                                               "agreement": round(float(np.mean(pred[scored] == gold[scored])), 3),
+                                               "flagged": int(pred[scored].sum())}}
     return out
 
 
