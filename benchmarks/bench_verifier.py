@@ -48,8 +48,10 @@ from curate.models import verify  # noqa: E402
 
 
 def per_pair_features(a: Sequence[str], b: Sequence[str]) -> dict[str, np.ndarray]:
-    """`pair_features(a, b)` as it was computed before the per-text cache (main at 6f051c9),
-    channel cosines left NaN: each pair recomputes both texts' quantities. The baseline of
+    """`pair_features(a, b)` as it was computed before the per-text cache (main at 6f051c9,
+    with the later features: typo-tolerant name/identifier differences, unmatched words
+    against all the other text's words, the segment cosines), channel cosines left NaN: each
+    pair recomputes both texts' quantities. The baseline of
     this benchmark and the reference `tests/curate/test_verify.py` checks the cache against."""
     n = len(a)
     f = {"cos_full": np.full(n, np.nan, np.float32), "cos_multi": np.full(n, np.nan, np.float32),
@@ -67,17 +69,24 @@ def per_pair_features(a: Sequence[str], b: Sequence[str]) -> dict[str, np.ndarra
         cols["len_ratio"][i] = min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0
         cols["num_diff"][i] = verify._diff(verify.numbers(x), verify.numbers(y))
         if verify._mixed_case(x) and verify._mixed_case(y):
-            cols["name_diff"][i] = verify._diff(verify.names(x), verify.names(y))
-        cols["ident_diff"][i] = verify._diff(verify.identifiers(x), verify.identifiers(y))
+            cols["name_diff"][i] = verify._diff_close(verify.names(x), verify.names(y))
+        cols["ident_diff"][i] = verify._diff_close(verify.identifiers(x), verify.identifiers(y))
         la, lb = verify.language(x), verify.language(y)
         cols["cross_lingual"][i] = float(la != lb and "und" not in (la, lb))
         cols["short"][i] = 1.0 / (1.0 + min(len(wx), len(wy)) / 8.0)
         cx, cy = verify._content_words(x)[:300], verify._content_words(y)[:300]
-        ua, ub = _unmatched(cx, set(cy), word_idf), _unmatched(cy, set(cx), word_idf)
+        ua, ub = _unmatched(cx, wy, word_idf), _unmatched(cy, wx, word_idf)
         cols["unmatched_max"][i], cols["unmatched_min"][i] = max(ua, ub), min(ua, ub)
         cols["code"][i] = max(verify.code_score(x), verify.code_score(y))
     f.update(cols)
     f["gap_other"] = np.zeros(n, np.float32)
+    f["seg_tfidf"], f["seg_last"] = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    for i, (x, y) in enumerate(zip(a, b)):
+        longer, shorter = (x, y) if len(verify.normalise(x)) >= len(verify.normalise(y)) else (y, x)
+        segs = verify.segments(longer)
+        cands = segs + [segs[k] + " " + segs[k + 1] for k in range(len(segs) - 1)] + [verify.normalise(longer)[:4000]]
+        cos = verify._tfidf_of(cands, [verify.normalise(shorter)[:4000]] * len(cands))
+        f["seg_tfidf"][i], f["seg_last"][i] = cos.max(), cos[len(segs) - 1]
     return f
 
 

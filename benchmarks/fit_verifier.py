@@ -15,17 +15,26 @@ Fitting data, never the pairs any evaluation scores:
   the nearest other problem as negatives;
 - generated requests from this script's own templates (`FIT_TEMPLATES`, written for fitting
   and distinct from `tests/data/verify_hard.jsonl`'s): the same values reworded or
-  translated as positives, the same template with other values as negatives.
+  translated as positives, the same template with other values as negatives;
+- **the decontam protocols on the calibration items** (`protocol_pairs`, items 100 onwards):
+  what a top-5 search per channel hands the verifier there (cross-language code near misses
+  included), and CodeAlpaca's neighbours of HumanEval items 100-163 (GPT-4: all False; real
+  neighbours from a real instruction set; eval_verifier scores items 0-99 apart);
+- near copies (typos, commas dropped, case) of calibration texts of every length, passages
+  and code included (`noisy_copy_pairs`).
 
 The `gap_other` feature (how much closer the training text is to another benchmark item) is
 computed with the negative's own source item masked: otherwise every protocol negative is
 "closer to another item" by construction, and the model learns nothing it can use on a
 real corpus.
 
-Models: standardised logistic regression (scikit-learn), one per task; the decision cut is
-the F1-maximising cut on 5-fold cross-validated probabilities of the fitting pairs, the band
-is where cross-validated precision (above) or negative predictive value (below) drops under
-.98. Deterministic (fixed seeds, sorted inputs).
+Models: gradient-boosted trees (scikit-learn), one per task, exported as JSON trees; the
+decision cut is the F1-maximising cut on 5-fold out-of-fold probabilities, folds grouped by
+the anchor text (all pairs of one benchmark item or request in one fold), the band is where
+out-of-fold precision (above) or negative predictive value (below) drops under .98; a task
+in `MIN_PRECISION` has its cut raised (never lowered) to that precision. Deterministic
+(fixed seeds, sorted inputs). On held-out data logistic regression did much worse
+(docs/decontam.md).
 
     .venv/bin/python benchmarks/fit_verifier.py [--testbed ../shared/testbed] [--dump pairs.jsonl]
 """
@@ -453,6 +462,33 @@ def substitution_pairs(root: Path, *, seed: int = 11) -> list[dict]:
     return out
 
 
+def noisy_copy_pairs(root: Path, *, seed: int = 17) -> list[dict]:
+    """Near copies of real calibration texts of every length (MMLU sociology / US-history rows
+    past 100, passages included; HumanEval items 100 onwards): 1-3 typos, commas dropped,
+    the end punctuation changed, lower-cased: what a re-posted prompt looks like. Positives
+    (the other fitting texts are mostly short, and a long passage copied with typos is the
+    same request)."""
+    from decontam.testbed import load_sets
+
+    sets = load_sets(root / "llm-decontaminator")
+    texts = []
+    for name in ("mmlu_sociology_english", "mmlu_high_school_us_history_english"):
+        texts += [t for t in sets[name][0][100:] if len(t) > 20]
+    texts += sets["humaneval_python"][0][100:]
+    rng = random.Random(seed)
+    out = []
+    for t in texts:
+        b = typo(t, rng, k=rng.randint(1, 3))
+        if rng.random() < 0.5:
+            b = b.replace(",", "")
+        if rng.random() < 0.5:
+            b = b.rstrip(".?!:\n ") + rng.choice(["!!", " ?", "...", "?!", ""])
+        if rng.random() < 0.3:
+            b = b.lower()
+        out.append({"src": "noisy_copy", "a": t, "b": b, "label": True, "kind": "near_copy"})
+    return out
+
+
 def calibration_protocol_pairs(root: Path, full, multi) -> list[dict]:
     """The decontam protocols on the calibration items (100 onwards; `protocol_pairs`): what a
     top-k search really hands the verifier there, cross-language near misses included, and
@@ -484,7 +520,7 @@ def build_pairs(root: Path) -> list[dict]:
         if (p["a"], p["b"]) not in seen:
             seen.add((p["a"], p["b"]))
             pairs.append(p)
-    pairs += substitution_pairs(root)
+    pairs += substitution_pairs(root) + noisy_copy_pairs(root)
     pairs += template_pairs(FIT_TEMPLATES, FIT_TRANSLATIONS, seed=3)
     # a generated negative whose words did not change (the new word was already there, the
     # name did not match) is not a negative: drop it rather than teach the model noise
@@ -564,8 +600,12 @@ MIN_PRECISION: dict[str, float] = {}
 
 
 def precision_cut(cv: np.ndarray, y: np.ndarray, cut: float, target: float) -> float:
-    """The lowest cut >= `cut` above which precision (pairs at or above it) is >= `target`;
-    `cut` itself when it already is, the highest probability when none is."""
+    """The lowest cut >= `cut` at which precision (of the pairs at or above it) is >= `target`:
+    it only ever raises `cut`, and leaves it where no cut above it reaches the target.
+
+    >>> precision_cut(np.array([.9, .8, .7, .6]), np.array([1, 1, 0, 1]), 0.5, 0.9)
+    0.8
+    """
     order = np.argsort(-cv, kind="stable")
     s, lab = cv[order], y[order]
     prec = np.cumsum(lab) / np.arange(1, len(lab) + 1)
@@ -578,7 +618,7 @@ def precision_cut(cv: np.ndarray, y: np.ndarray, cut: float, target: float) -> f
             break
         if prec[k] >= target:
             best = float(s[k])
-    return max(cut, best) if best is not None else float(s[0]) if len(s) else cut
+    return max(cut, best) if best is not None else cut
 
 
 def fit_task(task: str, X: np.ndarray, y: np.ndarray, meta: dict, groups: np.ndarray | None = None) -> VerifierModel:
@@ -630,7 +670,7 @@ def fit_task(task: str, X: np.ndarray, y: np.ndarray, meta: dict, groups: np.nda
         fitted_on=meta, quality=quality, kind="gbt", trees=trees, learning_rate=0.1,
     )
     # the exported trees must reproduce scikit-learn's probabilities
-    assert np.allclose(out.proba(X), model.predict_proba(X)[:, 1], atol=1e-5), "tree export mismatch"
+    assert np.allclose(out._raw_proba(X), model.predict_proba(X)[:, 1], atol=1e-5), "tree export mismatch"
     return out
 
 

@@ -49,7 +49,7 @@ MODEL_DIR = Path(__file__).with_name("verify_models")
 FEATURES = (
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
     "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
-    "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code",
+    "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code", "seg_tfidf", "seg_last",
 )
 
 _NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
@@ -144,6 +144,31 @@ def code_score(text: str) -> float:
     return sum(bool(_CODE_LINE.search(ln)) for ln in lines) / len(lines)
 
 
+_DIGITS = re.compile(r"\D")
+
+
+def _diff_close(a: set, b: set, close: dict[tuple[str, str], bool] | None = None) -> float:
+    """`_diff` where an item a typo away from one on the other side counts as shared
+    ("Versailles" / "Vesrailles" is one name; "Kyoto" / "Lisbon" are two)."""
+    union = a | b
+    if not union:
+        return 0.0
+    only_a, only_b = sorted(a - b), sorted(b - a)
+    if not only_a or not only_b:
+        return (len(only_a) + len(only_b)) / len(union)
+    memo = {} if close is None else close
+
+    def near(w: str, v: str) -> bool:  # a typo, not another number: "item_2" / "item_3" differ
+        hit = memo.get((w, v))
+        if hit is None:
+            hit = memo[(w, v)] = _close(w, v)
+        return hit and _DIGITS.sub("", w) == _DIGITS.sub("", v)
+
+    lone = sum(not any(near(x, y) for y in only_b) for x in only_a)
+    lone += sum(not any(near(y, x) for x in only_a) for y in only_b)
+    return lone / len(union)
+
+
 def _diff(a: set, b: set) -> float:
     """Share of the union present on one side only; 0 when neither side has any."""
     union = a | b
@@ -229,6 +254,56 @@ def _tfidf_cosines(a: Sequence[str], b: Sequence[str], context: Sequence[str] = 
     return _tfidf_of([norm[t] for t in a], [norm[t] for t in b])
 
 
+_SEGMENT = re.compile(r"(?<=[.?!:;\u3002\uff1f\uff01\uff1b])\s+|\n+")
+MAX_SEGMENTS = 24
+
+
+def segments(text: str) -> list[str]:
+    """The text's sentences and lines (12+ characters, normalised), the first and last 12 of a
+    longer text: what `seg_tfidf` matches a shorter text against."""
+    parts = [normalise(s)[:4000] for s in _SEGMENT.split((text or "")[:20000])]
+    parts = [s for s in parts if len(s) >= 12] or [normalise(text)[:4000]]
+    if len(parts) > MAX_SEGMENTS:
+        parts = parts[: MAX_SEGMENTS // 2] + parts[-MAX_SEGMENTS // 2:]
+    return parts
+
+
+def _segment_tfidf(longer: Sequence[TextFeatures], shorter: Sequence[TextFeatures]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the char TF-IDF cosine of the shorter text with its best-matching segment of
+    the longer one (one segment, two adjacent ones or the whole text), and with the longer
+    one's last segment.
+
+    A benchmark item is often a passage and a question while the copy is the question alone,
+    reworded ("How did the United States acquire the Oregon Territory?"): the whole-text
+    cosine is low, the question's is not; and two items on one passage differ in it."""
+    n = len(longer)
+    if not n:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    uniq: dict[str, int] = {}
+    seg_rows, short_rows, owner, last_at = [], [], [], []
+    for k, (x, y) in enumerate(zip(longer, shorter)):
+        segs = x.segments
+        # the whole text is a candidate too: a copy of about the same length matches it whole
+        cands = segs + [segs[i] + " " + segs[i + 1] for i in range(len(segs) - 1)] + [x.norm[:4000]]
+        s = uniq.setdefault(y.norm[:4000], len(uniq))
+        last_at.append(len(seg_rows) + len(segs) - 1)
+        for c in cands:
+            seg_rows.append(uniq.setdefault(c, len(uniq)))
+            short_rows.append(s)
+            owner.append(k)
+    mat = _char_vectorizer().transform(list(uniq)).tocsr()
+    mat.data = 1.0 + np.log(mat.data)
+    mat = mat.multiply(_idf_tables()[0][None, :]).tocsr()
+    norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    ia, ib = np.asarray(seg_rows), np.asarray(short_rows)
+    cos = np.asarray(mat[ia].multiply(mat[ib]).sum(axis=1)).ravel() / (norms[ia] * norms[ib])
+    cos = np.clip(cos, 0.0, 1.0)
+    starts = np.searchsorted(np.asarray(owner), np.arange(n))
+    best = np.maximum.reduceat(cos, starts)
+    return best.astype(np.float32), cos[np.asarray(last_at)].astype(np.float32)
+
+
 def _tfidf_of(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     """`_tfidf_cosines` of texts already normalised and cut: each distinct text is vectorised once."""
     uniq: dict[str, int] = {}
@@ -254,7 +329,7 @@ class TextFeatures:
     `pair_features` combines two of these per pair."""
 
     __slots__ = ("norm", "words", "shingles", "numbers", "names", "mixed_case", "identifiers", "lang", "code",
-                 "content", "content_set", "content_weights", "content_total", "content_by_len")
+                 "content", "content_set", "content_weights", "content_total", "words_by_len", "segments")
 
     def __init__(self, text: str, word_weight: WordWeights):
         norm = normalise(text)
@@ -275,9 +350,10 @@ class TextFeatures:
             total += weight
         self.content_total = total
         by_len: dict[int, list[str]] = {}
-        for w in self.content:
+        for w in sorted(self.words):
             by_len.setdefault(len(w), []).append(w)
-        self.content_by_len = by_len
+        self.words_by_len = by_len
+        self.segments = segments(text)
 
 
 class WordWeights(dict):
@@ -307,14 +383,15 @@ class TextCache(dict):
 
 
 def _unmatched_share(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> float:
-    """IDF-weighted share of x's content words with no equal or typo-close word among y's.
+    """IDF-weighted share of x's content words with no equal or typo-close word among all of
+    y's words (a typo can turn a function word into a content word: "hwich" is "which").
 
     Only y's words within two letters of a word's length can be typo-close (`_close`), so
     only those are compared; `close` remembers comparisons across the pairs of one call."""
     if not x.content:
         return 0.0
     miss = 0.0
-    other, by_len = y.content_set, y.content_by_len
+    other, by_len = y.words, y.words_by_len
     for w, weight in zip(x.content, x.content_weights):
         if w in other:
             continue
@@ -372,6 +449,13 @@ def pair_features(
     table = np.asarray(rows, dtype=np.float64).reshape(n, len(_PAIR_COLUMNS)).astype(np.float32)
     f.update({k: np.ascontiguousarray(table[:, j]) for j, k in enumerate(_PAIR_COLUMNS)})
     f["gap_other"] = np.zeros(n, np.float32) if gap_other is None else np.clip(np.asarray(gap_other, dtype=np.float32), 0, None)
+    longer, shorter = [], []
+    for x, y in zip(a, b):
+        tx, ty = cache[x], cache[y]
+        lx, ly = (tx, ty) if len(tx.norm) >= len(ty.norm) else (ty, tx)
+        longer.append(lx)
+        shorter.append(ly)
+    f["seg_tfidf"], f["seg_last"] = _segment_tfidf(longer, shorter)
     return f
 
 
@@ -387,7 +471,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
     small, big = (x.shingles, y.shingles) if len(x.shingles) <= len(y.shingles) else (y.shingles, x.shingles)
     lx, ly = len(x.norm), len(y.norm)
     # capitals only mark names where both texts use mixed case ("HOW DO I" and "how do i" mark none)
-    name_diff = _diff(x.names, y.names) if x.mixed_case and y.mixed_case else 0.0
+    name_diff = _diff_close(x.names, y.names, close) if x.mixed_case and y.mixed_case else 0.0
     ua, ub = _unmatched_share(x, y, close), _unmatched_share(y, x, close)
     return (
         inter / union if union else 1.0,
@@ -395,7 +479,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         min(lx, ly) / max(lx, ly) if max(lx, ly) else 1.0,
         _diff(x.numbers, y.numbers),
         name_diff,
-        _diff(x.identifiers, y.identifiers),
+        _diff_close(x.identifiers, y.identifiers, close),
         float(x.lang != y.lang and "und" not in (x.lang, y.lang)),
         1.0 / (1.0 + min(len(wx), len(wy)) / 8.0),
         max(ua, ub),
@@ -440,6 +524,17 @@ class VerifierModel:
         if list(self.features) != list(FEATURES):
             raise ValueError(f"verifier model for {self.task!r} was fitted on other features; refit it "
                              "(benchmarks/fit_verifier.py)")
+        p = self._raw_proba(X)
+        gap = FEATURES.index("gap_other")
+        if len(X) and (X[:, gap] > 0).any():
+            # Being closer to another benchmark item never raises the probability: the trees
+            # read `gap_other` weakly (it is masked on the fit's negatives) and not monotonically.
+            X0 = np.array(X, dtype=np.float64, copy=True)
+            X0[:, gap] = 0.0
+            p = np.minimum(p, self._raw_proba(X0))
+        return p
+
+    def _raw_proba(self, X: np.ndarray) -> np.ndarray:
         if self.kind == "gbt":
             z = np.full(len(X), self.intercept)
             for tree in self.trees:
