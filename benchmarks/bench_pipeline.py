@@ -1,24 +1,33 @@
-"""Benchmark: the pipeline flow on N generated conversations, time per stage and in total.
+"""Benchmark: the pipeline flow on N generated conversations, time per stage and in total,
+today's configuration against the shipped one in the same run.
 
     .venv/bin/python benchmarks/bench_pipeline.py                     # 100k conversations, no LLM tiers
-    .venv/bin/python benchmarks/bench_pipeline.py --n 10000           # smaller
+    .venv/bin/python benchmarks/bench_pipeline.py --n 10000 --runs full --contenders today,default,tier
     .venv/bin/python benchmarks/bench_pipeline.py --llm serve         # then again with the LLM tiers
     .venv/bin/python benchmarks/bench_pipeline.py --llm endpoint --llm-url http://127.0.0.1:8000/v1 --llm-model M
 
-Runs, in one process against one Prefect API server:
+Runs, in one process against one Prefect API server, for each contender (`--contenders`,
+see `CONTENDERS`: `today` is issue #13's baseline, the full model everywhere and every
+candidate pair scored from both ends; `default` is what ships; `tier` adds the semantic
+dedup tier) into its own lake:
 
 1. `full`: every stage over all N conversations (the LLM tiers off);
 2. `rerun`: the same inputs again: the baseline every scheduled run pays when nothing
    arrived (completion markers skip every stage);
 3. `+1%`: a new log file with N/100 conversations lands: only those are processed;
-4. `llm tiers` (with --llm): the same N conversations into a fresh lake with the LLM tiers
-   (moderation tier 2 on the messages tier 1 sends for review, topic labels, decontam
-   judge) switched on from the start, so topics are fitted and labelled by the model
-   (over a lake already tagged, only tier 2 would have work). `--llm-only` runs this alone.
 
-Prints one row per stage and run: seconds, conversations per second, peak RSS (sampled
-from /proc every 0.25 s inside the stage's window), then the peak RSS of the process and
-of its largest child (the model server with --llm serve).
+then, with --llm, `llm tiers`: the same N conversations into a fresh lake with the LLM
+tiers (moderation tier 2 on the messages tier 1 sends for review, topic labels, decontam
+judge) switched on from the start, so topics are fitted and labelled by the model (over a
+lake already tagged, only tier 2 would have work). `--llm-only` runs this alone.
+
+Prints one row per stage and run: wall seconds, CPU seconds of this process in the stage
+(the stages run in it; on a loaded machine wall time measures the queue for a core more
+than the work), conversations per second, peak RSS (sampled from /proc every 0.25 s inside
+the stage's window); then per run the totals and the load average at its end; then each
+contender against the first: speed-up of the full run (wall and CPU) and the agreement of
+its dedup decisions (pair F1 of the semantic clusters and of the clusters over all kinds,
+equal `variant_of` links).
 
 The generated logs are written by this script (templated prompts in 9 languages with
 exact and near duplicates, planted PII and HumanEval items), deterministic for a seed.
@@ -28,6 +37,7 @@ Timings on a shared 2-core machine are noisy: compare rows of the same run only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -136,6 +146,115 @@ def generate(folder: Path, n: int, *, seed: int = 0, prefix: str = "bench", file
 
 STAGES = ("ingest", "dedup", "llm_server_start", "tag", "decontam", "export")
 
+# The configurations compared in one run (`--contenders`). `today` is the code path of issue
+# #13's "today": the full model (all-MiniLM-L6-v2) embeds every first prompt for semantic
+# dedup and every training row for decontam (no cheap-first tier anywhere), and every
+# semantic candidate (cosine >= .6, 10 neighbours) goes to the pair verifier from both of
+# its ends, as main did at 6f051c9. `default` is what `curate pipeline` ships; `tier` is
+# the default with the semantic-dedup tier (`SemanticConfig(tier=True)`) switched on.
+CONTENDERS = {
+    "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False},
+    "default": {},
+    "tier": {"semantic_tier": True},
+}
+
+
+@contextlib.contextmanager
+def contender(name: str, lake: Path):
+    """Run the pipeline flow with contender `name`'s dedup and decontam settings.
+
+    The flows build their stage configs from defaults; this swaps the two config
+    factories the dedup and decontam tasks call (the tasks run in this process).
+    """
+    import dataclasses
+
+    import flows.decontam as fdc
+    import flows.dedup as fdd
+    from curate.dedup.dedup import DedupConfig
+    from decontam.check import CheckConfig
+    from decontam.lake import LakeCheckConfig
+
+    opts = CONTENDERS[name]
+    base = DedupConfig()
+    sem = base.semantic_config
+    if "semantic_tier" in opts:
+        sem = dataclasses.replace(sem, tier=opts["semantic_tier"])
+    dedup = dataclasses.replace(base, semantic_config=sem, pairs_once=opts.get("pairs_once", base.pairs_once))
+    check = CheckConfig(cache_dir=Path(lake) / "_cache" / "decontam")
+    if "decontam_tier" in opts:
+        check = dataclasses.replace(check, tier=opts["decontam_tier"])
+    saved = fdd.DedupConfig, fdc.LakeCheckConfig
+    fdd.DedupConfig = lambda semantic=True: dataclasses.replace(dedup, semantic=semantic)
+    fdc.LakeCheckConfig = lambda benchmarks, report_dir: LakeCheckConfig(benchmarks=benchmarks, report_dir=report_dir,
+                                                                         check=check)
+    try:
+        yield {"dedup": dataclasses.asdict(dedup), "decontam_tier": check.tier}
+    finally:
+        fdd.DedupConfig, fdc.LakeCheckConfig = saved
+
+
+class StageClock:
+    """Wall and CPU seconds of every stage (and tagger) the flow announces through
+    `flows.progress`. CPU is this process's (all threads; the stages run in it), so it
+    counts the work, not the wait for a core on a loaded machine."""
+
+    def __init__(self):
+        self.open: dict[str, tuple[float, float]] = {}
+        self.done: dict[str, tuple[float, float]] = {}
+
+    def __enter__(self):
+        from flows import progress
+
+        self._saved = progress.stage_started, progress.stage_finished
+        started, finished = self._saved
+
+        def on_start(name):
+            self.open[name] = (time.perf_counter(), time.process_time())
+            started(name)
+
+        def on_finish(name, stats, seconds):
+            t, c = self.open.pop(name, (time.perf_counter(), time.process_time()))
+            self.done[name] = (round(time.perf_counter() - t, 2), round(time.process_time() - c, 2))
+            finished(name, stats, seconds)
+
+        progress.stage_started, progress.stage_finished = on_start, on_finish
+        return self
+
+    def __exit__(self, *exc):
+        from flows import progress
+
+        progress.stage_started, progress.stage_finished = self._saved
+
+
+def clusters_of(lake: Path, column: str) -> dict[str, str]:
+    """conversation_id -> `column` of the lake's dedup table."""
+    from curate.core.lake import Lake
+
+    con = Lake(lake).connect()
+    return dict(con.execute(f"SELECT conversation_id, {column} FROM dedup").fetchall())
+
+
+def pair_f1(got: dict[str, str], ref: dict[str, str]) -> dict:
+    """Co-cluster pair precision, recall and F1 of clustering `got` against `ref` (same ids):
+    a pair of conversations counts when both clusterings put it in one cluster."""
+    from collections import Counter
+
+    ids = sorted(ref)
+    if sorted(got) != ids:
+        raise ValueError("the two runs deduplicated different conversations")
+
+    def pairs(counts):
+        return sum(v * (v - 1) // 2 for v in counts.values())
+
+    p_got = pairs(Counter(got[i] for i in ids))
+    p_ref = pairs(Counter(ref[i] for i in ids))
+    both = pairs(Counter((got[i], ref[i]) for i in ids))
+    precision = both / p_got if p_got else 1.0
+    recall = both / p_ref if p_ref else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"pairs": p_got, "ref_pairs": p_ref, "precision": round(precision, 4), "recall": round(recall, 4),
+            "f1": round(f1, 4)}
+
 
 class RSSSampler:
     """Samples this process's resident set size every `every` s (the stages run in-process).
@@ -185,28 +304,40 @@ def row(label: str, result: dict, wall: float) -> dict:
     }
 
 
-def stage_rows(label: str, result: dict, t_call: float, t_end: float, n: int, sampler: RSSSampler) -> list[dict]:
-    """One row per stage (and per tagger): seconds, conversations/s over `n`, sampled peak RSS."""
+def stage_rows(label: str, result: dict, t_call: float, t_end: float, n: int, sampler: RSSSampler,
+               clock: dict[str, tuple[float, float]]) -> list[dict]:
+    """One row per stage (and per tagger): seconds, CPU seconds, conversations/s over `n`, sampled peak RSS."""
     t = result.get("timings_s", {})
     out, at = [], t_call
+    cpu = lambda name: clock.get(name, (None, None))[1]  # noqa: E731
     for stage in STAGES:
         secs = t.get(stage)
         if secs is None:
             continue
         start, at = at, at + secs
         out.append({"run": label, "stage": stage, "seconds": secs,
+                    "cpu_s": cpu("llm server" if stage == "llm_server_start" else stage),
                     "conv_per_s": round(n / secs, 1) if secs and stage != "llm_server_start" else None,
                     "peak_rss_mib": mib(sampler.peak(start, at))})
         if stage == "tag":
             for k, v in result.get("tag", {}).items():
                 if v.get("wall_s") is not None:
-                    out.append({"run": label, "stage": f"  tag:{k}", "seconds": v["wall_s"],
+                    out.append({"run": label, "stage": f"  tag:{k}", "seconds": v["wall_s"], "cpu_s": cpu(f"tag {k}"),
                                 "conv_per_s": round(n / v["wall_s"], 1) if v["wall_s"] else None,
                                 "peak_rss_mib": None})
+        if stage == "dedup":
+            secs_of = result.get("dedup", {}).get("seconds")
+            for k, v in (secs_of if isinstance(secs_of, dict) else {}).items():
+                out.append({"run": label, "stage": f"  dedup:{k}", "seconds": v, "cpu_s": None, "conv_per_s": None,
+                            "peak_rss_mib": None})
     out.append({"run": label, "stage": "total (flow)", "seconds": t.get("total"),
+                "cpu_s": round(sum(c for name, (_, c) in clock.items() if name in _TOP), 2),
                 "conv_per_s": round(n / t["total"], 1) if t.get("total") else None,
                 "peak_rss_mib": mib(sampler.peak(t_call, t_end))})
     return out
+
+
+_TOP = ("ingest", "dedup", "llm server", "tag", "decontam", "export", "review")
 
 
 def print_table(rows: list[dict], cols: list[str]) -> None:
@@ -220,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, default=None, help="keep the logs, lake and outputs here")
+    ap.add_argument("--contenders", default="today,default",
+                    help=f"comma-separated, run in this order, each into its own lake: {', '.join(CONTENDERS)} "
+                         "(the first is the reference of the agreement figures and of the speed-up)")
+    ap.add_argument("--runs", default="full,rerun,late",
+                    help="per contender: full (all N), rerun (nothing new: markers skip every stage), "
+                         "late (+1%% new conversations)")
     ap.add_argument("--llm", choices=["off", "serve", "endpoint"], default="off")
     ap.add_argument("--llm-url")
     ap.add_argument("--llm-model")
@@ -230,6 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-judge", action="store_true", help="keep the decontam judge off in the 'llm tiers' run")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
+    names = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    runs = {r.strip() for r in args.runs.split(",") if r.strip()}
+    if unknown := sorted(set(names) - set(CONTENDERS)):
+        ap.error(f"unknown contenders {unknown}; choose from {', '.join(CONTENDERS)}")
+    if unknown := sorted(runs - {"full", "rerun", "late"}):
+        ap.error(f"unknown runs {unknown}")
+    if args.llm_only and args.llm == "off":
+        ap.error("--llm-only needs --llm serve or --llm endpoint")
 
     from prefect.testing.utilities import prefect_test_harness
 
@@ -237,33 +382,41 @@ def main(argv: list[str] | None = None) -> int:
     from flows.pipeline import pipeline
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    landing, lake, out = work / "landing", work / "lake", work / "out"
+    landing = work / "landing"
     t0 = time.perf_counter()
-    if args.llm_only and args.llm == "off":
-        ap.error("--llm-only needs --llm serve or --llm endpoint")
     # a --workdir of an earlier run keeps its logs (rewriting them would look like new files)
     paths = sorted(landing.glob("bench-*.jsonl")) or generate(landing, args.n)
+    late = max(1, args.n // 100)
+    late_dir = work / "landing-late"
+    if "late" in runs and not sorted(late_dir.glob("late-*.jsonl")):
+        generate(late_dir, late, seed=1, prefix="late", files=1)
     print(f"generated {args.n} conversations in {time.perf_counter() - t0:.1f}s under {landing}", file=sys.stderr)
-    rows, stages = [], []
+    rows, stages, configs = [], [], {}
     sampler = RSSSampler()
     with prefect_test_harness(server_startup_timeout=None):
-        def run(label: str, n: int, *, lake: Path = lake, out: Path = out, inputs: list[Path] = [landing],  # noqa: B006
-                **kw) -> None:
-            t = time.perf_counter()
-            res = pipeline(lake=lake, inputs=inputs, out=out, **kw)
+        def run(label: str, n: int, *, lake: Path, out: Path, inputs: list[Path], **kw) -> None:
+            t, c = time.perf_counter(), time.process_time()
+            with StageClock() as clock:
+                res = pipeline(lake=lake, inputs=inputs, out=out, **kw)
             t_end = time.perf_counter()
-            rows.append(row(label, res, t_end - t))
-            stages.extend(stage_rows(label, res, t, t_end, n, sampler))
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            rows.append({**row(label, res, t_end - t), "cpu_s": round(time.process_time() - c, 1),
+                         "load_avg": round(os.getloadavg()[0], 1)})
+            stages.extend(stage_rows(label, res, t, t_end, n, sampler, clock.done))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
         llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model, **(
             {"concurrency": args.llm_concurrency} if args.llm_concurrency else {}))
         if not args.llm_only:
-            run("full", args.n)
-            run("rerun (nothing new)", args.n)
-            late = max(1, args.n // 100)
-            generate(landing, late, seed=1, prefix="late", files=1)
-            run("+1% new", late)
+            for name in names:
+                lake, out = work / f"lake-{name}", work / f"out-{name}"
+                with contender(name, lake) as cfg:
+                    configs[name] = cfg
+                    if "full" in runs:
+                        run(f"{name}: full", args.n, lake=lake, out=out, inputs=[landing])
+                    if "rerun" in runs:
+                        run(f"{name}: rerun (nothing new)", args.n, lake=lake, out=out, inputs=[landing])
+                    if "late" in runs:
+                        run(f"{name}: +1% new", late, lake=lake, out=out, inputs=[landing, late_dir])
         if args.llm != "off":
             run("llm tiers", args.n, lake=work / "lake-llm", out=work / "out-llm", inputs=paths, llm=llm,
                 decontam_judge=not args.no_judge)
@@ -275,19 +428,46 @@ def main(argv: list[str] | None = None) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(f"\npipeline on {args.n:,} generated conversations, seconds per stage "
-          f"(baseline: the 'rerun (nothing new)' row; {os.cpu_count()} cores; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})\n")
-    print_table(stages, ["run", "stage", "seconds", "conv_per_s", "peak_rss_mib"])
+          f"({os.cpu_count()} cores; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; cpu_s: this process's "
+          f"CPU seconds in the stage)\n")
+    print_table(stages, ["run", "stage", "seconds", "cpu_s", "conv_per_s", "peak_rss_mib"])
     print(f"\npeak RSS of this process {mib(peak)} MiB; largest child process (the Prefect test server; "
           f"with --llm serve the model server) {mib(children)} MiB\n")
     cols = list(dict.fromkeys(k for r in rows for k in r))
     print_table(rows, cols)
+    agreement = compare(work, names, rows) if "full" in runs and len(names) > 1 and not args.llm_only else []
+    if agreement:
+        print(f"\nagainst `{names[0]}` (speed-up: its full run's seconds / the contender's; pair F1: pairs of "
+              "conversations put in one cluster, the contender's against the reference's)\n")
+        print_table(agreement, list(agreement[0]))
     if args.json:
-        args.json.write_text(json.dumps({"n": args.n, "runs": rows, "stages": stages, "peak_rss_mib": mib(peak),
-                                         "child_peak_rss_mib": mib(children)}, indent=2))
+        args.json.write_text(json.dumps({"n": args.n, "contenders": configs, "runs": rows, "stages": stages,
+                                         "agreement": agreement, "peak_rss_mib": mib(peak),
+                                         "child_peak_rss_mib": mib(children)}, indent=2, default=str))
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def compare(work: Path, names: list[str], rows: list[dict]) -> list[dict]:
+    """Each contender's full run against the first's: speed-up (wall, CPU) and the pair F1
+    of its semantic clusters, of its clusters over all kinds, and of its variant links."""
+    ref = names[0]
+    full = {r["run"].split(":")[0]: r for r in rows if r["run"].endswith(": full")}
+    out = []
+    for name in names[1:]:
+        a, b = full[ref], full[name]
+        rec = {"contender": name, "wall_speedup": round(a["flow total"] / b["flow total"], 2),
+               "cpu_speedup": round(a["cpu_s"] / b["cpu_s"], 2) if b["cpu_s"] else None}
+        for column, label in (("semantic_cluster", "semantic"), ("cluster_id", "all kinds")):
+            f = pair_f1(clusters_of(work / f"lake-{name}", column), clusters_of(work / f"lake-{ref}", column))
+            rec.update({f"{label} pair F1": f["f1"], f"{label} P/R": f"{f['precision']}/{f['recall']}",
+                        f"{label} pairs": f"{f['pairs']} vs {f['ref_pairs']}"})
+        va, vb = clusters_of(work / f"lake-{ref}", "variant_of"), clusters_of(work / f"lake-{name}", "variant_of")
+        rec["variant_of equal"] = f"{sum(va[k] == vb.get(k) for k in va)}/{len(va)}"
+        rec["exported"] = f"{b['exported']} vs {a['exported']}"
+        out.append(rec)
+    return out
 
 
 if __name__ == "__main__":

@@ -104,6 +104,9 @@ class DedupConfig:
     # not the cosine, decides). verify=False: the fixed cuts as before.
     verify: bool = True
     semantic_candidate: float = 0.6
+    # A candidate pair found from both of its ends is scored once (the verifier is symmetric).
+    # False: every (query, neighbour) pair is scored, as before (bench_pipeline's `today`).
+    pairs_once: bool = True
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -291,7 +294,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         if config.verify and cand:
             text_of = _texts_by(con, config, "exact_hash", {h for p in cand for h in p[:2]}, hashes, key_texts,
                                 ids, has_table)
-            cand = _verify_pairs("near", cand, text_of, stats, variant_links)
+            cand = _verify_pairs("near", cand, text_of, stats, variant_links, once=config.pairs_once)
         for ha, hb, s in cand:
             touched_hashes.update((ha, hb))
             edges["near"].append((node("hash", ha), node("hash", hb)))
@@ -326,8 +329,11 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             vecs = static.embed(list(uniq.values()))
             sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=static.model_id)
             sem_index.add(ukeys, vecs)
+            # with the verifier, every re-scored pair at full cosine >= the candidate cut goes to it
+            # (as on the full path); without, the tier decides at `sc.threshold`
             tier = tier_pairs(sem_index, ukeys, list(uniq.values()), vecs, lambda ts: store.embed(ts, emb),
-                              full_known=lambda k: store.known(emb.model_id, k), config=sc)
+                              full_known=lambda k: store.known(emb.model_id, k), config=sc,
+                              candidates_from=cut if config.verify else None)
             found = tier.pairs
             stats.semantic_tier = {"proposed": tier.proposed, "accepted_static": tier.accepted_static,
                                    "rescored": tier.rescored, "skipped_same_cluster": tier.skipped_same_cluster,
@@ -346,7 +352,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         if config.verify and found:
             text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
                                 ids, has_table)
-            found = _verify_pairs("semantic", found, text_of, stats, variant_links)
+            found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once)
         for a, b, s in found:
             touched_keys.update((a, b))
             edges["semantic"].append((node("key", a), node("key", b)))
@@ -583,11 +589,21 @@ def _multilingual_pairs(folder: Path, keys: list[str], texts: list[str], store, 
 
 
 def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
-                  variant_links: list) -> list[tuple[str, str, float]]:
-    """Keep the candidate pairs the verifier calls the same request; record variants."""
+                  variant_links: list, *, once: bool = True) -> list[tuple[str, str, float]]:
+    """Keep the candidate pairs the verifier calls the same request; record variants.
+
+    `once`: a pair found from both ends (b among a's neighbours and a among b's) is scored
+    once, as (smaller key, larger key) with the higher of its two cosines: the verifier's
+    features are symmetric, so the clusters and variants are those of scoring both."""
     from curate.models.verify import Verifier
 
     cand = sorted(c for c in cand if c[0] in text_of and c[1] in text_of)
+    if once:
+        best: dict[tuple[str, str], float] = {}
+        for a, b, s in cand:
+            key = (a, b) if a < b else (b, a)
+            best[key] = max(s, best.get(key, s))
+        cand = [(a, b, s) for (a, b), s in sorted(best.items())]
     v = Verifier(kind)
     a = [text_of[x[0]] for x in cand]
     b = [text_of[x[1]] for x in cand]

@@ -245,7 +245,8 @@ class TierResult:
 
 
 def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_vecs: np.ndarray, full_embed, *,
-               full_known=None, config: SemanticConfig, chunk: int = 2048) -> TierResult:
+               full_known=None, config: SemanticConfig, chunk: int = 2048,
+               candidates_from: float | None = None) -> TierResult:
     """Semantic-duplicate pairs of `keys` against `index` (static vectors, `keys` already added).
 
     `full_embed(texts) -> vectors` is the full model (through the embedding store);
@@ -254,6 +255,10 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
     order of static cosine (highest first, ties by key), so a pair whose texts are already
     joined is skipped: the clusters are those of the full model's decisions on the
     candidates, less the pairs accepted on static cosine >= `accept`.
+
+    `candidates_from`: the tier only proposes, a later step (the pair verifier) decides:
+    every re-scored pair at full cosine >= this cut is returned, nothing is accepted on
+    static cosine and no pair is skipped (joins are the verifier's to make).
     """
     text_of = dict(zip(keys, texts))
     cands = index.pairs(keys, static_vecs, threshold=config.loose, k=config.k)
@@ -286,9 +291,11 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
             parent[max(ra, rb)] = min(ra, rb)
 
     out = TierResult([], {}, static, proposed=len(uniq))
+    proposing = candidates_from is not None
+    cut = candidates_from if proposing else config.threshold
     band = []
     for a, b, s in uniq:
-        if s >= config.accept:
+        if s >= config.accept and not proposing:
             out.pairs.append((a, b, s))
             out.accepted_static += 1
             union(a, b)
@@ -297,7 +304,7 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
     for lo in range(0, len(band), chunk):
         todo = []
         for a, b, s in band[lo: lo + chunk]:
-            if find(a) == find(b):
+            if not proposing and find(a) == find(b):
                 out.skipped_same_cluster += 1
             else:
                 todo.append((a, b, s))
@@ -312,7 +319,7 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
             out.full.update(zip(embed, full_embed([text_of[k] for k in embed])))
             out.full_embedded += len(embed)
         for a, b, s in todo:
-            if find(a) == find(b):
+            if not proposing and find(a) == find(b):
                 out.skipped_same_cluster += 1
                 continue
             fa, fb = out.full.get(a), out.full.get(b)
@@ -321,7 +328,7 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
             else:
                 cos = float(min(np.dot(fa, fb), 1.0))
                 out.rescored += 1
-            if cos >= config.threshold - 1e-6:
+            if cos >= cut - 1e-6:
                 out.pairs.append((a, b, cos))
                 union(a, b)
     return out

@@ -307,3 +307,22 @@ def test_multilingual_option_is_off_by_default(lake, tmp_path):
     _run(lake, near=False, verify=False)
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert rows["c1"]["duplicate_of"] is None
+
+
+def test_each_candidate_pair_is_scored_once_with_the_same_clusters_and_variants(tmp_path):
+    # a pair found from both ends went to the verifier twice; scored once, the table is the same
+    from curate.core.lake import Lake
+
+    prompts = VARIANTS + BASE + [p.replace("tomato", "pepper") for p in VARIANTS]
+    log = write_log(tmp_path / "v.jsonl", prompts)
+    tables, counts = [], []
+    for once in (False, True):
+        lake = Lake(tmp_path / f"lake-{once}")
+        ingest(lake, [log])
+        stats, _ = _run(lake, pairs_once=once)
+        table = lake.read_annotation("dedup").drop_columns(["run_id"]).sort_by("conversation_id")
+        tables.append(table.to_pylist())
+        counts.append(stats.verified["semantic"]["candidates"])
+    assert tables[0] == tables[1]
+    assert any(r["duplicate_kind"] == "variant" for r in tables[1]) and any(r["duplicate_of"] for r in tables[1])
+    assert counts[1] < counts[0]

@@ -157,3 +157,21 @@ def test_static_model_is_cached_keyed_by_its_source_and_deterministic(tmp_path):
     assert changed.model_id != first.model_id
     v2 = changed.embed(texts)
     assert changed.distilled and not np.allclose(v2, v1, atol=1e-3)
+
+
+def test_tier_with_the_verifier_proposes_every_rescored_pair_at_the_candidate_cut():
+    # with candidates_from the tier only proposes: nothing is accepted on static cosine, no pair
+    # is skipped, and every pair re-scored at full cosine >= the cut is returned for the verifier
+    v = _unit([[1, 0, 0], [0.99, 0.14, 0], [0.98, 0.2, 0.0], [0.7, 0.71, 0], [0, 0, 1]])
+    keys = ["a", "b", "c", "d", "e"]
+    config = SemanticConfig(threshold=0.9, k=4, loose=0.5, accept=0.995, exact_max=100)
+    index = SemanticIndex(3, config)
+    index.add(keys, v)
+    got = tier_pairs(index, keys, keys, v, lambda ts: v[[keys.index(t) for t in ts]], config=config,
+                     candidates_from=0.6)
+    sims = v @ v.T
+    want = {(keys[i], keys[j]) for i in range(5) for j in range(i + 1, 5) if sims[i, j] >= 0.6}
+    assert {(a, b) for a, b, _ in got.pairs} == want
+    assert ("a", "d") in want and ("c", "d") in want  # below the tier's own threshold, above the cut
+    assert got.accepted_static == 0 and got.skipped_same_cluster == 0
+    assert all(abs(s - sims[keys.index(a), keys.index(b)]) < 1e-6 for a, b, s in got.pairs)
