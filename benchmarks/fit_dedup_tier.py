@@ -1,16 +1,18 @@
-"""Fit the semantic-dedup tier's `loose` cut (`SemanticConfig.loose`) for the pair verifier.
+"""Fit the semantic-dedup tier's proposals (`SemanticConfig.propose_k`, `propose_loose`) for the pair verifier.
 
     .venv/bin/python benchmarks/fit_dedup_tier.py [--n 8000] [--cache calib.npz]
 
-With the verifier on (the default), the tier's static model only proposes: a neighbour
-pair at static cosine >= `loose` is re-scored by the full model, and at full cosine >=
-`DedupConfig.semantic_candidate` goes to the verifier, which decides. The reference is the
-full path: the full model's 10 neighbours at cosine >= that cut, all to the verifier.
+With the verifier on (the default), the tier's static model only proposes
+(`dedup.semantic.tier_candidates`): `propose_k` neighbours per prompt at static cosine >=
+`propose_loose`, of which the full model keeps its own `k` best at full cosine >=
+`DedupConfig.semantic_candidate`; the verifier decides. The reference is the full path: the
+full model's `k` neighbours at cosine >= that cut, all to the verifier. (Which pairs the
+verifier sees changes its clusters: it is not transitive.)
 
 Calibration data: `bench_pipeline.generate`'s logs with seed 1 (the benchmark scores seed 0),
-their distinct first prompts. For each `loose` it prints the co-cluster pair F1 of the
-tier's clusters against the full path's and the share of prompts the full model must still
-embed; the cut shipped is the highest with pair recall >= .99.
+their distinct first prompts. For each setting it prints the co-cluster pair F1 of the
+tier's clusters against the full path's, how many of the full path's candidate pairs the
+tier found, and the share of prompts the full model must still embed.
 """
 
 from __future__ import annotations
@@ -61,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8000, help="distinct calibration prompts")
     ap.add_argument("--cache", type=Path, default=None, help="npz with the prompts' full and static vectors (made if absent)")
-    ap.add_argument("--loose", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85")
+    ap.add_argument("--loose", default="0.3,0.5,0.7", help="propose_loose values")
+    ap.add_argument("--propose-k", default="10,20,40,80")
     args = ap.parse_args(argv)
 
     from curate.dedup.dedup import DedupConfig
-    from curate.dedup.semantic import SemanticConfig, SemanticIndex, tier_pairs
-    from curate.models.embed import Embedder, StaticEmbedder
+    from curate.dedup.semantic import SemanticConfig, SemanticIndex, tier_candidates
+    from curate.models.embed import Embedder, MultilingualEmbedder, StaticEmbedder
     from curate.models.verify import Verifier
 
     texts = calibration_prompts(args.n)
@@ -76,15 +79,21 @@ def main(argv: list[str] | None = None) -> int:
         if list(d["texts"]) != texts:
             sys.exit(f"{args.cache} holds other prompts; remove it")
         full, static = d["full"], d["static"]
+        multi = d["multi"] if "multi" in d.files else None
     else:
         t = time.process_time()
         full = emb.embed(texts)
         static = StaticEmbedder(emb.model_name).embed(texts)
+        multi = None
         print(f"embedded {len(texts)} prompts in {time.process_time() - t:.0f} CPU s", file=sys.stderr)
+    if multi is None:
+        # the verifier's multilingual channel, embedded once here rather than per batch of pairs
+        multi = MultilingualEmbedder().embed([t[:2000] for t in texts])
         if args.cache is not None:
-            np.savez(args.cache, texts=np.array(texts, dtype=object), full=full, static=static)
+            np.savez(args.cache, texts=np.array(texts, dtype=object), full=full, static=static, multi=multi)
     keys = [f"{i:06d}" for i in range(len(texts))]
     text_of = dict(zip(keys, texts))
+    mvec = dict(zip(keys, multi))
     cut = DedupConfig().semantic_candidate
     sc = SemanticConfig(exact_max=10**7)
     verifier = Verifier("semantic")
@@ -94,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = sorted({(a, b, s) for a, b, s in pairs if (a, b) not in decided})
         if todo:
             ds = verifier.decide_many([text_of[a] for a, _, _ in todo], [text_of[b] for _, b, _ in todo],
-                                      cos_full=[s for _, _, s in todo])
+                                      cos_full=[s for _, _, s in todo],
+                                      cos_multi=[float(mvec[a] @ mvec[b]) for a, b, _ in todo])
             decided.update({(a, b): d.same for (a, b, _), d in zip(todo, ds)})
         return [(a, b) for a, b, _ in pairs if decided[(a, b)]]
 
@@ -113,15 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     sindex = SemanticIndex(static.shape[1], sc)
     sindex.add(keys, static)
     fvec = dict(zip(texts, full))
-    print("| loose | pair F1 (P/R) | verifier pairs | prompts the full model embeds |")
-    print("|---:|---|---:|---:|")
-    for loose in [float(x) for x in args.loose.split(",")]:
-        r = tier_pairs(sindex, keys, texts, static, lambda ts: np.stack([fvec[t] for t in ts]),
-                       config=SemanticConfig(exact_max=10**7, tier=True, loose=loose), candidates_from=cut)
-        got = clusters(keys, duplicates(once(r.pairs)))
-        f = pair_f1(got, ref)
-        print(f"| {loose:.2f} | {f['f1']:.4f} ({f['precision']:.4f}/{f['recall']:.4f}) | {len(once(r.pairs))} | "
-              f"{r.full_embedded / len(keys):.1%} |", flush=True)
+    print("| propose_k | loose | pair F1 (P/R) | candidate pairs equal | prompts the full model embeds |")
+    print("|---:|---:|---|---:|---:|")
+    ref_set = {(a, b) for a, b, _ in ref_pairs}
+    for pk in [int(x) for x in args.propose_k.split(",")]:
+        for loose in [float(x) for x in args.loose.split(",")]:
+            cfg = SemanticConfig(exact_max=10**7, tier=True, propose_loose=loose, propose_k=pk)
+            r = tier_candidates(sindex, keys, texts, static, lambda ts: np.stack([fvec[t] for t in ts]), config=cfg,
+                                cut=cut)
+            got = clusters(keys, duplicates(r.pairs))
+            f = pair_f1(got, ref)
+            same = len(ref_set & {(a, b) for a, b, _ in r.pairs})
+            print(f"| {pk} | {loose:.2f} | {f['f1']:.4f} ({f['precision']:.4f}/{f['recall']:.4f}) | "
+                  f"{same}/{len(ref_set)} of {len(r.pairs)} | {r.full_embedded / len(keys):.1%} |", flush=True)
     return 0
 
 

@@ -33,6 +33,7 @@ duplicate points to it even when the policy would now prefer the newcomer.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -48,7 +49,8 @@ import pyarrow.parquet as pq
 
 from curate.dedup.exact import exact_key, normalize_text
 from curate.dedup.minhash import MinHashConfig, components, estimate_jaccard, near_pairs, signatures
-from curate.dedup.semantic import SemanticConfig, SemanticIndex, semantic_static_embedder, tier_pairs
+from curate.dedup.semantic import (SemanticConfig, SemanticIndex, semantic_static_embedder, tier_candidates,
+                                   tier_pairs)
 from curate.core.errors import ConfigError
 from curate.core.lake import Lake, new_run_id, write_parquet_atomic
 
@@ -329,11 +331,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             vecs = static.embed(list(uniq.values()))
             sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=static.model_id)
             sem_index.add(ukeys, vecs)
-            # with the verifier, every re-scored pair at full cosine >= the candidate cut goes to it
-            # (as on the full path); without, the tier decides at `sc.threshold`
-            tier = tier_pairs(sem_index, ukeys, list(uniq.values()), vecs, lambda ts: store.embed(ts, emb),
-                              full_known=lambda k: store.known(emb.model_id, k), config=sc,
-                              candidates_from=cut if config.verify else None)
+            # with the verifier the tier only proposes: the full model's own k best of the static
+            # proposals at full cosine >= the candidate cut go to it, as on the full path;
+            # without the verifier the tier decides at `sc.threshold`
+            tier_fn = functools.partial(tier_candidates, cut=cut) if config.verify else tier_pairs
+            tier = tier_fn(sem_index, ukeys, list(uniq.values()), vecs, lambda ts: store.embed(ts, emb),
+                           full_known=lambda k: store.known(emb.model_id, k), config=sc)
             found = tier.pairs
             stats.semantic_tier = {"proposed": tier.proposed, "accepted_static": tier.accepted_static,
                                    "rescored": tier.rescored, "skipped_same_cluster": tier.skipped_same_cluster,

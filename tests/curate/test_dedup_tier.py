@@ -159,19 +159,29 @@ def test_static_model_is_cached_keyed_by_its_source_and_deterministic(tmp_path):
     assert changed.distilled and not np.allclose(v2, v1, atol=1e-3)
 
 
-def test_tier_with_the_verifier_proposes_every_rescored_pair_at_the_candidate_cut():
-    # with candidates_from the tier only proposes: nothing is accepted on static cosine, no pair
-    # is skipped, and every pair re-scored at full cosine >= the cut is returned for the verifier
-    v = _unit([[1, 0, 0], [0.99, 0.14, 0], [0.98, 0.2, 0.0], [0.7, 0.71, 0], [0, 0, 1]])
-    keys = ["a", "b", "c", "d", "e"]
-    config = SemanticConfig(threshold=0.9, k=4, loose=0.5, accept=0.995, exact_max=100)
-    index = SemanticIndex(3, config)
-    index.add(keys, v)
-    got = tier_pairs(index, keys, keys, v, lambda ts: v[[keys.index(t) for t in ts]], config=config,
-                     candidates_from=0.6)
-    sims = v @ v.T
-    want = {(keys[i], keys[j]) for i in range(5) for j in range(i + 1, 5) if sims[i, j] >= 0.6}
-    assert {(a, b) for a, b, _ in got.pairs} == want
-    assert ("a", "d") in want and ("c", "d") in want  # below the tier's own threshold, above the cut
+def test_tier_candidates_are_the_full_models_own_top_k_of_the_static_proposals():
+    # with the verifier the tier only proposes: the candidates are each key's k best neighbours by
+    # the full model's cosine (>= the cut), as the full path's index gives them, whatever the
+    # static model's order; nothing is accepted on static cosine and no pair is skipped
+    rng = np.random.default_rng(1)
+    full = _unit(rng.normal(size=(40, 8)) + np.repeat(_unit(rng.normal(size=(4, 8))), 10, axis=0) * 2)
+    static = _unit(full + 0.3 * rng.normal(size=full.shape))  # another order of the neighbours
+    keys = [f"k{i:02d}" for i in range(40)]
+    config = SemanticConfig(k=3, propose_k=39, propose_loose=-1.0, exact_max=1000, tier=True)
+    index = SemanticIndex(8, config)
+    index.add(keys, static)
+    from curate.dedup.semantic import tier_candidates
+
+    got = tier_candidates(index, keys, keys, static, lambda ts: full[[int(t[1:]) for t in ts]], config=config, cut=0.6)
+    full_index = SemanticIndex(8, config)
+    full_index.add(keys, full)
+    want = {}
+    for a, b, s in full_index.pairs(keys, full, threshold=0.6, k=3):
+        want[(min(a, b), max(a, b))] = s
+    assert {(a, b) for a, b, _ in got.pairs} == set(want)
+    assert all(abs(s - want[(a, b)]) < 1e-5 for a, b, s in got.pairs)
     assert got.accepted_static == 0 and got.skipped_same_cluster == 0
-    assert all(abs(s - sims[keys.index(a), keys.index(b)]) < 1e-6 for a, b, s in got.pairs)
+    # proposing only the static model's own top 3 misses some of the full model's
+    few = tier_candidates(index, keys, keys, static, lambda ts: full[[int(t[1:]) for t in ts]],
+                          config=SemanticConfig(k=3, propose_k=3, propose_loose=-1.0, exact_max=1000), cut=0.6)
+    assert {(a, b) for a, b, _ in few.pairs} != set(want)
