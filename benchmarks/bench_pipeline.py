@@ -358,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="full,rerun,late",
                     help="per contender: full (all N), rerun (nothing new: markers skip every stage), "
                          "late (+1%% new conversations)")
+    ap.add_argument("--warmup", type=int, default=200, metavar="N",
+                    help="first run the pipeline on N other conversations, not reported: the models and "
+                         "detectors a process loads once (lingua, spaCy, the verifier's tables) would "
+                         "otherwise be charged to the first contender (0: no warm-up)")
     ap.add_argument("--llm", choices=["off", "serve", "endpoint"], default="off")
     ap.add_argument("--llm-url")
     ap.add_argument("--llm-model")
@@ -407,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
 
         llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model, **(
             {"concurrency": args.llm_concurrency} if args.llm_concurrency else {}))
+        if args.warmup and not args.llm_only:
+            warm = generate(work / "landing-warmup", args.warmup, seed=2, prefix="warm")
+            with contender(names[0], work / "lake-warmup"):
+                pipeline(lake=work / "lake-warmup", inputs=warm, out=work / "out-warmup")
         if not args.llm_only:
             for name in names:
                 lake, out = work / f"lake-{name}", work / f"out-{name}"
