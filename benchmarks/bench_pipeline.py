@@ -8,8 +8,8 @@ today's configuration against the shipped one in the same run.
 
 Runs, in one process against one Prefect API server, for each contender (`--contenders`,
 see `CONTENDERS`: `today` is issue #13's baseline, the full model everywhere and every
-candidate pair scored from both ends; `default` is what ships; `tier` adds the semantic
-dedup tier) into its own lake:
+candidate pair scored from both ends; `default` is what ships; `once` scores each pair once;
+`tier` adds the semantic dedup tier) into its own lake:
 
 1. `full`: every stage over all N conversations (the LLM tiers off);
 2. `rerun`: the same inputs again: the baseline every scheduled run pays when nothing
@@ -150,11 +150,13 @@ STAGES = ("ingest", "dedup", "llm_server_start", "tag", "decontam", "export")
 # #13's "today": the full model (all-MiniLM-L6-v2) embeds every first prompt for semantic
 # dedup and every training row for decontam (no cheap-first tier anywhere), and every
 # semantic candidate (cosine >= .6, 10 neighbours) goes to the pair verifier from both of
-# its ends, as main did at 6f051c9. `default` is what `curate pipeline` ships; `tier` is
-# the default with the semantic-dedup tier (`SemanticConfig(tier=True)`) switched on.
+# its ends, as main did at 6f051c9. `default` is what `curate pipeline` ships; `once` is the
+# default with each candidate pair scored once (`DedupConfig(pairs_once=True)`); `tier` the
+# default with the semantic-dedup tier (`SemanticConfig(tier=True)`) switched on.
 CONTENDERS = {
     "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False},
     "default": {},
+    "once": {"pairs_once": True},
     "tier": {"semantic_tier": True},
 }
 
