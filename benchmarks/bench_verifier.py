@@ -82,7 +82,8 @@ def per_pair_features(a: Sequence[str], b: Sequence[str]) -> dict[str, np.ndarra
     f["gap_other"] = np.zeros(n, np.float32)
     f["seg_tfidf"], f["seg_last"] = np.zeros(n, np.float32), np.zeros(n, np.float32)
     for i, (x, y) in enumerate(zip(a, b)):
-        longer, shorter = (x, y) if len(verify.normalise(x)) >= len(verify.normalise(y)) else (y, x)
+        nx, ny = verify.normalise(x), verify.normalise(y)
+        longer, shorter = (x, y) if (len(nx), nx) >= (len(ny), ny) else (y, x)
         segs = verify.segments(longer)
         cands = segs + [segs[k] + " " + segs[k + 1] for k in range(len(segs) - 1)] + [verify.normalise(longer)[:4000]]
         cos = verify._tfidf_of(cands, [verify.normalise(shorter)[:4000]] * len(cands))

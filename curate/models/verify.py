@@ -452,7 +452,8 @@ def pair_features(
     longer, shorter = [], []
     for x, y in zip(a, b):
         tx, ty = cache[x], cache[y]
-        lx, ly = (tx, ty) if len(tx.norm) >= len(ty.norm) else (ty, tx)
+        # ties broken by the text, so that the pair's features do not depend on its order
+        lx, ly = (tx, ty) if (len(tx.norm), tx.norm) >= (len(ty.norm), ty.norm) else (ty, tx)
         longer.append(lx)
         shorter.append(ly)
     f["seg_tfidf"], f["seg_last"] = _segment_tfidf(longer, shorter)

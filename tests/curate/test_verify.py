@@ -134,3 +134,12 @@ def test_model_matrix_fills_a_missing_multilingual_channel_with_the_full_one():
     assert math.isnan(f["cos_multi"][0])
     X = model_matrix(f)
     assert X[0, FEATURES.index("cos_multi")] == pytest.approx(0.7)
+
+
+def test_pair_features_do_not_depend_on_the_pair_order():
+    # equally long texts (template twins with same-width numbers) once took the first as the longer
+    a = ["Boil the eggs for 15 minutes. Then add salt to the pot.", "Socialization is:", "What is the capital of France?"]
+    b = ["Add salt to the pot now. Then boil the eggs for 30 min.", "Social norms are:", "What's the capital city of France"]
+    f, g = pair_features(a, b), pair_features(b, a)
+    for k in f:
+        assert np.array_equal(f[k], g[k], equal_nan=True), k
