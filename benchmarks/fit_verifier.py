@@ -687,6 +687,13 @@ def main() -> None:
                 fh.write(json.dumps(p, ensure_ascii=False) + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # the features must read the IDF table fitted here, also when --out is not the package's
+    # folder (before: they read the package's table, so a fit into another folder did not
+    # match the table saved beside its models)
+    from curate.models import verify
+
+    verify.MODEL_DIR = out
+    verify.load_model.cache_clear()
     fit_idf(sorted({t for p in pairs for t in (p["a"], p["b"])}), out / "idf.json")
     y_all = np.array([p["label"] for p in pairs], dtype=int)
     X_gap = features_of(pairs, full, multi, with_gap=True)
