@@ -314,15 +314,7 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
             else:
                 todo.append((a, b, s))
         need = sorted({k for a, b, _ in todo for k in (a, b)} - out.full.keys())
-        if full_known is not None:
-            for k in need:
-                v = full_known(k)
-                if v is not None:
-                    out.full[k] = v
-        embed = [k for k in need if k not in out.full and k in text_of]
-        if embed:
-            out.full.update(zip(embed, full_embed([text_of[k] for k in embed])))
-            out.full_embedded += len(embed)
+        _fill_full(out, need, text_of, full_embed, full_known)
         for a, b, s in todo:
             if find(a) == find(b):
                 out.skipped_same_cluster += 1
@@ -337,6 +329,20 @@ def tier_pairs(index: SemanticIndex, keys: list[str], texts: list[str], static_v
                 out.pairs.append((a, b, cos))
                 union(a, b)
     return out
+
+
+def _fill_full(out: TierResult, need: list[str], text_of: dict[str, str], full_embed, full_known) -> None:
+    """Put the full model's vector of each key in `need` into `out.full`: from `full_known`
+    (vectors already stored) where it has one, else embedded (counted in `out.full_embedded`)."""
+    if full_known is not None:
+        for k in need:
+            v = full_known(k)
+            if v is not None:
+                out.full[k] = v
+    embed = [k for k in need if k not in out.full and k in text_of]
+    if embed:
+        out.full.update(zip(embed, full_embed([text_of[k] for k in embed])))
+        out.full_embedded += len(embed)
 
 
 def tier_candidates(index: SemanticIndex, keys: list[str], texts: list[str], static_vecs: np.ndarray, full_embed, *,
@@ -356,16 +362,7 @@ def tier_candidates(index: SemanticIndex, keys: list[str], texts: list[str], sta
         proposals.setdefault(a, []).append(b)
     static = dict(zip(keys, static_vecs))
     out = TierResult([], {}, static, proposed=sum(len(v) for v in proposals.values()))
-    need = sorted({k for a, bs in proposals.items() for k in (a, *bs)})
-    if full_known is not None:
-        for k in need:
-            v = full_known(k)
-            if v is not None:
-                out.full[k] = v
-    embed = [k for k in need if k not in out.full and k in text_of]
-    if embed:
-        out.full.update(zip(embed, full_embed([text_of[k] for k in embed])))
-        out.full_embedded = len(embed)
+    _fill_full(out, sorted({k for a, bs in proposals.items() for k in (a, *bs)}), text_of, full_embed, full_known)
     best: dict[tuple[str, str], float] = {}
     for a in keys:
         fa = out.full.get(a)
