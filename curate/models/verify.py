@@ -521,12 +521,24 @@ class VerifierModel:
     trees: list[list[list[float]]] = field(default_factory=list)
     learning_rate: float = 0.1
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
-        if list(self.features) != list(FEATURES):
-            raise ValueError(f"verifier model for {self.task!r} was fitted on other features; refit it "
+    def columns(self, X: np.ndarray) -> np.ndarray:
+        """The columns of `X` (one per name in `FEATURES`) that this model reads, in its own
+        order: a task's model can be refitted on a new feature without refitting the others."""
+        if list(self.features) == list(FEATURES):
+            return X
+        unknown = sorted(set(self.features) - set(FEATURES))
+        if unknown:
+            raise ValueError(f"verifier model for {self.task!r} reads unknown features {unknown}; refit it "
                              "(benchmarks/fit_verifier.py)")
+        return X[:, [FEATURES.index(name) for name in self.features]]
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities for rows of `X`, whose columns follow `FEATURES`."""
+        X = self.columns(np.asarray(X, dtype=np.float64))
         p = self._raw_proba(X)
-        gap = FEATURES.index("gap_other")
+        if "gap_other" not in self.features:
+            return p
+        gap = list(self.features).index("gap_other")
         if len(X) and (X[:, gap] > 0).any():
             # Being closer to another benchmark item never raises the probability: the trees
             # read `gap_other` weakly (it is masked on the fit's negatives) and not monotonically.

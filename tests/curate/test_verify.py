@@ -60,7 +60,7 @@ def test_model_refuses_other_features(tmp_path):
     path = tmp_path / "m.json"
     m.save(path)
     data = json.loads(path.read_text())
-    data["features"] = data["features"][::-1]
+    data["features"][0] = "a_feature_nobody_computes"
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="refit"):
         VerifierModel.load(path).proba(np.zeros((1, len(FEATURES))))
@@ -143,3 +143,17 @@ def test_pair_features_do_not_depend_on_the_pair_order():
     f, g = pair_features(a, b), pair_features(b, a)
     for k in f:
         assert np.array_equal(f[k], g[k], equal_nan=True), k
+
+
+def test_a_model_reads_its_own_features_by_name_in_its_own_order():
+    """A task's model may be fitted on a subset of `FEATURES` in another order (a new feature
+    refits one task, not all three); a name the code does not compute is refused."""
+    rng = np.random.default_rng(0)
+    X = rng.random((20, len(FEATURES)))
+    names = ["tfidf", "cos_full"]
+    m = VerifierModel("near", names, [0.0, 0.0], [1.0, 1.0], [3.0, -1.0], 0.5, 0.5, [0.3, 0.7], 0.8)
+    want = 1.0 / (1.0 + np.exp(-(3.0 * X[:, FEATURES.index("tfidf")] - X[:, FEATURES.index("cos_full")] + 0.5)))
+    np.testing.assert_allclose(m.proba(X), want)
+    bad = VerifierModel("near", ["tfidf", "no_such"], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0], 0.0, 0.5, [0.3, 0.7], 0.8)
+    with pytest.raises(ValueError, match="no_such"):
+        bad.proba(X)
