@@ -65,7 +65,8 @@ def _judge_options(f):
 @click.option("--ngram-n", default=13, show_default=True, help="n-gram length of the overlap stage.")
 @click.option("--no-ngram", is_flag=True, help="Skip the n-gram stage.")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding stage (and so the judge).")
-@click.option("--top-k", default=1, show_default=True, help="Training neighbours per benchmark item.")
+@click.option("--top-k", type=int, default=None,
+              help="Training neighbours per benchmark item, each judged by the pair verifier [5].")
 @click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.68).")
 @click.option("--no-attribution", is_flag=True, help="Flag a row for every item above the cut, not only for the item it is closest to.")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")
@@ -113,7 +114,8 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
     data = load_train(train_spec, text_field=train_field)
     cache = Path(cache_dir) if cache_dir else None
     config = CheckConfig(
-        ngram_n=ngram_n, use_ngram=not no_ngram, use_embeddings=not no_embeddings, top_k=top_k,
+        ngram_n=ngram_n, use_ngram=not no_ngram, use_embeddings=not no_embeddings,
+        **({} if top_k is None else {"top_k": top_k}),
         cosine_threshold=cosine_threshold, cascade=not no_cascade,
         attribution_tolerance=None if no_attribution else DEFAULT_ATTRIBUTION_TOLERANCE,
         cascade_high=DEFAULT_CASCADE_HIGH if cascade_high is None else cascade_high,

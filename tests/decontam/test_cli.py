@@ -68,3 +68,24 @@ def test_demo_lake_against_humaneval_finds_planted_items(tmp_path):
     by = {p["decided_by"] for p in b["flagged"]}
     assert {"HumanEval/0", "HumanEval/1", "HumanEval/2"} <= found, found
     assert "ngram" in by
+
+
+@pytest.mark.parametrize("args, want", [([], 5), (["--top-k", "2"], 2)])
+def test_top_k_defaults_to_the_library_default(tmp_path, monkeypatch, args, want):
+    """The CLI hands the verifier several neighbours per item, as `CheckConfig` does (it once defaulted to 1)."""
+    import decontam.check
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(*a, **kw):
+        seen["config"] = next(x for x in list(a) + list(kw.values()) if isinstance(x, decontam.check.CheckConfig))
+        raise Stop
+
+    monkeypatch.setattr(decontam.check, "run_check", capture)
+    (tmp_path / "t.jsonl").write_text(json.dumps({"text": "x"}) + "\n")
+    res = CliRunner().invoke(main, ["check", "--train", str(tmp_path / "t.jsonl"), "--benchmark", "humaneval", *args])
+    assert isinstance(res.exception, Stop), res.output
+    assert seen["config"].top_k == want == (decontam.check.CheckConfig().top_k if not args else 2)
