@@ -25,6 +25,10 @@ import pytest
 
 from curate.core.lake import Lake
 
+# The first test here pays for a whole pipeline run on one thread (and, if it runs first,
+# the shared demo run): minutes on a loaded 2-core machine, over the 600 s default.
+pytestmark = pytest.mark.timeout(1500)
+
 RUN_COLUMNS = {"run_id", "fit_id"}  # name the run that wrote a row, not what it found
 
 
