@@ -507,6 +507,11 @@ def run_check(
                     decided_by, target, s = call.decided_by, call.target, call.cosine
                     if decided_by is None:
                         continue
+                    dd = vdec.get((k, i, j))
+                    prob = None if dd is None else round(dd.prob, 4)
+                    if decided_by == "multilingual" and ch == 1 and _channel_scored(nb):
+                        # the channel's score is its pair probability, not a cosine: report it as one
+                        s, prob = None, round(float(call.cosine), 4)
                     for row in groups[j]:
                         existing = flagged.get((target, row))
                         if existing is not None:
@@ -514,11 +519,10 @@ def run_check(
                             existing.cosine = existing.cosine if existing.cosine is not None else s
                             continue
                         counts[f"flagged_{decided_by}"] += 1
-                        dd = vdec.get((k, i, j))
                         flagged[(target, row)] = FlaggedPair(
                             b.name, b.ids[target], target, data.ids[row], row, decided_by, cosine=s,
                             verdict=verdict.to_dict() if verdict is not None else None,
-                            probability=None if dd is None else round(dd.prob, 4), reason="" if dd is None else dd.reason,
+                            probability=prob, reason="" if dd is None else dd.reason,
                             cosines=vcos.get((k, i, j)),
                         )
         # Attribution is the verifier's call: a row it flags for several items belongs to the
@@ -527,7 +531,8 @@ def run_check(
         # for an item belongs to that item.
         best: dict[int, tuple] = {}
         for (ti, row), p in flagged.items():
-            key = (2.0, p.cosine or 0.0, -ti) if p.decided_by != "verifier" else (p.probability or 0.0, p.cosine or 0.0, -ti)
+            score = p.cosine if p.cosine is not None else (p.probability or 0.0)  # a multilingual pair: its probability
+            key = (2.0, score, -ti) if p.decided_by != "verifier" else (p.probability or 0.0, p.cosine or 0.0, -ti)
             if row not in best or key > best[row]:
                 best[row] = key
         for (ti, row), p in list(flagged.items()):
@@ -535,7 +540,8 @@ def run_check(
                 del flagged[(ti, row)]
                 counts["verifier_attributed_elsewhere"] += 1
                 counts["flagged_verifier"] -= 1
-        pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine or 0)))
+        pairs = sorted(flagged.values(), key=lambda p: (p.test_index, -(p.cosine if p.cosine is not None else p.probability or 0),
+                                                        p.train_index))
         for p in pairs:
             p.test_text = b.texts[p.test_index]
             p.train_text = data.texts[p.train_index]

@@ -72,7 +72,8 @@ def to_markdown(result: CheckResult, *, max_pairs: int = 50, max_text: int = 300
             if p.cosine is not None:
                 evidence.append(f"cosine {p.cosine:.3f}")
             if p.probability is not None:
-                evidence.append(f"verifier p={p.probability:.2f}" + (f" ({p.reason})" if p.reason else ""))
+                who = "multilingual channel" if p.decided_by == "multilingual" and not p.reason else "verifier"
+                evidence.append(f"{who} p={p.probability:.2f}" + (f" ({p.reason})" if p.reason else ""))
             if p.ngram_shared:
                 evidence.append(f"{p.ngram_shared} shared n-grams, e.g. `{_short(p.ngram_examples[0], 80)}`")
             if p.verdict:

@@ -130,6 +130,12 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
     assert flagged == {("b/0", "r0", "multilingual")}
     assert res.benchmarks[0].counts["multilingual_candidates"] >= 2
+    # the channel scores a pair with a probability: the report calls it one, not a cosine
+    [pair] = res.benchmarks[0].flagged
+    assert pair.cosine is None and 0.5 < pair.probability <= 1.0
+    from decontam.report import to_markdown
+
+    assert f"multilingual channel p={pair.probability:.2f}" in to_markdown(res)
 
 
 class RefusingEmbedder(BagOfWordsEmbedder):
