@@ -373,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --llm: then K new conversations that tier 1 sends to tier 2 land in the LLM lake")
     ap.add_argument("--no-judge", action="store_true", help="keep the decontam judge off in the 'llm tiers' run")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--reference", type=Path, default=None, metavar="CHECKOUT",
+                    help="first run the `today` contender of another checkout of this project (e.g. `git worktree "
+                         "add /tmp/ref <commit>`: today's code, not only today's settings) in a subprocess on the "
+                         "same logs; it becomes the `reference` of the speed-up and agreement figures")
     args = ap.parse_args(argv)
     names = [c.strip() for c in args.contenders.split(",") if c.strip()]
     runs = {r.strip() for r in args.runs.split(",") if r.strip()}
@@ -399,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
         generate(late_dir, late, seed=1, prefix="late", files=1)
     print(f"generated {args.n} conversations in {time.perf_counter() - t0:.1f}s under {landing}", file=sys.stderr)
     rows, stages, configs = [], [], {}
+    lakes = {name: work / f"lake-{name}" for name in names}
+    if args.reference is not None:
+        ref_rows, ref_stages = run_reference(args.reference, work, args)
+        rows += ref_rows
+        stages += ref_stages
+        lakes["reference"] = work / "reference" / "lake-today"
     sampler = RSSSampler()
     with prefect_test_harness(server_startup_timeout=None):
         def run(label: str, n: int, *, lake: Path, out: Path, inputs: list[Path], **kw) -> None:
@@ -446,10 +456,12 @@ def main(argv: list[str] | None = None) -> int:
           f"with --llm serve the model server) {mib(children)} MiB\n")
     cols = list(dict.fromkeys(k for r in rows for k in r))
     print_table(rows, cols)
-    agreement = compare(work, names, rows) if "full" in runs and len(names) > 1 and not args.llm_only else []
+    order = (["reference"] if args.reference is not None else []) + names
+    agreement = compare(lakes, order, rows) if "full" in runs and len(order) > 1 and not args.llm_only else []
     if agreement:
-        print(f"\nagainst `{'today' if 'today' in names else names[0]}` (speed-up: its full run's seconds / the contender's; pair F1: pairs of "
-              "conversations put in one cluster, the contender's against the reference's)\n")
+        print("\neach contender against a baseline (`reference`: the other checkout's today; `today`: today's "
+              "settings on this code; speed-up: the baseline's full run's seconds / the contender's; pair F1: pairs "
+              "of conversations put in one cluster, the contender's against the baseline's)\n")
         print_table(agreement, list(agreement[0]))
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "contenders": configs, "runs": rows, "stages": stages,
@@ -460,25 +472,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def compare(work: Path, names: list[str], rows: list[dict]) -> list[dict]:
-    """Each contender's full run against `today` (else the first contender): speed-up (wall,
-    CPU) and the pair F1 of its semantic clusters, of its clusters over all kinds, and how
-    many `variant_of` links are the same."""
-    ref = "today" if "today" in names else names[0]
+def run_reference(checkout: Path, work: Path, args) -> tuple[list[dict], list[dict]]:
+    """The `today` contender of another checkout, in a subprocess (its own imports) on the same
+    logs; its rows are labelled `reference`. CPU seconds are that process's, as for the others."""
+    import subprocess
+
+    checkout = checkout.resolve()
+    script = checkout / "benchmarks" / "bench_pipeline.py"
+    if not script.exists():
+        raise SystemExit(f"--reference {checkout}: no benchmarks/bench_pipeline.py there")
+    ref = work / "reference"
+    ref.mkdir(parents=True, exist_ok=True)
+    if not (ref / "landing").exists():
+        (ref / "landing").symlink_to((work / "landing").resolve())
+    out = ref / "reference.json"
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PREFECT_HOME": str(ref / ".prefect")}
+    cmd = [sys.executable, str(script), "--n", str(args.n), "--contenders", "today", "--runs", "full",
+           "--warmup", str(args.warmup), "--workdir", str(ref), "--json", str(out)]
+    print(f"reference: {' '.join(cmd)} (PYTHONPATH={checkout})", file=sys.stderr, flush=True)
+    subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=sys.stderr)
+    got = json.loads(out.read_text())
+    rename = lambda r: {**r, "run": r["run"].replace("today", "reference", 1)}  # noqa: E731
+    return [rename(r) for r in got["runs"]], [rename(r) for r in got["stages"]]
+
+
+def compare(lakes: dict[str, Path], names: list[str], rows: list[dict]) -> list[dict]:
+    """Each contender's full run against each baseline (`reference`, `today`, else the first
+    contender): speed-up (wall, CPU) and the pair F1 of its semantic clusters, of its clusters
+    over all kinds, and how many `variant_of` links are the same."""
+    bases = [n for n in ("reference", "today") if n in names] or names[:1]
     full = {r["run"].split(":")[0]: r for r in rows if r["run"].endswith(": full")}
     out = []
-    for name in [n for n in names if n != ref]:
-        a, b = full[ref], full[name]
-        rec = {"contender": name, "wall_speedup": round(a["flow total"] / b["flow total"], 2),
-               "cpu_speedup": round(a["cpu_s"] / b["cpu_s"], 2) if b["cpu_s"] else None}
-        for column, label in (("semantic_cluster", "semantic"), ("cluster_id", "all kinds")):
-            f = pair_f1(clusters_of(work / f"lake-{name}", column), clusters_of(work / f"lake-{ref}", column))
-            rec.update({f"{label} pair F1": f["f1"], f"{label} P/R": f"{f['precision']}/{f['recall']}",
-                        f"{label} pairs": f"{f['pairs']} vs {f['ref_pairs']}"})
-        va, vb = clusters_of(work / f"lake-{ref}", "variant_of"), clusters_of(work / f"lake-{name}", "variant_of")
-        rec["variant_of equal"] = f"{sum(va[k] == vb.get(k) for k in va)}/{len(va)}"
-        rec["exported"] = f"{b['exported']} vs {a['exported']}"
-        out.append(rec)
+    for base in bases:
+        for name in [n for n in names if n != base and not (base == "today" and n == "reference")]:
+            a, b = full[base], full[name]
+            rec = {"contender": name, "against": base, "wall_speedup": round(a["flow total"] / b["flow total"], 2),
+                   "cpu_speedup": round(a["cpu_s"] / b["cpu_s"], 2) if b["cpu_s"] else None}
+            for column, label in (("semantic_cluster", "semantic"), ("cluster_id", "all kinds")):
+                f = pair_f1(clusters_of(lakes[name], column), clusters_of(lakes[base], column))
+                rec.update({f"{label} pair F1": f["f1"], f"{label} P/R": f"{f['precision']}/{f['recall']}",
+                            f"{label} pairs": f"{f['pairs']} vs {f['ref_pairs']}"})
+            va, vb = clusters_of(lakes[base], "variant_of"), clusters_of(lakes[name], "variant_of")
+            rec["variant_of equal"] = f"{sum(va[k] == vb.get(k) for k in va)}/{len(va)}"
+            rec["exported"] = f"{b['exported']} vs {a['exported']}"
+            out.append(rec)
     return out
 
 

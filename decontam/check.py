@@ -320,11 +320,14 @@ def run_check(
     multi_embedder: Any | None = None,
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    model_cache: Any | None = None,
 ) -> CheckResult:
     """Check `benchmarks` for contamination in `train`; returns counts, rates and flagged pairs.
 
     `train` is a `TrainData` or a spec for `load_train`; benchmarks are `Benchmark`s or
     names/paths for `load_benchmark`. Without `judge`, the n-gram and embedding stages decide.
+    `model_cache` keeps the benchmark side's vectors across runs (default: a
+    `curate.models.embed.ModelCache` under `CURATE_CACHE_DIR`; False: none).
     """
     config = config or CheckConfig()
     say = progress or (lambda msg: logger.info("%s", msg))
@@ -365,6 +368,13 @@ def run_check(
     if config.use_embeddings and len(data):
         t = time.perf_counter()
         embedder = embedder or default_embedder()
+        if model_cache is None:
+            from curate.models.embed import ModelCache
+
+            model_cache = ModelCache()
+        bench_store = model_cache or embedding_store  # the benchmark side: the same texts in every run
+        if model_cache and embedding_store is not None and getattr(embedding_store, "fallback", False) is None:
+            embedding_store.fallback = model_cache  # the verifier embeds items and rows in one call
         embed_model = embedder.model_id
         # Chat logs repeat themselves ("hi" thousands of times): embed and index each
         # distinct text once, and expand a flagged neighbour to every row that carries it,
@@ -378,6 +388,9 @@ def run_check(
                 langs=langs, bench_lang=config.bench_lang, multi_k=config.multi_k,
                 progress=lambda done, total: say(f"embedding training side (static): {done}/{total}"),
             )
+            index.query_store = bench_store
+            if model_cache and getattr(index.store, "fallback", False) is None:
+                index.store.fallback = model_cache
         else:
             index = TrainIndex.build(
                 uniq_texts, embedder, cache_dir=config.cache_dir, chunk_size=config.chunk_size,
@@ -390,7 +403,7 @@ def run_check(
             if isinstance(index, TierIndex):
                 neighbours[k], bench_vecs[k] = index.search_texts(list(b.texts), k=config.top_k)
             else:
-                bench_vecs[k] = embed_texts(list(b.texts), embedder, max_chars=config.max_chars, store=embedding_store)
+                bench_vecs[k] = embed_texts(list(b.texts), embedder, max_chars=config.max_chars, store=bench_store)
                 neighbours[k] = index.search(bench_vecs[k], k=config.top_k)
         timings["embed_search"] = time.perf_counter() - t
         say(f"embedding stage done in {timings['embed_index'] + timings['embed_search']:.1f}s")

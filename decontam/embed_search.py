@@ -331,12 +331,17 @@ class CrossLingualScorer:
     """
 
     def __init__(self, multi: Embedder, items: Sequence[str], *, store: Any | None = None, max_chars: int = 2000,
-                 weights: Sequence[float] = XL_WEIGHTS, option_weights: Sequence[float] = XL_OPTION_WEIGHTS):
+                 weights: Sequence[float] = XL_WEIGHTS, option_weights: Sequence[float] = XL_OPTION_WEIGHTS,
+                 item_store: Any | None = None):
+        # `item_store`: where the items' sentences and options are kept (a `ModelCache` across
+        # runs), else `store`, which keeps the training rows' sentences
         self.multi, self.store, self.max_chars = multi, store, max_chars
+        item_store = item_store if item_store is not None else store
         self.weights = np.asarray(weights, dtype=np.float64)
         self.option_weights = np.asarray(option_weights, dtype=np.float64)
         self._segs: dict[str, np.ndarray] = {}
         parts = [split_options(t[: max_chars]) for t in items]
+        self._prefetch([stem for stem, _ in parts], store=item_store)
         self.requests = (np.stack([self._segments(stem)[-1] for stem, _ in parts]) if len(items)
                          else np.zeros((0, 1), np.float32))
         # distinctive options: those no other item has
@@ -352,14 +357,27 @@ class CrossLingualScorer:
                 texts += mine
         self.option_owner = np.asarray(owner, dtype=np.int64)
         self.option_count = np.bincount(self.option_owner, minlength=len(items)).astype(np.float64)
-        self.options = (embed_texts(texts, multi, max_chars=max_chars, store=store) if texts
+        self.options = (embed_texts(texts, multi, max_chars=max_chars, store=item_store) if texts
                         else np.zeros((0, 1), np.float32))
 
     def _segments(self, text: str) -> np.ndarray:
         if text not in self._segs:
-            self._segs[text] = embed_texts(segments(text[: self.max_chars]), self.multi, max_chars=self.max_chars,
-                                           store=self.store)
+            self._prefetch([text])
         return self._segs[text]
+
+    def _prefetch(self, texts: Sequence[str], *, store: Any | None = None) -> None:
+        """Embed the sentences of every text not seen yet in one call: one batch and one store
+        part for all of them, not one per text (which wrote a Parquet part per text)."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._segs))
+        if not todo:
+            return
+        segs = [segments(t[: self.max_chars]) for t in todo]
+        vecs = embed_texts([x for ss in segs for x in ss], self.multi, max_chars=self.max_chars,
+                           store=store if store is not None else self.store)
+        at = 0
+        for t, ss in zip(todo, segs):
+            self._segs[t] = vecs[at: at + len(ss)]
+            at += len(ss)
 
     def features(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float], *,
                  mask: Sequence[int | None] | None = None) -> np.ndarray:
@@ -371,6 +389,7 @@ class CrossLingualScorer:
         by_text: dict[str, list[int]] = {}
         for n, t in enumerate(texts):
             by_text.setdefault(t, []).append(n)
+        self._prefetch(list(by_text))
         # each distinct row is matched against every item's request and options once: the
         # cost is (distinct rows) x (items) x (the row's sentences), not per pair
         for t, pairs in by_text.items():
@@ -445,7 +464,10 @@ class TierIndex:
     def __init__(self, static_index: Any, texts: Sequence[str], full: Embedder, static: Embedder, key: str, *,
                  max_chars: int = 2000, store: Any | None = None, propose_k: int = DEFAULT_PROPOSE_K,
                  multi: Embedder | None = None, multi_index: Any | None = None, multi_rows: np.ndarray | None = None,
-                 multi_k: int = DEFAULT_MULTI_K):
+                 multi_k: int = DEFAULT_MULTI_K, query_store: Any | None = None):
+        # `query_store`: where the queries' (benchmark items') vectors are kept, e.g. a
+        # `curate.models.embed.ModelCache` across runs; else `store`
+        self.query_store = query_store
         self.index = static_index
         self.texts = texts
         self.full, self.static, self.multi = full, static, multi
@@ -503,7 +525,8 @@ class TierIndex:
     def search_texts(self, queries: Sequence[str], k: int = 1) -> tuple[TierNeighbours, np.ndarray]:
         """Top-k of each query by the full model among the static proposals, then the
         multilingual channel's top `multi_k`; returns the neighbours and the queries' full vectors."""
-        qfull = embed_texts(list(queries), self.full, max_chars=self.max_chars, store=self.store)
+        qstore = self.query_store if self.query_store is not None else self.store
+        qfull = embed_texts(list(queries), self.full, max_chars=self.max_chars, store=qstore)
         n = len(queries)
         if self.ntotal == 0 or n == 0:
             empty = np.zeros((n, 0), np.float32)
@@ -525,13 +548,14 @@ class TierIndex:
             stat[i, : len(order)] = s_static[i][proposed[i] >= 0][order]
         channels = np.zeros((n, kk), np.uint8)
         if self.multi_index is not None and self.multi_index.ntotal:
-            qm = embed_texts(list(queries), self.multi, max_chars=self.max_chars, store=self.store)
+            qm = embed_texts(list(queries), self.multi, max_chars=self.max_chars, store=qstore)
             self._multi_query = qm
             mk = min(self.multi_k, int(self.multi_index.ntotal))
             ms, mi = self.multi_index.search(np.ascontiguousarray(qm), mk)
             rows = np.where(mi >= 0, self.multi_rows[np.maximum(mi, 0)], -1)
             multi_cos = np.concatenate([np.full((n, kk), np.nan, np.float32), ms.astype(np.float32)], axis=1)
-            xl = CrossLingualScorer(self.multi, list(queries), store=self.store, max_chars=self.max_chars)
+            xl = CrossLingualScorer(self.multi, list(queries), store=self.store, max_chars=self.max_chars,
+                                    item_store=qstore)
             pairs = [(i, c) for i in range(n) for c in range(rows.shape[1]) if rows[i, c] >= 0]
             probs = xl.score([i for i, _ in pairs], [self.texts[int(rows[i, c])] for i, c in pairs],
                              [float(ms[i, c]) for i, c in pairs])

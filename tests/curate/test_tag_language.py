@@ -123,3 +123,30 @@ def test_code_only_conversation_takes_the_replys_language(small_tagger):
     det, per_message = small_tagger.tag_conversation(conv)
     assert per_message[0]["language_code"] is None and det.code == "en"
     assert LanguageTagger(LanguageConfig(languages=EVAL_LANGS, english_fallback=False)).tag_conversation(conv)[0].code is None
+
+
+def test_texts_that_differ_in_digits_only_share_one_lingua_call_and_get_their_own_answer(small_tagger):
+    texts = ["Wie kann ich eine Liste in Python sortieren? (48213)", "Wie kann ich eine Liste in Python sortieren? (7)",
+             "Comment trier une liste en Python ? Merci 2024"]
+    fresh = LanguageTagger(LanguageConfig(languages=EVAL_LANGS))
+    uncached = [fresh._lingua_best(False, clean_for_detection(t)) for t in texts]
+    got = [small_tagger.detect(t) for t in texts]
+    assert [d.code for d in got] == ["de", "de", "fr"]
+    assert [d.confidence for d in got] == [round(float(u[1]), 4) for u in uncached]
+    before = small_tagger._lingua_cached.cache_info().hits
+    small_tagger.detect("Wie kann ich eine Liste in Python sortieren? (99999)")
+    assert small_tagger._lingua_cached.cache_info().hits == before + 1
+
+
+def test_the_fast_mode_is_chosen_by_the_texts_own_length_not_the_cache_key(small_tagger):
+    # 117 characters of words plus a 6-digit number: 123 characters, over the fast-mode cut
+    # of 120, though the key (digits as one "0") is shorter than the cut
+    text = ("Ich möchte wissen, wie man in Python eine Liste von Wörterbüchern nach einem Schlüssel "
+            "sortiert, bitte erkläre es. 123456")
+    assert len(text) >= 120 > len(text.replace("123456", "0"))
+    seen = []
+    tagger = LanguageTagger(LanguageConfig(languages=EVAL_LANGS))
+    real = tagger._lingua_best
+    tagger._lingua_cached = lambda fast, key: seen.append(fast) or real(fast, key)
+    assert tagger.detect(text).code == "de"
+    assert seen == [True]

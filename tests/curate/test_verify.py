@@ -157,3 +157,16 @@ def test_a_model_reads_its_own_features_by_name_in_its_own_order():
     bad = VerifierModel("near", ["tfidf", "no_such"], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0], 0.0, 0.5, [0.3, 0.7], 0.8)
     with pytest.raises(ValueError, match="no_such"):
         bad.proba(X)
+
+
+@pytest.mark.parametrize("task", ["near", "semantic"])
+def test_decisions_without_reasons_are_the_decisions_with_reasons(task):
+    a = ["How long should I boil an egg for 15 minutes?", "Sort a list in Python", "What is a hash map?"]
+    b = ["How long should I boil an egg for 30 minutes?", "Sort a list in Python please", "Explain queues"]
+    v = _verifier(task)
+    cos = [0.95, 0.97, 0.7]
+    full = v.decide_many(a, b, cos_full=cos, cos_multi=cos)
+    bare = v.decide_many(a, b, cos_full=cos, cos_multi=cos, reasons=False)
+    assert [(d.same, d.prob, d.uncertain, d.variant) for d in bare] == \
+        [(d.same, d.prob, d.uncertain, d.variant) for d in full]
+    assert all(d.reason == "" for d in bare) and any(d.reason for d in full)

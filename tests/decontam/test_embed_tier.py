@@ -242,3 +242,18 @@ def test_multiple_choice_translation_is_told_from_a_same_topic_question():
     p = np.array([scorer.score([0, 1, 2], [r] * 3, [float(iv[i] @ rv[n]) for i in range(3)]) for n, r in enumerate(rows)])
     assert not np.isnan(scorer.features([0], rows[:1], [0.8])[0, 3])  # the options model decided
     assert (p >= XL_CUT).tolist() == [[True, False, False], [False, False, False]]
+
+
+def test_the_scorer_embeds_every_texts_sentences_in_one_call_with_the_same_vectors(tmp_path):
+    from curate.models.embed import EmbeddingStore
+
+    emb = CountingEmbedder()
+    store = EmbeddingStore(tmp_path)
+    items = ["What is a list? Explain it.", "Sort the rows. Then print them!"]
+    xl = CrossLingualScorer(emb, items, store=store)
+    rows = ["Explain lists. Please.", "Sort now. Print.", "Explain lists. Please."]
+    xl.score([0, 1, 0], rows, [0.5, 0.5, 0.5])
+    parts = sorted((tmp_path / "embeddings").rglob("*.parquet"))
+    assert len(parts) == 2  # the items' sentences, then the rows': not one part per text
+    for t in items + rows:
+        np.testing.assert_allclose(xl._segments(t), embed_texts(segments(t), BagOfWordsEmbedder()), atol=1e-6)
