@@ -361,9 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="per contender: full (all N), rerun (nothing new: markers skip every stage), "
                          "late (+1%% new conversations)")
     ap.add_argument("--warmup", type=int, default=200, metavar="N",
-                    help="first run the pipeline on N other conversations, not reported: the models and "
-                         "detectors a process loads once (lingua, spaCy, the verifier's tables) would "
-                         "otherwise be charged to the first contender (0: no warm-up)")
+                    help="first run the pipeline on N other conversations with each contender, not reported: "
+                         "the models and detectors a process loads once (lingua, spaCy, the verifier's tables) "
+                         "and the model cache of the benchmark side (once per machine) would otherwise be "
+                         "charged to the first contender (0: no warm-up)")
     ap.add_argument("--llm", choices=["off", "serve", "endpoint"], default="off")
     ap.add_argument("--llm-url")
     ap.add_argument("--llm-model")
@@ -424,9 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         llm = LLMOptions(mode=args.llm, base_url=args.llm_url, model=args.llm_model, **(
             {"concurrency": args.llm_concurrency} if args.llm_concurrency else {}))
         if args.warmup and not args.llm_only:
+            # every contender once: each loads its own models and fills its own caches (the
+            # model cache of the benchmark side), so the first is not charged for the others'
             warm = generate(work / "landing-warmup", args.warmup, seed=2, prefix="warm")
-            with contender(names[0], work / "lake-warmup"):
-                pipeline(lake=work / "lake-warmup", inputs=warm, out=work / "out-warmup")
+            for name in names:
+                with contender(name, work / f"lake-warmup-{name}"):
+                    pipeline(lake=work / f"lake-warmup-{name}", inputs=warm, out=work / f"out-warmup-{name}")
         if not args.llm_only:
             for name in names:
                 lake, out = work / f"lake-{name}", work / f"out-{name}"
