@@ -3,6 +3,8 @@ today's configuration against the shipped one in the same run.
 
     .venv/bin/python benchmarks/bench_pipeline.py                     # 100k conversations, no LLM tiers
     .venv/bin/python benchmarks/bench_pipeline.py --n 10000 --runs full --contenders today,default,tier
+    git archive <commit> | tar -x -C /tmp/ref    # today's code, to run its `today` first (--reference)
+    .venv/bin/python benchmarks/bench_pipeline.py --n 2000 --runs full --contenders today,default --reference /tmp/ref
     .venv/bin/python benchmarks/bench_pipeline.py --llm serve         # then again with the LLM tiers
     .venv/bin/python benchmarks/bench_pipeline.py --llm endpoint --llm-url http://127.0.0.1:8000/v1 --llm-model M
 
