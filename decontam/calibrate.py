@@ -9,6 +9,7 @@ a calibration for another model does not apply, and an uncalibrated judge is adv
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,6 +102,24 @@ class Calibration:
     fitted_on: dict[str, int] = field(default_factory=dict)
     quality: dict[str, float] = field(default_factory=dict)
     fused: list[float] | None = None
+    # [w_logit_p, w_margin, bias, cut]: a logistic score over the pair verifier's probability
+    # (as a logit) and the judge's margin, fitted on calibration pairs in the verifier's
+    # uncertain band `band`, the only pairs `decontam check` asks the judge about.
+    fused_verifier: list[float] | None = None
+    band: list[float] | None = None
+
+    def band_says(self, prob: float, margin: float, judge_model: str) -> bool | None:
+        """The decision on a pair in the verifier's band from its probability and the judge's
+        margin, or None when this calibration has no such fusion for this judge.
+
+        >>> cal = Calibration(judge_model="q", fused_verifier=[1.0, 1.0, 0.0, 0.0])
+        >>> cal.band_says(0.5, 2.0, "q"), cal.band_says(0.5, -2.0, "q"), cal.band_says(0.5, 2.0, "other")
+        (True, False, None)
+        """
+        if self.fused_verifier is None or not self._fits(judge_model):
+            return None
+        w_p, w_margin, bias, cut = self.fused_verifier
+        return w_p * _logit(prob) + w_margin * margin + bias >= cut
 
     def fused_says(self, cosine: float, margin: float, judge_model: str) -> bool | None:
         """The fused decision, or None when this calibration has none for this judge."""
@@ -130,6 +149,11 @@ class Calibration:
             raise CalibrationError(f"no calibration file at {path}: make one with `decontam calibrate`") from exc
         except (ValueError, TypeError) as exc:
             raise CalibrationError(f"calibration file {path} is malformed ({exc}); refit it with `decontam calibrate`") from exc
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
 # Below this AUC of the judge's margin on the calibration pairs, the judge gets no cut.
@@ -192,6 +216,42 @@ def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None
         judge_model=judge_model, margin_cuts=margin_cuts, cosine_cut=cos_cut,
         embed_model=embedder.model_id, fitted_on=fitted_on, quality=quality, fused=fused,
     )
+
+
+def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Sequence[float], progress=None) -> Calibration:
+    """Fit how the judge decides the verifier's uncertain band, on labelled calibration pairs
+    from that band: dicts with the verifier's `prob`, the judge's `margin` (None, or `error`
+    True, when it gave no usable answer), `label` and `data_type`.
+
+    The fusion is a two-feature logistic regression over logit(prob) and the margin, its cut
+    the F1-optimal one on the same pairs. When the margin ranks these pairs no better than
+    `MIN_JUDGE_AUC`, the judge ships advisory (no fusion): it never overrides the verifier.
+    """
+    say = progress or (lambda msg: None)
+    ok = [e for e in examples if e.get("margin") is not None and not e.get("error")]
+    labels = [bool(e["label"]) for e in ok]
+    if len(set(labels)) < 2:
+        raise CalibrationError("the band pairs need usable margins of both labels (does the server return logprobs?)")
+    margins = [float(e["margin"]) for e in ok]
+    logits = [_logit(e["prob"]) for e in ok]
+    quality = {"margin_auc": auc(margins, labels), "verifier_auc": auc(logits, labels)}
+    _, quality["margin_f1"] = fit_threshold(margins, labels)
+    w = fit_logistic([[lp, m] for lp, m in zip(logits, margins)], labels)
+    scores = [w[0] * lp + w[1] * m + w[2] for lp, m in zip(logits, margins)]
+    cut, quality["fused_f1"] = fit_threshold(scores, labels)
+    quality["fused_auc"] = auc(scores, labels)
+    # what the verifier alone does on the same pairs, at its own cut, for comparison
+    fitted_on = {"pairs": len(examples), "judged": len(ok), "positives": sum(labels),
+                 "per_data_type": {dt: sum(e["data_type"] == dt for e in ok) for dt in sorted({e["data_type"] for e in ok})}}
+    fused: list[float] | None = [w[0], w[1], w[2], cut]
+    say(f"band calibration on {len(ok)} judged pairs ({sum(labels)} positive): margin AUC {quality['margin_auc']:.3f}, "
+        f"verifier AUC {quality['verifier_auc']:.3f}, fused AUC {quality['fused_auc']:.3f}, fused F1 {quality['fused_f1']:.3f}")
+    if quality["margin_auc"] < MIN_JUDGE_AUC:
+        fused = None
+        quality["judge_advisory"] = 1.0
+        say(f"judge margin AUC {quality['margin_auc']:.3f} < {MIN_JUDGE_AUC}: the judge stays advisory (no fusion)")
+    return Calibration(judge_model=judge_model, fitted_on=fitted_on, quality=quality, fused_verifier=fused,
+                       band=[float(x) for x in band])
 
 
 SHIPPED_DIR = Path(__file__).with_name("calibrations")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -220,11 +220,19 @@ class CheckResult:
         return out
 
 
-def _judge_says(verdict, cosine: float, calibration, judge_model, margin_cut) -> bool | None:
+def _judge_says(verdict, cosine: float, calibration, judge_model, margin_cut, prob: float | None = None) -> bool | None:
     """The judge's decision on a pair, or None when it has none: no usable verdict, or neither
-    a calibration that covers this judge nor a margin cut to read the verdict with."""
+    a calibration that covers this judge nor a margin cut to read the verdict with.
+
+    A pair the verifier scored (`prob`) is decided by the calibration's fusion of that
+    probability and the margin when it has one (fitted on the verifier's band pairs);
+    otherwise by its fusion of cosine and margin, else the margin cut."""
     if verdict is None or verdict.label == ERROR or verdict.margin is None:
         return None
+    if prob is not None and calibration is not None:
+        banded = calibration.band_says(prob, verdict.margin, judge_model)
+        if banded is not None:
+            return banded
     fused = calibration.fused_says(cosine, verdict.margin, judge_model) if calibration is not None else None
     if fused is not None:
         return fused
@@ -463,6 +471,14 @@ def run_check(
 
     results = []
     judge_model = getattr(judge, "model_id", None) if judge is not None else None
+    if judge_model and config.calibration is None:
+        # the calibration that ships for this judge model (`curate serve-model`'s), if any:
+        # `decontam check --judge` and the pipeline's judge need no calibration step
+        from decontam.calibrate import shipped
+
+        cal = shipped(judge_model)
+        if cal is not None:
+            config = replace(config, calibration=cal)
     for k, b in enumerate(benches):
         data_type = config.data_type or b.data_type
         margin_cut = (
@@ -509,7 +525,8 @@ def run_check(
                     call = decide(
                         i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
                         verifier=vdec.get((k, i, j)),
-                        judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut),
+                        judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut,
+                                               prob=None if vdec.get((k, i, j)) is None else vdec[(k, i, j)].prob),
                         # a channel-1 pair score has attribution built in (request_gap)
                         closest=None if ch == 1 and _channel_scored(nb) else closest[k].get((int(ch), j)),
                         attribution_tolerance=config.attribution_tolerance,
@@ -563,7 +580,9 @@ def run_check(
             BenchmarkResult(
                 b.name, b.source, data_type, len(b), contaminated, counts, pairs,
                 cosine_threshold=cos_cut if config.use_embeddings else None,
-                judge_calibrated=margin_cut is not None,
+                judge_calibrated=margin_cut is not None or (
+                    config.calibration is not None and judge_model is not None
+                    and config.calibration.band_says(0.5, 0.0, judge_model) is not None),
                 generic_items=[b.ids[i] for i in sorted(generic[k])],
                 verifier=None if vmodel is None else {
                     "task": vmodel.task, "threshold": vmodel.threshold, "band": list(vmodel.band),

@@ -35,6 +35,8 @@ _VERDICT_WORD = re.compile(r"\b(true|false)\b", re.IGNORECASE)
 # Only the dash or colon the prompt asks for: "True. As instructed..." stays unparseable.
 _ANSWER_REASON = re.compile(r"^\s*[\"'`*]{0,2}(true|false)[\"'`*]{0,2}\s*[-:—–]\s*(.*)$", re.IGNORECASE)
 _LEAD = "Ġ▁ \t\n\"'`*"
+# The verdict word, then a one-line reason of at most 15 words (the prompt asks for that).
+DEFAULT_MAX_TOKENS = 40
 
 
 def parse_answer(text: str | None) -> bool | None:
@@ -157,9 +159,13 @@ class VerdictCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     @staticmethod
-    def key(model: str, data_type: str, order: str, text_a: str, text_b: str, max_chars: int) -> str:
+    def key(model: str, data_type: str, order: str, text_a: str, text_b: str, max_chars: int,
+            max_tokens: int | None = None) -> str:
         h = hashlib.sha256()
-        for part in (model, PROMPT_VERSION, data_type, order, str(max_chars), text_a, text_b):
+        # A shorter reply (`max_tokens`, for cheap measurement) has the same verdict and margin
+        # but no reason: it is kept apart, and the default's keys stay what they were.
+        extra = () if max_tokens in (None, DEFAULT_MAX_TOKENS) else (f"max_tokens={max_tokens}",)
+        for part in (model, PROMPT_VERSION, data_type, order, str(max_chars), *extra, text_a, text_b):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
         return h.hexdigest()
@@ -207,6 +213,7 @@ class LLMJudge:
         logprobs: int | None = 10,
         max_parse_retries: int = 2,
         max_chars: int = 6000,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         request_type: Callable[..., Any] | None = None,
     ):
         if not model:
@@ -218,8 +225,15 @@ class LLMJudge:
         self.logprobs = logprobs
         self.max_parse_retries = max_parse_retries
         self.max_chars = max_chars
+        if max_tokens < 1:
+            raise JudgeError("max_tokens must be at least 1 (the verdict word)")
+        self.max_tokens = max_tokens
         self._request_type = request_type
         self.stats = JudgeStats()
+
+    def cache_key(self, data_type: str, order: str, text_a: str, text_b: str) -> str:
+        """This judge's `VerdictCache` key for one ordered pair."""
+        return VerdictCache.key(self.model_id, data_type, order, text_a, text_b, self.max_chars, self.max_tokens)
 
     def _request(self, data_type: str, a: str, b: str, attempt: int, key: str) -> Any:
         make = self._request_type
@@ -230,7 +244,7 @@ class LLMJudge:
         # same greedy prompt would only repeat the same bad answer.
         return make(
             messages=messages(data_type, a, b, max_chars=self.max_chars),
-            max_tokens=40,  # the verdict word, then a one-line reason
+            max_tokens=self.max_tokens,
             temperature=0.0 if attempt == 0 else 0.7,
             logprobs=self.logprobs,
             seed=None if attempt == 0 else attempt,
@@ -249,7 +263,7 @@ class LLMJudge:
         for i, p in enumerate(pairs):
             for order in orders:
                 a, b = (p.test_text, p.train_text) if order == "ab" else (p.train_text, p.test_text)
-                key = VerdictCache.key(self.model_id, p.data_type, order, a, b, self.max_chars)
+                key = self.cache_key(p.data_type, order, a, b)
                 hit = self.cache.get(key) if self.cache is not None else None
                 if hit is not None:
                     single[(i, order)] = replace(Verdict(**hit), cached=True)

@@ -1,0 +1,304 @@
+"""The served judge on the pair verifier's uncertain band: fit its calibration, then score it.
+
+`decontam check --judge` asks the judge only about pairs whose verifier probability lies in
+the decontam model's band (`curate/models/verify_models/decontam.json`); the rest the
+verifier decides alone. This script measures exactly that, on the reference tool's test bed
+(`benchmarks/fit_verifier.protocol_pairs`, the pairs `benchmarks/eval_verifier.py` scores):
+
+    pairs      every protocol pair of the calibration items (HumanEval 100-163, MMLU rows past
+               100, CodeAlpaca neighbours of HumanEval 100-163) and of the scored items (0-99;
+               CodeAlpaca 0-99 against GPT-4's verdicts), with its verifier probability; the
+               band pairs are what the judge is asked about
+    judge      asks a served judge (an OpenAI-compatible URL, as `curate serve-model` serves)
+               about the band pairs, calibration split first; verdicts go to a SQLite cache,
+               so an interrupted run resumes. `--cap N` judges a seeded sample of at most N
+               distinct band pairs per set and split
+    fit        fits the judge's calibration on the calibration split's judged band pairs only
+               (`decontam.calibrate.fit_band_calibration`) and writes it
+               (default: decontam/calibrations/<model>.json, which `decontam check` loads by the
+               judge's model name)
+    report     F1 per set on the scored items, the verifier alone and with the judge deciding
+               its band, judge calls per item, next to the paper's GPT-4 column
+
+    .venv/bin/python benchmarks/eval_judge_band.py pairs --out .cache/judge_band/pairs.json
+    .venv/bin/python benchmarks/eval_judge_band.py judge --pairs .cache/judge_band/pairs.json \\
+        --url http://127.0.0.1:8000/v1 --model qwen-coder-1.5b --split calibration --cap 12
+    .venv/bin/python benchmarks/eval_judge_band.py fit --pairs .cache/judge_band/pairs.json --model qwen-coder-1.5b
+    .venv/bin/python benchmarks/eval_judge_band.py report --pairs .cache/judge_band/pairs.json --model qwen-coder-1.5b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TESTBED = REPO.parent / "shared" / "testbed"
+CACHE = REPO / ".cache" / "judge_band"
+
+# The paper's GPT-4 column (docs/decontam.md, "Quality (the paper's protocol)"): the pairs
+# protocol's F1; a range where the paper gives one per subject group.
+PAPER_GPT4 = {
+    "humaneval_python": (0.995, 0.995), "humaneval_c": (0.974, 0.974), "humaneval_js": (0.980, 0.980),
+    "mmlu_abstract_algebra_english": (0.94, 0.97), "mmlu_sociology_english": (0.94, 0.97),
+    "mmlu_us_history_english": (0.94, 0.97), "mmlu_abstract_algebra_chinese": (0.95, 0.99),
+    "mmlu_sociology_chinese": (0.95, 0.99), "mmlu_us_history_chinese": (0.95, 0.99),
+}
+PARTS = ("pos", "nn", "rnd", "search")
+
+
+def _data_type(set_name: str) -> str:
+    return "code" if set_name.startswith("humaneval") or set_name == "codealpaca" else "knowledge"
+
+
+def build_pairs(root: Path) -> dict:
+    """Every protocol pair of both splits, with its verifier probability and band flag."""
+    from benchmarks.fit_verifier import embedders, protocol_pairs
+    from curate.models.verify import load_model, model_matrix, pair_features
+
+    model = load_model("decontam")
+    full, multi = embedders()
+    out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band)}, "splits": {}}
+    for split, rng_items, ca_items in (("calibration", (100, 10**6), (100, 10**6)), ("scored", (0, 100), (0, 100))):
+        prot = protocol_pairs(root, full, multi, item_range=rng_items, codealpaca_items=ca_items)
+        groups = {name: parts for name, parts in prot["sets"].items()}
+        groups["codealpaca"] = {"items": sorted({p["item"] for p in prot["codealpaca"]}), "ca": prot["codealpaca"]}
+        sets = {}
+        for name, parts in sorted(groups.items()):
+            rows = []
+            for part in (("ca",) if name == "codealpaca" else PARTS):
+                for p in parts[part]:
+                    rows.append({"part": part, **{k: p[k] for k in ("a", "b", "label", "item", "cos_full", "cos_multi", "gap_other")},
+                                 "key": list(p["key"]) if "key" in p else None})
+            f = pair_features([r["a"] for r in rows], [r["b"] for r in rows], cos_full=[r["cos_full"] for r in rows],
+                              cos_multi=[r["cos_multi"] for r in rows], gap_other=[r["gap_other"] for r in rows])
+            probs = model.proba(model_matrix(f))
+            lo, hi = model.band
+            for r, pr in zip(rows, probs):
+                r["prob"] = round(float(pr), 6)
+                r["in_band"] = bool(lo <= pr < hi)
+            sets[name] = {"items": list(parts["items"]), "data_type": _data_type(name), "rows": rows}
+            print(f"{split} {name}: {len(rows)} pairs, {sum(r['in_band'] for r in rows)} in band, "
+                  f"{len({(r['a'], r['b']) for r in rows if r['in_band']})} distinct", file=sys.stderr, flush=True)
+        out["splits"][split] = sets
+    return out
+
+
+def band_jobs(data: dict, split: str, cap: int | None, seed: int = 0) -> list[tuple[str, str, str, str]]:
+    """The distinct band pairs (set, data type, a, b) of `split`; with `cap`, a seeded sample
+    of at most `cap` per set (the same sample whatever else is asked)."""
+    jobs = []
+    for name, s in sorted(data["splits"][split].items()):
+        pairs = sorted({(r["a"], r["b"]) for r in s["rows"] if r["in_band"]})
+        if cap is not None and len(pairs) > cap:
+            pairs = sorted(random.Random(f"{seed}:{split}:{name}").sample(pairs, cap))
+        jobs += [(name, s["data_type"], a, b) for a, b in pairs]
+    return jobs
+
+
+def _judge(args, model: str):
+    from curate.models.llm import ChatClient, Endpoint
+    from decontam.judge import LLMJudge, VerdictCache
+
+    client = ChatClient([Endpoint(args.url, model, None)], concurrency=args.concurrency, timeout_s=900)
+    return LLMJudge(client, model=model, cache=VerdictCache(args.cache), max_tokens=args.max_tokens)
+
+
+def cached_verdicts(cache_path: Path, model: str, jobs, max_tokens: int) -> dict[tuple[str, str], dict]:
+    """The cached verdicts of `jobs` (no calls): {(a, b): verdict dict}."""
+    from decontam.judge import LLMJudge, VerdictCache
+
+    cache = VerdictCache(cache_path)
+    judge = LLMJudge(None, model=model, cache=cache, max_tokens=max_tokens)
+    out = {}
+    for _, dt, a, b in jobs:
+        hit = cache.get(judge.cache_key(dt, "ab", a, b))
+        if hit is not None:
+            out[(a, b)] = hit
+    return out
+
+
+def cmd_judge(args) -> None:
+    data = json.loads(Path(args.pairs).read_text())
+    jobs = band_jobs(data, args.split, args.cap)
+    from decontam.judge import JudgePair
+
+    judge = _judge(args, args.model)
+    t0, c0 = time.perf_counter(), time.process_time()
+    done = 0
+    # one set at a time, so that what is done is usable if the run is stopped
+    for name in sorted({j[0] for j in jobs}):
+        mine = [j for j in jobs if j[0] == name]
+        verdicts = judge.judge_many([JudgePair(a, b, dt) for _, dt, a, b in mine])
+        done += len(mine)
+        wall = time.perf_counter() - t0
+        print(f"{time.strftime('%H:%M:%S')} {args.split} {name}: {len(mine)} judged "
+              f"({sum(v.label == 'error' for v in verdicts)} errors); {done}/{len(jobs)} in {wall:.0f}s "
+              f"({wall / max(done, 1):.1f} s a pair; stats {judge.stats})", file=sys.stderr, flush=True)
+    print(f"judged {len(jobs)} pairs in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here",
+          file=sys.stderr)
+
+
+def judged_rows(data: dict, split: str, cache: Path, model: str, max_tokens: int, cap: int | None):
+    """Per set: rows of `split` with the judge's verdict where the band pair was judged."""
+    jobs = band_jobs(data, split, cap)
+    got = cached_verdicts(cache, model, jobs, max_tokens)
+    asked = {(a, b) for _, _, a, b in jobs}
+    return got, asked
+
+
+def cmd_fit(args) -> None:
+    from decontam.calibrate import fit_band_calibration
+
+    data = json.loads(Path(args.pairs).read_text())
+    got, asked = judged_rows(data, "calibration", Path(args.cache), args.model, args.max_tokens, args.cap)
+    examples, seen = [], set()
+    for name, s in sorted(data["splits"]["calibration"].items()):
+        for r in s["rows"]:
+            v = got.get((r["a"], r["b"]))
+            if not r["in_band"] or v is None or (r["a"], r["b"], r["label"]) in seen:
+                continue
+            seen.add((r["a"], r["b"], r["label"]))
+            examples.append({"prob": r["prob"], "margin": v.get("margin"), "label": bool(r["label"]),
+                             "data_type": s["data_type"], "set": name, "error": v.get("label") == "error"})
+    cal = fit_band_calibration(examples, judge_model=args.model, band=data["verifier"]["band"],
+                               progress=lambda m: print(m, file=sys.stderr))
+    cal.fitted_on.update({"script": "benchmarks/eval_judge_band.py fit", "split": "test bed calibration split "
+                          "(HumanEval 100-163, MMLU rows past 100, CodeAlpaca 100-163): protocol pairs in the verifier's band",
+                          "cap_per_set": args.cap, "band_pairs_asked": len(asked), "served_max_tokens": args.max_tokens})
+    out = Path(args.out or REPO / "decontam" / "calibrations" / f"{args.model}.json")
+    cal.save(out)
+    print(f"{out}: {cal.fused_verifier} quality {cal.quality}")
+
+
+def prf(pred, gold) -> dict:
+    pred, gold = np.asarray(pred, bool), np.asarray(gold, bool)
+    tp = int((pred & gold).sum())
+    p = tp / max(int(pred.sum()), 1)
+    r = tp / max(int(gold.sum()), 1)
+    return {"f1": round(2 * p * r / (p + r), 3) if p + r else 0.0, "precision": round(p, 3), "recall": round(r, 3)}
+
+
+def cmd_report(args) -> None:
+    from decontam.calibrate import Calibration
+
+    data = json.loads(Path(args.pairs).read_text())
+    cal = Calibration.load(args.calibration or REPO / "decontam" / "calibrations" / f"{args.model}.json")
+    cut = data["verifier"]["threshold"]
+    got, asked = judged_rows(data, "scored", Path(args.cache), args.model, args.max_tokens, args.cap)
+    result = {"calibration": cal.fused_verifier, "verifier_threshold": cut, "band": data["verifier"]["band"],
+              "cap_per_set": args.cap, "sets": {}}
+
+    def decide(r) -> tuple[bool, bool]:
+        """(verifier alone, with the judge on its band) for one row; the judge decides only a
+        band pair it answered (errors and unjudged pairs keep the verifier's decision)."""
+        alone = r["prob"] >= cut
+        v = got.get((r["a"], r["b"]))
+        if not r["in_band"] or v is None or v.get("label") == "error" or v.get("margin") is None:
+            return alone, alone
+        return alone, bool(cal.band_says(r["prob"], v["margin"], args.model))
+
+    lines = []
+    for name, s in sorted(data["splits"]["scored"].items()):
+        rows = s["rows"]
+        # a capped run scores the sample: every row whose band pair was asked, plus every row out of the band
+        rows = [r for r in rows if not r["in_band"] or (r["a"], r["b"]) in asked]
+        res: dict = {}
+        by_part = {p: [r for r in rows if r["part"] == p] for p in (*PARTS, "ca")}
+        if name == "codealpaca":
+            ca = by_part["ca"]
+            gold = [r["label"] for r in ca]
+            for which, k in (("verifier", 0), ("with_judge", 1)):
+                pred = [decide(r)[k] for r in ca]
+                res[which] = {"codealpaca": {**prf(pred, gold), "agreement": round(float(np.mean(np.equal(pred, gold))), 3),
+                                             "flagged": int(sum(pred)), "true_kept": int(sum(p and g for p, g in zip(pred, gold)))}}
+        else:
+            for which, k in (("verifier", 0), ("with_judge", 1)):
+                pos = [decide(r)[k] for r in by_part["pos"]]
+                rnd = [decide(r)[k] for r in by_part["rnd"]]
+                nn = [decide(r)[k] for r in by_part["nn"]]
+                flagged: dict = {}
+                for r in by_part["search"]:
+                    key = tuple(r["key"])
+                    flagged[key] = flagged.get(key, False) or decide(r)[k]
+                keys_pos = sorted(k2 for k2 in flagged if k2[1])
+                keys_neg = sorted(k2 for k2 in flagged if not k2[1])
+                res[which] = {
+                    "pairs_protocol": prf(pos + rnd, [True] * len(pos) + [False] * len(rnd)),
+                    "nn_negatives": prf(pos + nn, [True] * len(pos) + [False] * len(nn)),
+                    "search_protocol": prf([flagged[k2] for k2 in keys_pos + keys_neg], [True] * len(keys_pos) + [False] * len(keys_neg)),
+                }
+        band = {(r["a"], r["b"]) for r in rows if r["in_band"]}
+        res["items"] = len(s["items"])
+        res["judge_calls"] = len(band)
+        res["judge_calls_per_item"] = round(len(band) / max(len(s["items"]), 1), 3)
+        res["judge_answered"] = sum(1 for p in band if p in got and got[p].get("label") != "error")
+        res["band_pairs_total"] = len({(r["a"], r["b"]) for r in s["rows"] if r["in_band"]})
+        res["paper_gpt4"] = PAPER_GPT4.get(name)
+        result["sets"][name] = res
+        if name == "codealpaca":
+            a, b = res["verifier"]["codealpaca"], res["with_judge"]["codealpaca"]
+            lines.append(f"| CodeAlpaca 0-99 vs GPT-4 | agreement {a['agreement']:.1%}, F1 {a['f1']:.3f}, flags {a['flagged']}, "
+                         f"keeps {a['true_kept']} | agreement {b['agreement']:.1%}, F1 {b['f1']:.3f}, flags {b['flagged']}, "
+                         f"keeps {b['true_kept']} | | {res['judge_calls']} ({res['judge_calls_per_item']}) | |")
+            continue
+        cell = lambda d: f"{d['f1']:.3f} ({d['precision']:.2f}/{d['recall']:.2f})"  # noqa: E731
+        v, j = res["verifier"], res["with_judge"]
+        g = res["paper_gpt4"]
+        gtxt = "" if g is None else (f"{g[0]:.3f}" if g[0] == g[1] else f"{g[0]:.2f}-{g[1]:.2f}")
+        lines.append(f"| {name} | {cell(v['pairs_protocol'])} | {cell(j['pairs_protocol'])} | {cell(v['nn_negatives'])} -> "
+                     f"{cell(j['nn_negatives'])} | {res['judge_calls']} ({res['judge_calls_per_item']}) | "
+                     f"{cell(v['search_protocol'])} -> {cell(j['search_protocol'])} | {gtxt} |")
+    print("| set | pairs protocol, verifier | pairs protocol, with judge | NN negatives: verifier -> with judge | "
+          "judge calls (per item) | search protocol: verifier -> with judge | paper GPT-4 |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pairs")
+    p.add_argument("--testbed", default=str(TESTBED))
+    p.add_argument("--out", default=str(CACHE / "pairs.json"))
+    for name in ("judge", "fit", "report"):
+        q = sub.add_parser(name)
+        q.add_argument("--pairs", default=str(CACHE / "pairs.json"))
+        q.add_argument("--model", required=True, help="the served judge model's name")
+        q.add_argument("--cache", default=str(CACHE / "verdicts.sqlite"))
+        q.add_argument("--cap", type=int, help="at most this many distinct band pairs per set (seeded sample)")
+        q.add_argument("--max-tokens", type=int, default=40,
+                       help="the judge's reply length; the margin is read at the first token, so 1 gives the same "
+                            "verdicts and margins without the reason, for a cheaper measurement [40]")
+        if name == "judge":
+            q.add_argument("--url", required=True)
+            q.add_argument("--split", choices=("calibration", "scored"), required=True)
+            q.add_argument("--concurrency", type=int, default=2)
+        if name == "fit":
+            q.add_argument("--out")
+        if name == "report":
+            q.add_argument("--calibration")
+            q.add_argument("--json")
+    args = ap.parse_args()
+    if args.cmd == "pairs":
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        data = build_pairs(Path(args.testbed))
+        Path(args.out).write_text(json.dumps(data) + "\n")
+        print(f"{args.out}: {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.0f} CPU s", file=sys.stderr)
+    else:
+        {"judge": cmd_judge, "fit": cmd_fit, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
