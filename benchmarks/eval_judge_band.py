@@ -93,15 +93,26 @@ def build_pairs(root: Path) -> dict:
 
 
 def band_jobs(data: dict, split: str, cap: int | None, seed: int = 0) -> list[tuple[str, str, str, str]]:
-    """The distinct band pairs (set, data type, a, b) of `split`; with `cap`, a seeded sample
-    of at most `cap` per set (the same sample whatever else is asked)."""
+    """The distinct band pairs (set, data type, a, b) of `split`, each set's in a seeded random
+    order (so any prefix of a set is a random sample of its band); with `cap`, the first `cap`."""
     jobs = []
     for name, s in sorted(data["splits"][split].items()):
         pairs = sorted({(r["a"], r["b"]) for r in s["rows"] if r["in_band"]})
-        if cap is not None and len(pairs) > cap:
-            pairs = sorted(random.Random(f"{seed}:{split}:{name}").sample(pairs, cap))
-        jobs += [(name, s["data_type"], a, b) for a, b in pairs]
+        random.Random(f"{seed}:{split}:{name}").shuffle(pairs)
+        jobs += [(name, s["data_type"], a, b) for a, b in pairs[:cap]]
     return jobs
+
+
+def round_robin(jobs: list, per_round: int) -> list[list]:
+    """`jobs` in rounds of at most `per_round` pairs of each set, so that a run stopped early
+    has judged about as many pairs of every set."""
+    by_set: dict[str, list] = {}
+    for j in jobs:
+        by_set.setdefault(j[0], []).append(j)
+    rounds = []
+    for start in range(0, max((len(v) for v in by_set.values()), default=0), per_round):
+        rounds.append([j for name in sorted(by_set) for j in by_set[name][start:start + per_round]])
+    return rounds
 
 
 def _judge(args, model: str):
@@ -134,13 +145,11 @@ def cmd_judge(args) -> None:
     judge = _judge(args, args.model)
     t0, c0 = time.perf_counter(), time.process_time()
     done = 0
-    # one set at a time, so that what is done is usable if the run is stopped
-    for name in sorted({j[0] for j in jobs}):
-        mine = [j for j in jobs if j[0] == name]
-        verdicts = judge.judge_many([JudgePair(a, b, dt) for _, dt, a, b in mine])
-        done += len(mine)
+    for k, batch in enumerate(round_robin(jobs, args.per_round)):
+        verdicts = judge.judge_many([JudgePair(a, b, dt) for _, dt, a, b in batch])
+        done += len(batch)
         wall = time.perf_counter() - t0
-        print(f"{time.strftime('%H:%M:%S')} {args.split} {name}: {len(mine)} judged "
+        print(f"{time.strftime('%H:%M:%S')} {args.split} round {k}: {len(batch)} judged "
               f"({sum(v.label == 'error' for v in verdicts)} errors); {done}/{len(jobs)} in {wall:.0f}s "
               f"({wall / max(done, 1):.1f} s a pair; stats {judge.stats})", file=sys.stderr, flush=True)
     print(f"judged {len(jobs)} pairs in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here",
@@ -148,11 +157,11 @@ def cmd_judge(args) -> None:
 
 
 def judged_rows(data: dict, split: str, cache: Path, model: str, max_tokens: int, cap: int | None):
-    """Per set: rows of `split` with the judge's verdict where the band pair was judged."""
-    jobs = band_jobs(data, split, cap)
+    """The cached verdicts of `split`'s band pairs ({(a, b): verdict}) and the pairs judged:
+    a run stopped early (or `cap`) scores the sample it judged, never unjudged band pairs."""
+    jobs = band_jobs(data, split, None)  # whatever sample was judged (the cache holds no errors)
     got = cached_verdicts(cache, model, jobs, max_tokens)
-    asked = {(a, b) for _, _, a, b in jobs}
-    return got, asked
+    return got, set(got)
 
 
 def cmd_fit(args) -> None:
@@ -197,70 +206,108 @@ def cmd_report(args) -> None:
     result = {"calibration": cal.fused_verifier, "verifier_threshold": cut, "band": data["verifier"]["band"],
               "cap_per_set": args.cap, "sets": {}}
 
-    def decide(r) -> tuple[bool, bool]:
-        """(verifier alone, with the judge on its band) for one row; the judge decides only a
-        band pair it answered (errors and unjudged pairs keep the verifier's decision)."""
+    def decide(r, how: str) -> bool:
+        """One row's decision: `verifier` alone; `judge`: the judge decides a band pair it
+        answered (unjudged band pairs keep the verifier's decision); `ideal`: a judge that is
+        always right on the band (the most the band allows)."""
         alone = r["prob"] >= cut
+        if how == "verifier" or not r["in_band"]:
+            return alone
+        if how == "ideal":
+            return bool(r["label"])
         v = got.get((r["a"], r["b"]))
-        if not r["in_band"] or v is None or v.get("label") == "error" or v.get("margin") is None:
-            return alone, alone
-        return alone, bool(cal.band_says(r["prob"], v["margin"], args.model))
+        if v is None or v.get("label") == "error" or v.get("margin") is None:
+            return alone
+        return bool(cal.band_says(r["prob"], v["margin"], args.model))
 
-    lines = []
-    for name, s in sorted(data["splits"]["scored"].items()):
-        rows = s["rows"]
-        # a capped run scores the sample: every row whose band pair was asked, plus every row out of the band
-        rows = [r for r in rows if not r["in_band"] or (r["a"], r["b"]) in asked]
-        res: dict = {}
+    def figures(rows, how: str, weight=lambda r: 1.0) -> dict:
+        """F1 per protocol. `weight`: a sampled band pair stands for the band pairs of its set
+        that were not judged (inverse sampling probability), unjudged ones for none: an
+        estimate of the figure with every band pair judged. The search protocol flags per
+        search (any candidate), which a weight cannot split: there, unjudged band pairs keep
+        the verifier's decision (the judge's effect on the sample only)."""
         by_part = {p: [r for r in rows if r["part"] == p] for p in (*PARTS, "ca")}
-        if name == "codealpaca":
+
+        def wprf(part_rows) -> dict:
+            tp = fp = fn = 0.0
+            for r in part_rows:
+                w, pred = weight(r), decide(r, how)
+                tp += w * (pred and r["label"])
+                fp += w * (pred and not r["label"])
+                fn += w * (not pred and r["label"])
+            p_ = tp / (tp + fp) if tp + fp else 0.0
+            r_ = tp / (tp + fn) if tp + fn else 0.0
+            return {"f1": round(2 * tp / (2 * tp + fp + fn), 3) if tp else 0.0, "precision": round(p_, 3), "recall": round(r_, 3)}
+
+        if by_part["ca"]:
             ca = by_part["ca"]
-            gold = [r["label"] for r in ca]
-            for which, k in (("verifier", 0), ("with_judge", 1)):
-                pred = [decide(r)[k] for r in ca]
-                res[which] = {"codealpaca": {**prf(pred, gold), "agreement": round(float(np.mean(np.equal(pred, gold))), 3),
-                                             "flagged": int(sum(pred)), "true_kept": int(sum(p and g for p, g in zip(pred, gold)))}}
-        else:
-            for which, k in (("verifier", 0), ("with_judge", 1)):
-                pos = [decide(r)[k] for r in by_part["pos"]]
-                rnd = [decide(r)[k] for r in by_part["rnd"]]
-                nn = [decide(r)[k] for r in by_part["nn"]]
-                flagged: dict = {}
-                for r in by_part["search"]:
-                    key = tuple(r["key"])
-                    flagged[key] = flagged.get(key, False) or decide(r)[k]
-                keys_pos = sorted(k2 for k2 in flagged if k2[1])
-                keys_neg = sorted(k2 for k2 in flagged if not k2[1])
-                res[which] = {
-                    "pairs_protocol": prf(pos + rnd, [True] * len(pos) + [False] * len(rnd)),
-                    "nn_negatives": prf(pos + nn, [True] * len(pos) + [False] * len(nn)),
-                    "search_protocol": prf([flagged[k2] for k2 in keys_pos + keys_neg], [True] * len(keys_pos) + [False] * len(keys_neg)),
-                }
-        band = {(r["a"], r["b"]) for r in rows if r["in_band"]}
-        res["items"] = len(s["items"])
-        res["judge_calls"] = len(band)
-        res["judge_calls_per_item"] = round(len(band) / max(len(s["items"]), 1), 3)
-        res["judge_answered"] = sum(1 for p in band if p in got and got[p].get("label") != "error")
-        res["band_pairs_total"] = len({(r["a"], r["b"]) for r in s["rows"] if r["in_band"]})
-        res["paper_gpt4"] = PAPER_GPT4.get(name)
+            n = sum(weight(r) for r in ca)
+            agree = sum(weight(r) * (decide(r, how) == r["label"]) for r in ca)
+            return {"codealpaca": {**wprf(ca), "agreement": round(agree / n, 3),
+                                   "flagged": round(sum(weight(r) * decide(r, how) for r in ca), 1),
+                                   "true_kept": round(sum(weight(r) * (decide(r, how) and r["label"]) for r in ca), 1)}}
+        flagged: dict = {}
+        for r in by_part["search"]:
+            key = tuple(r["key"])
+            flagged[key] = flagged.get(key, False) or decide(r, how)
+        keys = sorted(k for k in flagged if k[1]) + sorted(k for k in flagged if not k[1])
+        return {"pairs_protocol": wprf(by_part["pos"] + by_part["rnd"]), "nn_negatives": wprf(by_part["pos"] + by_part["nn"]),
+                "search_protocol": prf([flagged[k] for k in keys], [k[1] for k in keys])}
+
+    cell = lambda d: f"{d['f1']:.3f} ({d['precision']:.2f}/{d['recall']:.2f})"  # noqa: E731
+    lines, pooled = [], {}
+    for name, s in sorted(data["splits"]["scored"].items()):
+        band_all = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"]}
+        judged = band_all & asked
+        scale = len(band_all) / len(judged) if judged else 0.0
+
+        def weight(r, judged=judged, scale=scale) -> float:
+            return 1.0 if not r["in_band"] else (scale if (r["a"], r["b"]) in judged else 0.0)
+
+        search = [r for r in s["rows"] if r["part"] in ("search", "ca")]
+        band_search = {(r["a"], r["b"]) for r in search if r["in_band"]}
+        n_items = max(len(s["items"]), 1)
+        # the judged band pairs themselves: how often the verifier and the judge get them right
+        label_of = {(r["a"], r["b"]): bool(r["label"]) for r in s["rows"] if r["in_band"]}
+        prob_of = {(r["a"], r["b"]): r["prob"] for r in s["rows"] if r["in_band"]}
+        on_band = {"pairs": len(judged), "positives": sum(label_of[p] for p in judged),
+                   "verifier_right": sum((prob_of[p] >= cut) == label_of[p] for p in judged),
+                   "judge_right": sum(bool(cal.band_says(prob_of[p], got[p]["margin"], args.model)) == label_of[p]
+                                      for p in judged if got[p].get("margin") is not None)}
+        group = "code" if s["data_type"] == "code" else ("chinese" if name.endswith("chinese") else "english")
+        for k2, v2 in on_band.items():
+            pooled.setdefault(group, {}).setdefault(k2, 0)
+            pooled[group][k2] += v2
+        res = {"verifier": figures(s["rows"], "verifier"), "with_judge": figures(s["rows"], "judge", weight),
+               "ideal_judge": figures(s["rows"], "ideal"), "judged_band_pairs": on_band,
+               "items": len(s["items"]), "band_pairs": len(band_all), "band_pairs_judged": len(judged),
+               # what a check meets: the search protocol's candidates (CodeAlpaca: its one neighbour per item)
+               "judge_calls_per_item_search": round(len(band_search) / n_items, 3),
+               "judge_calls_saved_search": round(1 - len(band_search) / max(len({(r['a'], r['b']) for r in search}), 1), 3),
+               "paper_gpt4": PAPER_GPT4.get(name)}
         result["sets"][name] = res
+        calls = f"{res['judge_calls_per_item_search']:.2f}"
+        right = f"{on_band['verifier_right']} / {on_band['judge_right']} of {on_band['pairs']} ({on_band['positives']} pos)"
         if name == "codealpaca":
-            a, b = res["verifier"]["codealpaca"], res["with_judge"]["codealpaca"]
-            lines.append(f"| CodeAlpaca 0-99 vs GPT-4 | agreement {a['agreement']:.1%}, F1 {a['f1']:.3f}, flags {a['flagged']}, "
-                         f"keeps {a['true_kept']} | agreement {b['agreement']:.1%}, F1 {b['f1']:.3f}, flags {b['flagged']}, "
-                         f"keeps {b['true_kept']} | | {res['judge_calls']} ({res['judge_calls_per_item']}) | |")
+            fmt = lambda d: f"{d['agreement']:.1%}, F1 {d['f1']:.3f}, flags {d['flagged']:g}, keeps {d['true_kept']:g}"  # noqa: E731
+            lines.append(f"| CodeAlpaca 0-99 vs GPT-4 | {fmt(res['verifier']['codealpaca'])} | {fmt(res['with_judge']['codealpaca'])} "
+                         f"| {fmt(res['ideal_judge']['codealpaca'])} | | | {right} | {calls} | |")
             continue
-        cell = lambda d: f"{d['f1']:.3f} ({d['precision']:.2f}/{d['recall']:.2f})"  # noqa: E731
-        v, j = res["verifier"], res["with_judge"]
         g = res["paper_gpt4"]
         gtxt = "" if g is None else (f"{g[0]:.3f}" if g[0] == g[1] else f"{g[0]:.2f}-{g[1]:.2f}")
-        lines.append(f"| {name} | {cell(v['pairs_protocol'])} | {cell(j['pairs_protocol'])} | {cell(v['nn_negatives'])} -> "
-                     f"{cell(j['nn_negatives'])} | {res['judge_calls']} ({res['judge_calls_per_item']}) | "
-                     f"{cell(v['search_protocol'])} -> {cell(j['search_protocol'])} | {gtxt} |")
-    print("| set | pairs protocol, verifier | pairs protocol, with judge | NN negatives: verifier -> with judge | "
-          "judge calls (per item) | search protocol: verifier -> with judge | paper GPT-4 |")
-    print("|---|---|---|---|---|---|---|")
+        v, j, i = res["verifier"], res["with_judge"], res["ideal_judge"]
+        lines.append(f"| {name} | {cell(v['pairs_protocol'])} | **{cell(j['pairs_protocol'])}** | {cell(i['pairs_protocol'])} | "
+                     f"{cell(v['nn_negatives'])} -> {cell(j['nn_negatives'])} | "
+                     f"{cell(v['search_protocol'])} -> {cell(j['search_protocol'])} | {right} | {calls} | {gtxt} |")
+    result["judged_band_pairs_pooled"] = pooled
+    print("| set | pairs protocol: verifier | with the judge on its band (est.) | a perfect judge on the band | "
+          "NN negatives: verifier -> with judge (est.) | search protocol: verifier -> judge on the sample | "
+          "judged band pairs right: verifier / judge | judge calls per item (search) | paper GPT-4 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
+    for group, c in sorted(pooled.items()):
+        print(f"{group}: judged band pairs {c['pairs']} ({c['positives']} positive): verifier right on {c['verifier_right']}, "
+              f"judge (calibrated) right on {c['judge_right']}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
@@ -284,6 +331,7 @@ def main() -> None:
             q.add_argument("--url", required=True)
             q.add_argument("--split", choices=("calibration", "scored"), required=True)
             q.add_argument("--concurrency", type=int, default=2)
+            q.add_argument("--per-round", type=int, default=2, help="pairs of each set per round [2]")
         if name == "fit":
             q.add_argument("--out")
         if name == "report":

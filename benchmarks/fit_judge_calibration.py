@@ -1,4 +1,11 @@
-"""Fit the calibration that ships for a served judge model (`decontam/calibrations/<model>.json`).
+"""Fit a judge calibration on the paper's pairs protocol (cosine + margin) for a served model.
+
+Since the pair verifier decides by default, `decontam check` asks the judge only about the
+verifier's uncertain band, and the calibration that matters there is fitted on band pairs:
+`benchmarks/eval_judge_band.py` (pairs, judge --split calibration, fit) writes that one
+(`Calibration.fused_verifier`; shipped for qwen-coder-1.5b). This script fits the older
+form (`fused`: cosine and margin), which decides where the verifier is off
+(`CheckConfig(verifier=False)`); it wrote the advisory smollm2.json.
 
 The judge's True-minus-False margin (first answer token, prompt `PROMPT_VERSION`) and the
 MiniLM cosine are fitted on a stratified sample of the test bed's *calibration split*

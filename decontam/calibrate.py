@@ -224,7 +224,8 @@ def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Se
     True, when it gave no usable answer), `label` and `data_type`.
 
     The fusion is a two-feature logistic regression over logit(prob) and the margin, its cut
-    the F1-optimal one on the same pairs. When the margin ranks these pairs no better than
+    the F1-optimal one on the same pairs; where the probability gets a negative weight (inside
+    the band it can rank a small sample backwards), the margin alone. When the margin ranks these pairs no better than
     `MIN_JUDGE_AUC`, the judge ships advisory (no fusion): it never overrides the verifier.
     """
     say = progress or (lambda msg: None)
@@ -237,6 +238,12 @@ def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Se
     quality = {"margin_auc": auc(margins, labels), "verifier_auc": auc(logits, labels)}
     _, quality["margin_f1"] = fit_threshold(margins, labels)
     w = fit_logistic([[lp, m] for lp, m in zip(logits, margins)], labels)
+    if w[0] < 0:
+        # inside its own uncertain band the verifier's probability may rank a small sample
+        # backwards; a higher probability must never lower the score: the margin alone then
+        w_m = fit_logistic([[m] for m in margins], labels)
+        w = [0.0, w_m[0], w_m[1]]
+        quality["verifier_weight_dropped"] = 1.0
     scores = [w[0] * lp + w[1] * m + w[2] for lp, m in zip(logits, margins)]
     cut, quality["fused_f1"] = fit_threshold(scores, labels)
     quality["fused_auc"] = auc(scores, labels)

@@ -32,3 +32,51 @@ def test_a_calibration_for_another_prompt_or_model_is_not_used(tmp_path, monkeyp
     data["prompt_version"] = "v0"
     (tmp_path / "m.json").write_text(json.dumps(data))
     assert shipped("m") is None
+
+
+def _run_model() -> str:
+    """The model `make run` serves (the Makefile's RUN_MODEL)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    return re.search(r"^RUN_MODEL \?= (\S+)", text, re.MULTILINE).group(1)
+
+
+def test_the_model_make_run_serves_has_a_band_calibration_for_the_current_prompt():
+    # refit (a prompt change, another model): benchmarks/eval_judge_band.py judge/fit (docs/decontam.md)
+    model = _run_model()
+    cal = shipped(model)
+    assert cal is not None and cal.judge_model == model and cal.prompt_version == PROMPT_VERSION
+    assert cal.fitted_on["judged"] >= 80 and cal.band is not None
+    assert cal.quality["margin_auc"] >= calibrate.MIN_JUDGE_AUC and cal.fused_verifier is not None
+    # a clear answer decides a band pair either way
+    assert cal.band_says(0.45, 8.0, model) is True and cal.band_says(0.45, -8.0, model) is False
+    assert cal.band_says(0.45, 8.0, "another-model") is None
+
+
+def test_run_check_applies_the_shipped_band_calibration(tmp_path, monkeypatch):
+    import dataclasses
+
+    from curate.models import verify
+    from decontam.check import CheckConfig, run_check
+    from decontam.judge import LLMJudge
+    from tests.decontam.fakes import BagOfWordsEmbedder, ScriptedClient
+    from tests.decontam.test_check import V_TEST, V_TRAIN, _bench
+
+    # every candidate in the band (the shipped band holds none of these few pairs)
+    model = verify.load_model("decontam")
+    monkeypatch.setattr(verify, "load_model", lambda task: dataclasses.replace(model, band=[0.0, 1.01]))
+
+    def answer(req):  # a judge sure that only the two dinner requests are the same item
+        user = req.messages[-1]["content"]
+        same = user.count("vegetarian") == 2
+        return ("True" if same else "False"), [{"True": 0.0, "False": -8.0} if same else {"False": 0.0, "True": -8.0}]
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(V_TRAIN)))
+    judge = LLMJudge(ScriptedClient(answer, model=_run_model()), model=_run_model())
+    config = CheckConfig(cache_dir=tmp_path / "cache", top_k=3, cascade_high=1.0, cascade_floor=0.0, use_ngram=False)
+    [b] = run_check(str(path), [_bench("v", V_TEST)], config, embedder=BagOfWordsEmbedder(), judge=judge).benchmarks
+    assert b.judge_calibrated
+    assert {(p.test_index, p.train_id, p.decided_by) for p in b.flagged} == {(1, "t1", "judge")}

@@ -116,3 +116,12 @@ def test_a_shorter_reply_keeps_the_margin_and_has_its_own_cache_key(tmp_path):
     assert client.requests[-1].max_tokens == 1 and v.label == "true" and v.margin == pytest.approx(3.0)
     with pytest.raises(JudgeError):
         LLMJudge(client, model="m", max_tokens=0)
+
+
+def test_a_higher_verifier_probability_never_lowers_the_band_score():
+    # positives sit at the band's low end here, so a free fit would weight the probability negatively
+    ex = [{"prob": 0.3 if k % 2 == 0 else 0.6, "margin": (2.0 if k % 2 == 0 else -2.0) + (k % 5) * 0.3 - 0.6,
+           "label": k % 2 == 0, "data_type": "code"} for k in range(40)]
+    cal = fit_band_calibration(ex, judge_model="q", band=[0.27, 0.62])
+    assert cal.fused_verifier[0] == 0.0 and cal.quality["verifier_weight_dropped"] == 1.0
+    assert cal.band_says(0.6, 3.0, "q") and not cal.band_says(0.6, -3.0, "q")
