@@ -179,6 +179,7 @@ def cmd_fit(args) -> None:
             examples.append({"prob": r["prob"], "margin": v.get("margin"), "label": bool(r["label"]),
                              "data_type": s["data_type"], "set": name, "error": v.get("label") == "error"})
     cal = fit_band_calibration(examples, judge_model=args.model, band=data["verifier"]["band"],
+                               verifier_cut=data["verifier"]["threshold"],
                                progress=lambda m: print(m, file=sys.stderr))
     cal.fitted_on.update({"script": "benchmarks/eval_judge_band.py fit", "split": "test bed calibration split "
                           "(HumanEval 100-163, MMLU rows past 100, CodeAlpaca 100-163): protocol pairs in the verifier's band",

@@ -218,7 +218,8 @@ def fit_calibration(pairs: Sequence, *, judge=None, embedder=None, progress=None
     )
 
 
-def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Sequence[float], progress=None) -> Calibration:
+def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Sequence[float],
+                         verifier_cut: float | None = None, progress=None) -> Calibration:
     """Fit how the judge decides the verifier's uncertain band, on labelled calibration pairs
     from that band: dicts with the verifier's `prob`, the judge's `margin` (None, or `error`
     True, when it gave no usable answer), `label` and `data_type`.
@@ -247,12 +248,17 @@ def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Se
     scores = [w[0] * lp + w[1] * m + w[2] for lp, m in zip(logits, margins)]
     cut, quality["fused_f1"] = fit_threshold(scores, labels)
     quality["fused_auc"] = auc(scores, labels)
+    if verifier_cut is not None:  # the verifier alone on the same pairs, at its own cut
+        pred = [e["prob"] >= verifier_cut for e in ok]
+        tp = sum(p and y for p, y in zip(pred, labels))
+        quality["verifier_f1"] = 2 * tp / (sum(pred) + sum(labels))
     # what the verifier alone does on the same pairs, at its own cut, for comparison
     fitted_on = {"pairs": len(examples), "judged": len(ok), "positives": sum(labels),
                  "per_data_type": {dt: sum(e["data_type"] == dt for e in ok) for dt in sorted({e["data_type"] for e in ok})}}
     fused: list[float] | None = [w[0], w[1], w[2], cut]
     say(f"band calibration on {len(ok)} judged pairs ({sum(labels)} positive): margin AUC {quality['margin_auc']:.3f}, "
-        f"verifier AUC {quality['verifier_auc']:.3f}, fused AUC {quality['fused_auc']:.3f}, fused F1 {quality['fused_f1']:.3f}")
+        f"verifier AUC {quality['verifier_auc']:.3f}, fused AUC {quality['fused_auc']:.3f}, fused F1 {quality['fused_f1']:.3f}"
+        + (f" (the verifier alone at its cut: F1 {quality['verifier_f1']:.3f})" if "verifier_f1" in quality else ""))
     if quality["margin_auc"] < MIN_JUDGE_AUC:
         fused = None
         quality["judge_advisory"] = 1.0

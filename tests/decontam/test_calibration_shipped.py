@@ -48,7 +48,7 @@ def test_the_model_make_run_serves_has_a_band_calibration_for_the_current_prompt
     model = _run_model()
     cal = shipped(model)
     assert cal is not None and cal.judge_model == model and cal.prompt_version == PROMPT_VERSION
-    assert cal.fitted_on["judged"] >= 80 and cal.band is not None
+    assert cal.fitted_on["judged"] >= 60 and cal.band is not None
     assert cal.quality["margin_auc"] >= calibrate.MIN_JUDGE_AUC and cal.fused_verifier is not None
     # a clear answer decides a band pair either way
     assert cal.band_says(0.45, 8.0, model) is True and cal.band_says(0.45, -8.0, model) is False
