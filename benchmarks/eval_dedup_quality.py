@@ -246,7 +246,8 @@ def verifier_eval(misses: str | None = None, verifier_only: bool = False) -> Non
         kept_groups = {group[cid] for cid, r in rows.items() if r["is_representative"]}
         groups = set(group.values())
         res["distinct_requests"] = len(groups)
-        res["distinct_requests_lost"] = len(groups - kept_groups)
+        lost = groups - kept_groups
+        res["distinct_requests_lost"] = len(lost)
         res["export_dropped"] = sum(not r["is_representative"] for r in rows.values())
         out.append(res)
         if misses and cfg.verify:
@@ -259,6 +260,10 @@ def verifier_eval(misses: str | None = None, verifier_only: bool = False) -> Non
                         fh.write(json.dumps({"what": f"missed_{kind}", "text": text, "original": docs[int(original_id[g][1:])][0]},
                                             ensure_ascii=False) + "\n")
                     c = rows[cid]["cluster_id"]
+                    if kind in ("original", "distinct") and group[cid] in lost:
+                        rep = rows[cid]["duplicate_of"]
+                        fh.write(json.dumps({"what": "lost", "kind": kind, "text": text, "dup_kind": rows[cid]["duplicate_kind"],
+                                             "kept": docs[int(rep[1:])][0] if rep else None}, ensure_ascii=False) + "\n")
                     if c in first and group[cid] != group[first[c]] and first[c] != cid:
                         fh.write(json.dumps({"what": "wrong_merge", "kind": kind, "text": text,
                                              "kept": docs[int(first[c][1:])][0], "dup_kind": rows[cid]["duplicate_kind"]},

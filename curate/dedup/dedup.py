@@ -39,6 +39,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,6 +113,12 @@ class DedupConfig:
     # quite (12 of 600 random pairs of generated prompts); off by default until it is. False:
     # every (query, neighbour) pair is scored, from each end.
     pairs_once: bool = False
+    # With the verifier: a cluster keeps only members the verifier calls the same request as its
+    # representative (directly verified, identical, near copies, or scored against it now); the
+    # others form clusters of their own. Verified links are not transitive: "Social norms are:"
+    # -> "Socialization is:" -> "How can observing other people ... reveal cultural norms?" is
+    # a chain of plausible links between three different requests. False: connected components.
+    split_chains: bool = True
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -309,6 +316,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
 
     # semantic: one vector per distinct first prompt, searched in the persisted index
     sem_keys: list[str | None] = [None] * n
+    sem_links: set[tuple[str, str]] = set()
+    prompts: list[str | None] = [None] * n
     touched_keys: set[str] = set()
     sem_index = None
     emb = static = tier = None
@@ -360,6 +369,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
                                 ids, has_table)
             found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once,
                                   store=store)
+        sem_links = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
         for a, b, s in found:
             touched_keys.update((a, b))
             edges["semantic"].append((node("key", a), node("key", b)))
@@ -418,6 +428,22 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
     semantic_cluster = cluster_ids("semantic_cluster", ["semantic"]) if config.semantic else [None] * n
     # The combined graph always includes exact edges: identical texts are also near and semantic duplicates.
     lab = labels_for(sorted(set(enabled) | {"exact"}))
+    near_lab_all = labels_for(["exact", "near"]) if config.near else labels_for(["exact"])
+
+    def sem_cosine(pairs: list[tuple[str, str]]) -> list[float]:
+        """The full model's cosine of key pairs (nan where no vector is at hand: the verifier embeds)."""
+        out = [math.nan] * len(pairs)
+        if static is not None:
+            for j, (a, b) in enumerate(pairs):
+                c = tier.cosine(a, b)
+                out[j] = math.nan if c is None else c
+            return out
+        keys = sorted({k for p in pairs for k in p if k in sem_index.pos})
+        vec = dict(zip(keys, sem_index.vectors(keys))) if keys else {}
+        for j, (a, b) in enumerate(pairs):
+            if a in vec and b in vec:
+                out[j] = float(min(np.dot(vec[a], vec[b]), 1.0))
+        return out
 
     # representatives: kept old conversations stay kept; otherwise the keep policy picks
     old_rep_of = {cid: (old_cols["duplicate_of"][j] or cid) for j, cid in enumerate(old_ids)}
@@ -436,6 +462,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         val = old_cols["cluster_id"][j] or cid
         if l not in cluster_of_label or val < cluster_of_label[l]:
             cluster_of_label[l] = val
+    if config.verify and config.semantic and config.split_chains:
+        # a chain of verified links is not proof: every member must be the same request as its
+        # cluster's representative, or it leaves for a cluster of its own (split_chains)
+        lab = _split_by_representative(
+            con, config, lab, ids, order, hashes, sem_keys, prompts, rep_for_label, old, near_lab_all, sem_links,
+            sem_cosine, has_table, stats, store=store)
     for i in sorted(range(n), key=lambda i: (order[ids[i]], ids[i])):
         rep_for_label.setdefault(lab[i], ids[i])
         cluster_of_label.setdefault(lab[i], ids[i])
@@ -637,11 +669,160 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
     return kept
 
 
+def split_clusters(clusters: list[tuple[Any, list[Any]]], linked: Callable[[Any, Any], bool],
+                   same_many: Callable[[list[tuple[Any, Any]]], list[bool]],
+                   neighbours: Callable[[list[Any]], list[list[Any]]]) -> list[tuple[Any, list[Any]]]:
+    """Split clusters so that every member is the same request as its cluster's representative.
+
+    `clusters`: (representative, other members in keep order). A member stays when it is
+    `linked` to the representative (a direct verified link, the same text) or `same_many`
+    (the verifier, asked in one batch per round) calls the pair the same request; the members
+    that leave are grouped by `neighbours` (their linked components, each in keep order) and
+    each group is split again, its first member the representative. Every round shrinks the
+    clusters it splits, so it ends; the result does not depend on the order of `clusters`.
+
+    >>> links = {("b", "a"), ("c", "b")}
+    >>> linked = lambda u, r: (u, r) in links or (r, u) in links
+    >>> split_clusters([("a", ["b", "c"])], linked, lambda ps: [False] * len(ps), lambda us: [us])
+    [('a', ['b']), ('c', [])]
+    """
+    done: list[tuple[Any, list[Any]]] = []
+    todo = list(clusters)
+    while todo:
+        need: dict[tuple[Any, Any], bool] = {}
+        for rep, members in todo:
+            for u in members:
+                if not linked(u, rep):
+                    need.setdefault((u, rep), False)
+        asked = list(need)
+        for pair, same in zip(asked, same_many(asked) if asked else []):
+            need[pair] = bool(same)
+        nxt = []
+        for rep, members in todo:
+            stay = [u for u in members if (u, rep) not in need or need[(u, rep)]]
+            leave = [u for u in members if (u, rep) in need and not need[(u, rep)]]
+            done.append((rep, stay))
+            for group in neighbours(leave) if leave else []:
+                if len(group) > 1:
+                    nxt.append((group[0], group[1:]))
+                else:
+                    done.append((group[0], []))
+        todo = nxt
+    return done
+
+
+def _split_by_representative(con, config: DedupConfig, lab: np.ndarray, ids: list[str], order: dict, hashes: list[str],
+                             sem_keys: list, prompts: list, rep_for_label: dict[int, str], old, near_lab: np.ndarray,
+                             sem_links: set[tuple[str, str]], sem_cosine, has_table: bool,
+                             stats: DedupStats, *, store=None) -> np.ndarray:
+    """Relabel this batch's rows so that each cluster holds only rows the verifier calls the same
+    request as its representative (`split_clusters`); rows split off get fresh labels. A unit is
+    one (key text, first prompt) pair: identical rows move together. Old rows keep their labels
+    (their annotations are written already), and the representative of a cluster with old rows
+    stays the old one."""
+    from curate.models.verify import Verifier
+
+    n = len(ids)
+    by_label: dict[int, list[int]] = {}
+    for i in sorted(range(n), key=lambda i: (order[ids[i]], ids[i])):
+        by_label.setdefault(int(lab[i]), []).append(i)
+    unit_rows: dict[tuple, list[int]] = {}
+    near_of: dict[str, int] = {}
+    for i in range(n):
+        unit_rows.setdefault((hashes[i], sem_keys[i]), []).append(i)
+        near_of[hashes[i]] = int(near_lab[i])
+    old_reps = sorted({r for l, r in rep_for_label.items() if l in by_label})
+    rep_unit = _rep_info(old, old_reps)
+    clusters = []
+    for l, rows in by_label.items():
+        units = list(dict.fromkeys((hashes[i], sem_keys[i]) for i in rows))
+        if l in rep_for_label and rep_for_label[l] in rep_unit:
+            rep = tuple(rep_unit[rep_for_label[l]])
+        else:
+            rep, units = units[0], units[1:]
+        units = [u for u in units if u != rep]
+        if units:
+            clusters.append((rep, units))
+    if not clusters:
+        return lab
+
+    def linked(u, r) -> bool:
+        if u[0] == r[0] or u[1] == r[1] or (u[1], r[1]) in sem_links:
+            return True
+        nu, nr = near_of.get(u[0]), near_of.get(r[0])
+        return nu is not None and nu == nr
+
+    keys_needed = {k for rep, us in clusters for u in (rep, *us) for k in (u[1],) if k is not None}
+    text_of = _texts_by(con, config, "semantic_key", keys_needed, sem_keys, prompts, ids, has_table)
+
+    def same_many(pairs):
+        pairs = [(u, r) for u, r in pairs]
+        ok = [u[1] in text_of and r[1] in text_of for u, r in pairs]
+        ask = [p for p, o in zip(pairs, ok) if o]
+        verdict: dict = {}
+        if ask:
+            # the representative first, as the verified candidate pairs were scored (query, neighbour)
+            v = Verifier("semantic", store=store)
+            dec = v.decide_many([text_of[r[1]] for _, r in ask], [text_of[u[1]] for u, _ in ask],
+                                cos_full=sem_cosine([(r[1], u[1]) for u, r in ask]), reasons=False)
+            verdict = {p: d.same for p, d in zip(ask, dec)}
+        st = stats.verified.setdefault("representative", {"checked": 0, "split": 0})
+        st["checked"] += len(pairs)
+        st["split"] += sum(1 for p in pairs if not verdict.get(p, False))
+        return [verdict.get(p, False) for p in pairs]
+
+    def neighbours(units):
+        index = {u: j for j, u in enumerate(units)}
+        parent = list(range(len(units)))
+
+        def find(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def union(a, b):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+
+        seen: dict[tuple, int] = {}
+        for j, u in enumerate(units):
+            for key in (("h", u[0]), ("k", u[1]), ("n", near_of.get(u[0]))):
+                if key[1] is None:
+                    continue
+                if key in seen:
+                    union(j, seen[key])
+                else:
+                    seen[key] = j
+        by_key: dict = {}
+        for j, u in enumerate(units):
+            by_key.setdefault(u[1], []).append(j)
+        for a, b in sem_links:
+            if a in by_key and b in by_key:
+                union(by_key[a][0], by_key[b][0])
+        groups: dict[int, list] = {}
+        for j, u in enumerate(units):
+            groups.setdefault(find(j), []).append(u)
+        return [groups[g] for g in sorted(groups)]
+
+    out = lab.copy()
+    fresh = int(lab.max()) + 1 if len(lab) else 0
+    originals = {rep for rep, _ in clusters}
+    for rep, members in split_clusters(clusters, linked, same_many, neighbours):
+        if rep in originals:
+            continue  # the representative's group keeps the cluster's label
+        for u in (rep, *members):
+            out[unit_rows[u]] = fresh
+        fresh += 1
+    return out
+
+
 def pair_outcome(decision) -> str:
     """A verified candidate pair's outcome: `duplicate` (the same request: merged),
     `variant` (same template, other values: annotated, kept) or `distinct`.
 
-    >>> from curate.verify import Decision
+    >>> from curate.models.verify import Decision
     >>> pair_outcome(Decision(same=False, prob=0.2, uncertain=False, variant=True, reason=""))
     'variant'
     """

@@ -340,3 +340,55 @@ def test_the_semantic_verifier_keeps_its_multilingual_vectors_in_the_lake_store(
     store = EmbeddingStore(lake.root)
     store.embed(VARIANTS[:2], MultilingualEmbedder())  # the template twins: a semantic candidate pair
     assert (store.computed, store.reused) == (0, 2)
+
+
+CHAIN = ["alpha beta gamma delta", "alpha beta gamma delta epsilon zeta", "gamma delta epsilon zeta eta"]
+
+
+def _verifier_says_same(monkeypatch, same: set[tuple[str, str]]):
+    """The verifier replaced by a fixed answer per pair of texts (either order)."""
+    from curate.models.verify import Decision, Verifier
+
+    def decide_many(self, a, b, **kw):
+        return [Decision(same=(x, y) in same or (y, x) in same, prob=0.5, uncertain=False, variant=False, reason="")
+                for x, y in zip(a, b)]
+
+    monkeypatch.setattr(Verifier, "decide_many", decide_many)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_chain_of_verified_links_does_not_merge_its_ends(lake, tmp_path, monkeypatch, split):
+    # A-B and B-C are verified duplicates, A-C is not: before split_chains, C was merged into A's
+    # cluster through B (distinct requests lost from the export by transitivity)
+    _verifier_says_same(monkeypatch, {(CHAIN[0], CHAIN[1]), (CHAIN[1], CHAIN[2])})
+    ingest(lake, [write_log(tmp_path / "c.jsonl", CHAIN)])
+    stats, _ = _run(lake, near=False, split_chains=split)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0"
+    if split:
+        assert rows["c2"]["is_representative"] and rows["c2"]["duplicate_of"] is None
+        assert rows["c2"]["cluster_id"] != rows["c0"]["cluster_id"]
+        assert stats.verified["representative"] == {"checked": 1, "split": 1}
+    else:
+        assert rows["c2"]["duplicate_of"] == "c0"
+
+
+def test_a_chain_is_kept_when_the_verifier_accepts_the_end_against_the_representative(lake, tmp_path, monkeypatch):
+    _verifier_says_same(monkeypatch, {(CHAIN[0], CHAIN[1]), (CHAIN[1], CHAIN[2]), (CHAIN[0], CHAIN[2])})
+    ingest(lake, [write_log(tmp_path / "c.jsonl", CHAIN)])
+    stats, _ = _run(lake, near=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c2"]["duplicate_of"] == "c0"
+    assert stats.verified["representative"] == {"checked": 1, "split": 0}
+
+
+def test_a_later_batch_is_checked_against_the_kept_representative(lake, tmp_path, monkeypatch):
+    # incremental: A and B in the lake, C arrives later and links to B only
+    _verifier_says_same(monkeypatch, {(CHAIN[0], CHAIN[1]), (CHAIN[1], CHAIN[2])})
+    ingest(lake, [write_log(tmp_path / "a.jsonl", CHAIN[:2])])
+    _run(lake, near=False)
+    ingest(lake, [write_log(tmp_path / "b.jsonl", CHAIN[2:], start=2)])
+    _run(lake, near=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0"
+    assert rows["c2"]["is_representative"] and rows["c2"]["duplicate_of"] is None

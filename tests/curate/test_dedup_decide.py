@@ -34,3 +34,56 @@ def test_linked_through_semantic_neighbours_below_the_cut_is_semantic():
     assert duplicate_kind(**{**BASE, "same_hash": False, "jaccard": 0.2, "cosine": 0.3}) == ("semantic", 0.3)
     # without the semantic stage, only near links remain
     assert duplicate_kind(**{**BASE, "same_hash": False, "jaccard": 0.2, "cosine": None, "semantic_on": False}) == ("near", 0.2)
+
+
+# ---- split_clusters: a member must be the same request as its cluster's representative ----
+
+def _linked(links):
+    return lambda u, r: (u, r) in links or (r, u) in links
+
+
+def _components(links):
+    def neighbours(units):
+        groups: list[list[str]] = []
+        for u in units:
+            hit = [g for g in groups if any((u, v) in links or (v, u) in links for v in g)]
+            merged = [v for g in hit for v in g] + [u]
+            groups = [g for g in groups if g not in hit] + [sorted(merged, key=units.index)]
+        return sorted(groups, key=lambda g: units.index(g[0]))
+    return neighbours
+
+
+def test_a_chain_through_a_generic_text_is_split():
+    # "Social norms are:" -> "Socialization is:" -> "How can observing people reveal norms?": each link
+    # plausible, the ends different requests; the verifier, asked about the end against the
+    # representative, says no
+    from curate.dedup.dedup import split_clusters
+
+    links = {("b", "a"), ("c", "b")}
+    got = split_clusters([("a", ["b", "c"])], _linked(links), lambda pairs: [False] * len(pairs), _components(links))
+    assert got == [("a", ["b"]), ("c", [])]
+
+
+def test_a_member_the_verifier_accepts_against_the_representative_stays():
+    from curate.dedup.dedup import split_clusters
+
+    links = {("b", "a"), ("c", "b")}
+    asked = []
+
+    def same_many(pairs):
+        asked.extend(pairs)
+        return [True] * len(pairs)
+
+    got = split_clusters([("a", ["b", "c"])], _linked(links), same_many, _components(links))
+    assert got == [("a", ["b", "c"])] and asked == [("c", "a")]  # linked pairs are not asked again
+
+
+def test_members_that_leave_form_their_own_clusters_and_are_split_again():
+    from curate.dedup.dedup import split_clusters
+
+    # a <- b; c, d, e hang off b; c-d linked, d-e linked; the verifier accepts only (d, c)
+    links = {("b", "a"), ("c", "b"), ("d", "c"), ("e", "d")}
+    ok = {("d", "c")}
+    got = split_clusters([("a", ["b", "c", "d", "e"])], _linked(links), lambda ps: [p in ok for p in ps],
+                         _components(links))
+    assert sorted(got) == [("a", ["b"]), ("c", ["d"]), ("e", [])]
