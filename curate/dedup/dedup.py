@@ -33,6 +33,7 @@ duplicate points to it even when the policy would now prefer the newcomer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -49,7 +50,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.dedup.exact import exact_key, normalize_text
-from curate.dedup.minhash import MinHashConfig, components, estimate_jaccard, near_pairs, signatures
+from curate.dedup.minhash import (MinHashConfig, components, estimate_jaccard, near_pairs, recall_band_rows,
+                                  signatures)
 from curate.dedup.semantic import (SemanticConfig, SemanticIndex, semantic_static_embedder, tier_candidates,
                                    tier_pairs)
 from curate.core.errors import ConfigError
@@ -300,7 +302,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         all_sig = np.concatenate([stored_sig, fresh_sig]) if fresh_h else stored_sig
         all_has = (all_sig != np.uint32(0xFFFFFFFF)).any(axis=1)
         active = np.fromiter((h in new_hash_set for h in all_h), dtype=bool, count=len(all_h))
-        pairs, sims = near_pairs(all_sig, all_has, config.minhash, active=active)
+        mh = config.minhash
+        if config.verify and mh.bands is None:
+            # every candidate is verified (estimated Jaccard, then the near model): band for recall
+            bands, rows = recall_band_rows(mh.threshold, mh.num_perm)
+            mh = dataclasses.replace(mh, bands=bands, rows=rows)
+        pairs, sims = near_pairs(all_sig, all_has, mh, active=active)
         pos = {h: i for i, h in enumerate(all_h)}
         cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(pairs.tolist(), sims.tolist())]
         if config.verify and cand:

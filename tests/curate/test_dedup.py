@@ -392,3 +392,18 @@ def test_a_later_batch_is_checked_against_the_kept_representative(lake, tmp_path
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert rows["c1"]["duplicate_of"] == "c0"
     assert rows["c2"]["is_representative"] and rows["c2"]["duplicate_of"] is None
+
+
+TYPO_COPY = ["Write a haiku about a cup of coffee on a rainy morning.",
+             "Write a haiku baout a cup of ocffee on a rainy morning ?"]  # estimated Jaccard .66
+
+
+@pytest.mark.parametrize("banding, found", [(None, True), ((16, 8), False)])
+def test_near_candidates_band_for_recall_when_the_verifier_checks_them(lake, tmp_path, banding, found):
+    # 16 x 8 bands (balanced for Jaccard .65) made this typo'd copy a candidate with probability
+    # ~.45, and it was missed; the verified default bands for recall (32 x 4: .998)
+    mh = MinHashConfig() if banding is None else MinHashConfig(bands=banding[0], rows=banding[1])
+    ingest(lake, [write_log(tmp_path / "t.jsonl", TYPO_COPY)])
+    _run(lake, semantic=False, minhash=mh)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert (rows["c1"]["duplicate_of"] == "c0") is found
