@@ -197,15 +197,44 @@ def verifier_corpus(seed: int = 1):
     return [docs[j] for j in order if docs[j][2] in first] + [docs[j] for j in order if docs[j][2] not in first]
 
 
-def verifier_eval(misses: str | None = None, verifier_only: bool = False) -> None:
-    """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus.
-    `misses`: write each missed planted copy and each wrong merge (JSONL) there."""
+CHAT = REPO / "tests" / "data" / "dedup_chat_eval.jsonl"
+
+
+def chat_corpus(seed: int = 2):
+    """Chat requests written by hand for this evaluation (tests/data/dedup_chat_eval.jsonl, never
+    fitted on): 40 templates with 2-3 requests each that differ in one value or in the task
+    ("... in 25 minutes" / "... in 40 minutes", "a haiku" / "a limerick"): every request is
+    distinct and must stay. Planted: a hand rewording of each template's first request
+    (`semantic`, some with shorthand: "18k car loan, 5.9 percent APR, 60 months"), 40 exact
+    and 40 near copies (typos and punctuation, as in `build_corpus`) of random requests."""
+    rng = np.random.default_rng(seed)
+    rows = [json.loads(x) for x in CHAT.read_text(encoding="utf-8").splitlines() if x.strip()]
+    requests = [r for r in rows if r["kind"] == "request"]
+    index = {r["request"]: i for i, r in enumerate(requests)}
+    docs = [(r["text"], i, "original") for i, r in enumerate(requests)]
+    for i in rng.choice(len(requests), size=40, replace=False):
+        t = requests[i]["text"]
+        docs.append(("  ".join((t.upper() if rng.random() < 0.3 else t.lower()).split(" ")), int(i), "exact"))
+    long_ones = [i for i, r in enumerate(requests) if len(r["text"]) >= 50]
+    for i in rng.choice(long_ones, size=40, replace=False):
+        t = requests[i]["text"]
+        k = rng.integers(0, 3)
+        docs.append((typo(t, rng) if k == 0 else punct(t, rng) if k == 1 else punct(typo(t, rng), rng), int(i), "near"))
+    docs += [(r["text"], index[r["request"]], "semantic") for r in rows if r["kind"] == "reworded"]
+    order = rng.permutation(len(docs))
+    return [docs[j] for j in order if docs[j][2] == "original"] + [docs[j] for j in order if docs[j][2] != "original"]
+
+
+def verifier_eval(misses: str | None = None, verifier_only: bool = False, corpus=None) -> None:
+    """Dedup with the verifier (default) against the fixed cuts (verify=False), same corpus
+    (`verifier_corpus` unless given). `misses`: write each missed planted copy, each wrong
+    merge and each lost request (JSONL) there."""
     from curate.dedup.dedup import DedupConfig, run_dedup
     from curate.models.embed import Embedder
     from curate.ingest.ingest import ingest
     from curate.core.lake import Lake
 
-    docs = verifier_corpus()
+    docs = corpus if corpus is not None else verifier_corpus()
     counts = {k: sum(1 for d in docs if d[2] == k) for k in ("original", "distinct", "exact", "near", "semantic")}
     print(f"corpus: {len(docs)} prompts {counts}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="dedup-verify-"))
@@ -286,13 +315,15 @@ def main() -> None:
     ap.add_argument("--near-only", action="store_true", help="exact and near only (no embedding model)")
     ap.add_argument("--verifier", action="store_true",
                     help="the pair verifier against the fixed cuts, with template twins and hand paraphrases/translations")
+    ap.add_argument("--chat", action="store_true",
+                    help="with --verifier: the hand-written chat requests (tests/data/dedup_chat_eval.jsonl) instead")
     ap.add_argument("--misses", help="with --verifier: write missed copies and wrong merges (JSONL) here")
     ap.add_argument("--verifier-only", action="store_true", help="with --verifier: skip the fixed-cut run")
     ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
     args = ap.parse_args()
     use_models(args.models)
     if args.verifier:
-        return verifier_eval(args.misses, args.verifier_only)
+        return verifier_eval(args.misses, args.verifier_only, chat_corpus() if args.chat else None)
     if not TESTBED.exists():
         sys.exit(f"needs the test bed at {TESTBED}")
     from curate.dedup.dedup import DedupConfig, run_dedup
