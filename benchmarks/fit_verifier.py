@@ -21,7 +21,13 @@ Fitting data, never the pairs any evaluation scores:
   included), and CodeAlpaca's neighbours of HumanEval items 100-163 (GPT-4: all False; real
   neighbours from a real instruction set; eval_verifier scores items 0-99 apart);
 - near copies (typos, commas dropped, case) of calibration texts of every length, passages
-  and code included (`noisy_copy_pairs`).
+  and code included (`noisy_copy_pairs`);
+- for the near and semantic models only (added after the IDF table is fitted, so neither
+  `idf.json` nor `decontam.json` changes with them): this script's own chat templates
+  (`DEDUP_TEMPLATES`): a request reworded and mistyped as positives, another task on the same
+  subject ("a sonnet about X" / "a news article about X", "... its volume?" / "... its
+  surface area?") and other values as negatives; and the calibration split's English
+  rephrasings with 1-2 typos as positives (`typo_rephrasing_pairs`).
 
 The `gap_other` feature (how much closer the training text is to another benchmark item) is
 computed with the negative's own source item masked: otherwise every protocol negative is
@@ -36,7 +42,7 @@ in `MIN_PRECISION` has its cut raised (never lowered) to that precision. Determi
 (fixed seeds, sorted inputs). On held-out data logistic regression did much worse
 (docs/decontam.md).
 
-    .venv/bin/python benchmarks/fit_verifier.py [--testbed ../shared/testbed] [--dump pairs.jsonl]
+    .venv/bin/python benchmarks/fit_verifier.py [--testbed ../shared/testbed] [--dump pairs.jsonl] [--tasks near,semantic]
 """
 
 from __future__ import annotations
@@ -105,6 +111,115 @@ FIT_TRANSLATIONS = {
     11: ["¿Cuál es la población de {city}?", "Quelle est la population de {city} ?", "{city}有多少人口？"],
     15: ["Calcula el área de un círculo con un radio de {n} cm.", "Calcule l'aire d'un cercle de rayon {n} cm.", "计算半径为{n}厘米的圆的面积。"],
 }
+
+
+# Dedup fitting templates (near/semantic only; written for fitting, distinct from every
+# evaluation's texts): (request A, A reworded, [other requests on the same subject], slots).
+# A / its rewording (also with typos) are the same request; A against another task on the
+# same subject ("a poem about X" / "an essay about X", "... its volume?" / "... its surface
+# area?") or with other values is not. Chains of such look-alikes merged distinct requests.
+DEDUP_TEMPLATES = [
+    ("Write a sonnet about {topic}.", "Compose a fourteen-line sonnet on the theme of {topic}.",
+     ["Write a news article about {topic}.", "Write a sonnet about {topic} in the style of a pirate.",
+      "Give me ten song titles about {topic}."],
+     {"topic": ["lighthouses", "the first snowfall", "a broken umbrella", "city buses", "old libraries"]}),
+    ("What are the symptoms of {ill}?", "How can I tell if I have {ill}? What signs should I look for?",
+     ["How is {ill} treated?", "Is {ill} contagious?", "What is the history of {ill} research?"],
+     {"ill": ["anemia", "shingles", "gout", "tonsillitis", "vertigo"]}),
+    ("A cube has an edge of {n} cm. What is its volume?", "Find the volume of a cube whose edges are {n} centimeters long.",
+     ["A cube has an edge of {n} cm. What is its surface area?", "A cube has an edge of {n} cm. How long is its space diagonal?"],
+     {"n": ["3", "4", "6", "8", "11"]}),
+    ("Who designed the {bld}?", "Which architect was responsible for the {bld}?",
+     ["When was the {bld} built?", "How tall is the {bld}?", "Can tourists go inside the {bld}?"],
+     {"bld": ["Sydney Opera House", "Guggenheim Museum Bilbao", "Chrysler Building", "Sagrada Familia", "Lotus Temple"]}),
+    ("Write a {lang} script that renames every file in a folder to lowercase.",
+     "I need a {lang} program to make all filenames in a directory lower-case.",
+     ["Write a {lang} script that deletes every empty file in a folder.", "Explain how file permissions work in {lang}.",
+      "Write a {lang} script that renames every file in a folder to lowercase, and write unit tests for it."],
+     {"lang": ["Python", "Bash", "PowerShell", "Perl", "Ruby"]}),
+    ("A car travels {d} km in {h} hours. What is its average speed?",
+     "If a car covers {d} kilometres in {h} hours, how fast did it go on average?",
+     ["A car travels {d} km in {h} hours. How much fuel did it use at 6 litres per 100 km?",
+      "A car travels {d} km in {h} hours. How long would the trip take at 100 km/h?"],
+     {"d": ["120", "240", "315", "450"], "h": ["2", "3", "5"]}),
+    ("Summarize the main arguments of {work}.", "What are the key ideas that {work} argues for? Give a summary.",
+     ["Who wrote {work} and when?", "Write a critical review of {work}.", "How was {work} received when it came out?"],
+     {"work": ["The Wealth of Nations", "Silent Spring", "The Social Contract", "On Liberty", "Leviathan"]}),
+    ("Give me a {n}-day workout plan to build upper body strength.",
+     "Can you make a {n} day exercise routine focused on getting a stronger upper body?",
+     ["Give me a {n}-day meal plan to build upper body strength.", "Give me a {n}-day workout plan to improve my flexibility."],
+     {"n": ["3", "4", "5", "6"]}),
+    ("What is the boiling point of {chem}?", "At what temperature does {chem} boil?",
+     ["What is the melting point of {chem}?", "Is {chem} toxic to humans?", "What is the chemical formula of {chem}?"],
+     {"chem": ["ethanol", "acetone", "benzene", "glycerol", "toluene"]}),
+    ("Translate this sentence into {tl}: 'The museum opens at nine.'", "How would you say 'The museum opens at nine.' in {tl}?",
+     ["Translate this sentence into {tl}: 'The museum closes at six.'", "Teach me how to tell the time in {tl}."],
+     {"tl": ["Italian", "Dutch", "Swedish", "Polish", "Turkish"]}),
+    ("Explain how a {dev} works.", "How does a {dev} actually work? Explain it simply.",
+     ["What is the history of the {dev}?", "How do I repair a broken {dev}?", "Which {dev} should I buy?"],
+     {"dev": ["heat pump", "jet engine", "refrigerator", "smoke detector", "microwave oven"]}),
+    ("Write a SQL query that returns the {k} most expensive products in each category.",
+     "SQL: for every category, list its top {k} products by price.",
+     ["Write a SQL query that returns the {k} cheapest products in each category.",
+      "Write a SQL query that counts the products in each category."],
+     {"k": ["2", "3", "5", "10"]}),
+    ("What are the pros and cons of {x}?", "List the advantages and disadvantages of {x}.",
+     ["How do I get started with {x}?", "What does {x} cost per year?", "Write a persuasive essay against {x}."],
+     {"x": ["solar panels", "remote work", "electric scooters", "homeschooling", "a standing desk"]}),
+    ("My {plant} has yellow leaves. What am I doing wrong?", "Why are the leaves of my {plant} turning yellow?",
+     ["How often should I water my {plant}?", "How do I repot my {plant}?"],
+     {"plant": ["monstera", "basil plant", "fiddle leaf fig", "snake plant", "lemon tree"]}),
+    ("Who won the {event}?", "Which team was the winner of the {event}?",
+     ["Where was the {event} held?", "Who was the top scorer of the {event}?"],
+     {"event": ["1998 FIFA World Cup", "2011 Rugby World Cup", "2004 European Championship", "1983 Cricket World Cup"]}),
+    ("Define {term}.", "What does {term} mean?",
+     ["Give an example of {term}.", "Who coined the term {term}?", "Define {other}."],
+     {"term": ["opportunity cost", "cognitive dissonance", "photosynthetic efficiency", "social mobility", "inflation"],
+      "other": ["moral hazard"]}),
+]
+
+
+def dedup_template_pairs(templates=DEDUP_TEMPLATES, *, seed: int = 23) -> list[dict]:
+    """Pairs for the near and semantic models from `DEDUP_TEMPLATES`: the request reworded
+    (and with typos) as positives; another task on the same subject, the same request with
+    other values, and another task against the rewording as negatives."""
+    rng = random.Random(seed)
+    out = []
+    for a_t, r_t, others, slots in templates:
+        keys = sorted(slots)
+        combos = [dict(zip(keys, vals)) for vals in _product([slots[k] for k in keys])]
+        rng.shuffle(combos)
+        combos = combos[:5]
+        for ci, v in enumerate(combos):
+            w = combos[(ci + 1) % len(combos)]
+            a, r = a_t.format(**v), r_t.format(**v)
+            src = {"src": "dedup_template"}
+            out.append({**src, "a": a, "b": r, "label": True, "kind": "reworded"})
+            out.append({**src, "a": a, "b": typo(r, rng, k=rng.randint(1, 3)), "label": True, "kind": "reworded_typo"})
+            out.append({**src, "a": a, "b": typo(a, rng, k=rng.randint(1, 2)), "label": True, "kind": "typo"})
+            if w != v:
+                out.append({**src, "a": a, "b": a_t.format(**w), "label": False, "kind": "twin"})
+            for o in others:
+                out.append({**src, "a": a, "b": o.format(**v), "label": False, "kind": "task_swap"})
+                out.append({**src, "a": r, "b": o.format(**v), "label": False, "kind": "task_swap_reworded"})
+    return out
+
+
+
+def typo_rephrasing_pairs(pairs: list[dict], *, seed: int = 29) -> list[dict]:
+    """The calibration split's English rephrasings of knowledge items with 1-2 typos, as
+    positives for the near and semantic models: a chat user rewords *and* mistypes."""
+    rng = random.Random(seed)
+    out = []
+    for p in pairs:
+        if p.get("kind") == "rephrased" and p["label"] and p.get("data_type") == "knowledge" and p["b"].isascii():
+            out.append({"src": "dedup_typo", "a": p["a"], "b": typo(p["b"], rng, k=rng.randint(1, 2)), "label": True,
+                        "kind": "rephrased_typo", "cos_full": math.nan, "cos_multi": math.nan})
+    return out
+
+
+# pairs that fit only the dedup models (added after the IDF fit; decontam never reads them)
+DEDUP_ONLY = ("dedup_template", "dedup_typo")
 
 
 def typo(text: str, rng: random.Random, k: int = 2) -> str:
@@ -679,6 +794,7 @@ def main() -> None:
     ap.add_argument("--testbed", default=str(TESTBED))
     ap.add_argument("--dump", help="write the labelled pairs (JSONL) here")
     ap.add_argument("--out", default=str(MODEL_DIR))
+    ap.add_argument("--tasks", default=",".join(TASKS), help="refit only these models (comma-separated; default: all)")
     args = ap.parse_args()
     pairs, full, multi = build_pairs(Path(args.testbed))
     if args.dump:
@@ -695,15 +811,19 @@ def main() -> None:
     verify.MODEL_DIR = out
     verify.load_model.cache_clear()
     fit_idf(sorted({t for p in pairs for t in (p["a"], p["b"])}), out / "idf.json")
+    # dedup-only pairs come after the IDF fit: the table (which decontam reads too) stays that of
+    # the shared pairs, so adding them changes neither idf.json nor decontam.json
+    pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs)
     y_all = np.array([p["label"] for p in pairs], dtype=int)
     X_gap = features_of(pairs, full, multi, with_gap=True)
     X_nogap = X_gap.copy()
     X_nogap[:, FEATURES.index("gap_other")] = 0.0
     tfidf, cont = X_gap[:, FEATURES.index("tfidf")], X_gap[:, FEATURES.index("containment")]
     anchors = np.array([hashlib.sha1(p["a"].encode()).hexdigest() for p in pairs])
-    for task in TASKS:
+    for task in [t for t in TASKS if t in args.tasks.split(",")]:
+        dedup_only = np.array([p.get("src") in DEDUP_ONLY for p in pairs])
         if task == "decontam":
-            X, sel = X_gap, np.ones(len(pairs), bool)
+            X, sel = X_gap, ~dedup_only
         elif task == "semantic":
             X, sel = X_nogap, np.array([p.get("kind") not in ("random_negative", "codealpaca_false", "codealpaca_true")
                                         for p in pairs])
