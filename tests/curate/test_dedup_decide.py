@@ -87,3 +87,19 @@ def test_members_that_leave_form_their_own_clusters_and_are_split_again():
     got = split_clusters([("a", ["b", "c", "d", "e"])], _linked(links), lambda ps: [p in ok for p in ps],
                          _components(links))
     assert sorted(got) == [("a", ["b"]), ("c", ["d"]), ("e", [])]
+
+
+def test_the_dedup_fitting_templates_share_no_request_with_the_evaluations():
+    # the near/semantic models are fitted on DEDUP_TEMPLATES; the chat set and the hard set score them
+    import json
+    from pathlib import Path
+
+    from benchmarks.fit_verifier import dedup_template_pairs
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    fit = " ".join(t for p in dedup_template_pairs() for t in (p["a"], p["b"])).lower()
+    evals = [json.loads(x)["text"] for x in (data / "dedup_chat_eval.jsonl").read_text(encoding="utf-8").splitlines()]
+    for x in (data / "verify_hard.jsonl").read_text(encoding="utf-8").splitlines():
+        evals += [json.loads(x)["a"], json.loads(x)["b"]]
+    assert len(evals) > 500
+    assert not [t for t in evals if t[:30].lower() in fit]
