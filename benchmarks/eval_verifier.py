@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--testbed", help="also score decontam on ../shared/testbed (scored items only)")
     ap.add_argument("--k", type=int, default=5, help="candidates per channel in the search protocol")
     ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
+    ap.add_argument("--cuts", help="with --testbed: also score the decontam model at these cuts (comma-separated), "
+                                   "e.g. 0.35,0.45,0.55: the search protocol and CodeAlpaca pull the cut apart")
     args = ap.parse_args()
     use_models(args.models)
     from curate.models.verify import TASKS, Verifier
@@ -91,7 +93,10 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{res['said_same_by_kind'][k]:.2f}" for k in kinds)
               + f" | {o['precision']:.3f} | {o['recall']:.3f} | {o['f1']:.3f} |")
     if args.testbed:
-        tb = decontam_testbed(Path(args.testbed), k=args.k)
+        from curate.models.verify import load_model
+
+        matrices, model = testbed_matrices(Path(args.testbed), k=args.k), load_model("decontam")
+        tb = score_testbed(matrices, model)
         result["decontam_testbed"] = tb
         print(f"\ndecontam verifier (cut {tb['threshold']}), F1 (precision/recall):")
         print("| set | pairs protocol | nearest-neighbour negatives | search protocol, top-%d per channel |\n|---|---|---|---|" % args.k)
@@ -104,6 +109,13 @@ def main() -> None:
         sc = ca["scored_items_0_99"]
         print(f"  items 0-99 only (100-163 are calibration): agreement {sc['agreement']:.1%}, flags {sc['flagged']}, "
               f"F1 {sc['f1']:.3f} (P {sc['precision']:.2f} R {sc['recall']:.2f})")
+        if args.cuts:
+            cuts = sorted({float(c) for c in args.cuts.split(",")} | {model.threshold})
+            result["decontam_cuts"] = {str(c): score_testbed(matrices, model, cut=c) for c in cuts}
+            print("\nthe same model at other cuts (English and code sets: min / mean F1; CodeAlpaca items 0-99):")
+            print("| cut | search protocol | NN negatives | CodeAlpaca 0-99: agreement, F1, True kept, flags |\n|---|---|---|---|")
+            for c in cuts:
+                print(f"| {c:.4g}{' (fitted)' if c == model.threshold else ''} | " + cut_summary(result["decontam_cuts"][str(c)]) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
@@ -147,6 +159,18 @@ def testbed_matrices(root: Path, k: int = 5, item_range: tuple[int, int] = (0, 1
     out["codealpaca"] = {"X": matrix(ca), "texts": ([p["a"] for p in ca], [p["b"] for p in ca]),
                          "gold": np.array([p["label"] for p in ca]), "item": np.array([p["item"] for p in ca])}
     return out
+
+
+def cut_summary(res: dict) -> str:
+    """One table row of `score_testbed`'s figures: search and NN-negative F1 (min / mean over the
+    English and code sets), CodeAlpaca on the scored items 0-99."""
+    eng = [n for n in res["sets"] if "chinese" not in n]
+    search = [res["sets"][n]["search_protocol"]["f1"] for n in eng]
+    nn = [res["sets"][n]["nn_negatives"]["f1"] for n in eng]
+    sc = res["codealpaca"]["scored_items_0_99"]
+    kept = round(sc["recall"] * res["codealpaca"]["true_total"])  # all 18 True are items 10-60
+    return (f"{min(search):.3f} / {np.mean(search):.3f} | {min(nn):.3f} / {np.mean(nn):.3f} | "
+            f"{sc['agreement']:.1%}, {sc['f1']:.3f}, {kept} of {res['codealpaca']['true_total']}, {sc['flagged']}")
 
 
 def score_testbed(m: dict, model, cut: float | None = None) -> dict:
