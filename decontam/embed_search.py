@@ -24,6 +24,7 @@ import xxhash
 
 from curate.core.atomic import atomic_path, write_text_atomic
 from curate.models.embed import script_language
+from curate.models.verify import latin_language
 from decontam.errors import DecontamError
 
 logger = logging.getLogger(__name__)
@@ -238,12 +239,15 @@ DEFAULT_PROPOSE_K = 128
 # 99.7% of the scored ones (benchmarks/eval_decontam_quality.py xl); its pair score decides.
 DEFAULT_MULTI_K = 5
 def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str], bench_lang: str = "en") -> np.ndarray:
-    """Rows whose language differs from the benchmark's: the lake tag where given, else the script."""
+    """Rows whose language differs from the benchmark's: the lake tag where given, else the
+    script (Chinese, Russian, Arabic...), else a Latin-script row's stop words (Spanish,
+    German, French, Italian, Portuguese: `latin_language`), so an untagged file's Spanish
+    translation of an item reaches the multilingual channel too."""
     out = []
     for j, t in enumerate(texts):
         lang = langs[j] if langs is not None else None
         if lang in (None, "", "unknown"):
-            lang = script_language(t or "")
+            lang = script_language(t or "") or latin_language(t or "")
         if lang is not None and lang.split("-")[0].lower() != bench_lang:
             out.append(j)
     return np.asarray(out, dtype=np.int64)

@@ -92,6 +92,12 @@ def test_script_language_finds_non_latin_rows_only():
     assert script_language("def f(x): return x + 1") is None
     rows = other_language_rows(["en", "zh", None, None], ["a", "b", "c", "猫坐在垫子上"], "en")
     assert rows.tolist() == [1, 3]
+    # untagged Latin-script rows: their stop words decide (an English row naming "La Paz de ..." stays English)
+    rows = other_language_rows(None, ["¿Cómo puedo ordenar una lista de números?",
+                                      "The cost of living in La Paz de Bolivia and El Alto",
+                                      "Schreibe eine Funktion, die die Liste sortiert.",
+                                      "def f(x): return x + 1"], "en")
+    assert rows.tolist() == [0, 2]
 
 
 def test_run_check_with_the_tier_flags_what_the_full_path_flags(tmp_path):
@@ -119,7 +125,9 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
              "Write a function that returns the factorial of a positive integer n."]
     train = ["联邦储备系统在经济中的作用最好的描述是以下哪一项？",  # item 0, translated
              "今天天气很好，我们去公园散步吧。",  # unrelated
-             "How do I bake bread at home?"]
+             "How do I bake bread at home?",
+             "Escribe una función que devuelva el factorial de un número entero positivo n.",  # item 1, untagged Spanish
+             "¿Cuál es la mejor receta de pan casero para principiantes?"]  # unrelated Spanish
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
     bench = Benchmark(name="b", ids=("b/0", "b/1"), texts=tuple(items), data_type="knowledge", source="test")
@@ -128,14 +136,14 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
-    assert flagged == {("b/0", "r0", "multilingual")}
+    assert flagged == {("b/0", "r0", "multilingual"), ("b/1", "r3", "multilingual")}
     assert res.benchmarks[0].counts["multilingual_candidates"] >= 2
     # the channel scores a pair with a probability: the report calls it one, not a cosine
-    [pair] = res.benchmarks[0].flagged
-    assert pair.cosine is None and 0.5 < pair.probability <= 1.0
     from decontam.report import to_markdown
 
-    assert f"multilingual channel p={pair.probability:.2f}" in to_markdown(res)
+    for pair in res.benchmarks[0].flagged:
+        assert pair.cosine is None and 0.5 < pair.probability <= 1.0
+        assert f"multilingual channel p={pair.probability:.2f}" in to_markdown(res)
 
 
 class RefusingEmbedder(BagOfWordsEmbedder):
