@@ -79,7 +79,7 @@ def _judge_options(f):
 @click.option("--index-type", type=click.Choice(["flat", "fp16", "sq8"]), default="flat", show_default=True, help="faiss index type.")
 @click.option("--multilingual/--no-multilingual", default=None,
               help="Also search training rows in another language than the benchmark's with USE-multilingual "
-                   "(default: on; the lake's language tags, else the script, pick the rows).")
+                   "(default: on; the lake's language tags, else the script or a Latin-script row's stop words, pick the rows).")
 @click.option("--bench-lang", default="en", show_default=True, help="ISO 639-1 language of the benchmarks.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/decontam", show_default=True, help="Index, verdict and response caches.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write decontam_report.md and .json here.")
