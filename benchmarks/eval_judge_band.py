@@ -92,12 +92,16 @@ def build_pairs(root: Path) -> dict:
     return out
 
 
-def band_jobs(data: dict, split: str, cap: int | None, seed: int = 0) -> list[tuple[str, str, str, str]]:
+def band_jobs(data: dict, split: str, cap: int | None, seed: int = 0, parts: tuple[str, ...] | None = None,
+              sets: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str]]:
     """The distinct band pairs (set, data type, a, b) of `split`, each set's in a seeded random
-    order (so any prefix of a set is a random sample of its band); with `cap`, the first `cap`."""
+    order (so any prefix of a set is a random sample of its band); with `cap`, the first `cap`;
+    `parts`, `sets`: only rows of those protocol parts (pos, nn, rnd, search, ca) and sets."""
     jobs = []
     for name, s in sorted(data["splits"][split].items()):
-        pairs = sorted({(r["a"], r["b"]) for r in s["rows"] if r["in_band"]})
+        if sets and name not in sets:
+            continue
+        pairs = sorted({(r["a"], r["b"]) for r in s["rows"] if r["in_band"] and (not parts or r["part"] in parts)})
         random.Random(f"{seed}:{split}:{name}").shuffle(pairs)
         jobs += [(name, s["data_type"], a, b) for a, b in pairs[:cap]]
     return jobs
@@ -139,7 +143,8 @@ def cached_verdicts(cache_path: Path, model: str, jobs, max_tokens: int) -> dict
 
 def cmd_judge(args) -> None:
     data = json.loads(Path(args.pairs).read_text())
-    jobs = band_jobs(data, args.split, args.cap)
+    jobs = band_jobs(data, args.split, args.cap, parts=tuple(args.parts.split(",")) if args.parts else None,
+                     sets=tuple(args.sets.split(",")) if args.sets else None)
     from decontam.judge import JudgePair
 
     judge = _judge(args, args.model)
@@ -260,10 +265,17 @@ def cmd_report(args) -> None:
     for name, s in sorted(data["splits"]["scored"].items()):
         band_all = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"]}
         judged = band_all & asked
-        scale = len(band_all) / len(judged) if judged else 0.0
+        # the pairs protocol, NN negatives and CodeAlpaca (judged in full where time allowed: then
+        # every weight is 1 and the figure is exact) apart from the search protocol's sample
+        scale = {}
+        for grp, parts in (("pairs", ("pos", "nn", "rnd", "ca")), ("search", ("search",))):
+            band_g = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"] and r["part"] in parts}
+            scale[grp] = len(band_g) / len(band_g & judged) if band_g & judged else 0.0
 
         def weight(r, judged=judged, scale=scale) -> float:
-            return 1.0 if not r["in_band"] else (scale if (r["a"], r["b"]) in judged else 0.0)
+            if not r["in_band"]:
+                return 1.0
+            return scale["search" if r["part"] == "search" else "pairs"] if (r["a"], r["b"]) in judged else 0.0
 
         search = [r for r in s["rows"] if r["part"] in ("search", "ca")]
         band_search = {(r["a"], r["b"]) for r in search if r["in_band"]}
@@ -282,6 +294,7 @@ def cmd_report(args) -> None:
         res = {"verifier": figures(s["rows"], "verifier"), "with_judge": figures(s["rows"], "judge", weight),
                "ideal_judge": figures(s["rows"], "ideal"), "judged_band_pairs": on_band,
                "items": len(s["items"]), "band_pairs": len(band_all), "band_pairs_judged": len(judged),
+               "weights": scale,
                # what a check meets: the search protocol's candidates (CodeAlpaca: its one neighbour per item)
                "judge_calls_per_item_search": round(len(band_search) / n_items, 3),
                "judge_calls_saved_search": round(1 - len(band_search) / max(len({(r['a'], r['b']) for r in search}), 1), 3),
@@ -333,6 +346,9 @@ def main() -> None:
             q.add_argument("--split", choices=("calibration", "scored"), required=True)
             q.add_argument("--concurrency", type=int, default=2)
             q.add_argument("--per-round", type=int, default=2, help="pairs of each set per round [2]")
+            q.add_argument("--parts", help="only band pairs of these protocol parts, e.g. pos,nn,rnd,ca (the pairs "
+                                           "protocol, NN negatives and CodeAlpaca, judged in full before the search sample)")
+            q.add_argument("--sets", help="only these sets, comma-separated")
         if name == "fit":
             q.add_argument("--out")
         if name == "report":
