@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "decontam_e2e.jsonl"
 MT_BENCH = Path(os.environ.get("DECONTAM_E2E_MT_BENCH", "/work/shared/testbed/fastchat/mt_bench/question.jsonl"))
-PLANTED = ("verbatim", "rephrase", "translation")
+PLANTED = ("verbatim", "rephrase", "rephrase_hard", "translation")
 KINDS = (*PLANTED, "lookalike", "unrelated")
 
 

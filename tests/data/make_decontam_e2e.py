@@ -4,8 +4,9 @@ An end-to-end evaluation set for `decontam check` (issue #14, "Why"): ordinary c
 that match no benchmark item, and, planted among them, verbatim pastes, hand-written
 rephrasings (inside chat framing, some with typos), translations (es/de/fr/zh) and same-topic
 look-alikes that ask for a different task, of HumanEval and MT-bench (first turn) items.
-Every row has `id`, `text`, `kind` (unrelated | verbatim | rephrase | translation |
-lookalike) and `label` (`humaneval:HumanEval/N`, `mt_bench:N` or "" for none); the check reads
+`rephrase_hard` rows say the task in other words, without the item's function name, examples
+or key phrases. Every row has `id`, `text`, `kind` (unrelated | verbatim | rephrase |
+rephrase_hard | translation | lookalike) and `label` (`humaneval:HumanEval/N`, `mt_bench:N` or "" for none); the check reads
 only `id` and `text`. Written by hand for this set; never used to fit anything.
 
     python tests/data/make_decontam_e2e.py          # rewrites the .jsonl next to this file
@@ -68,6 +69,26 @@ REPHRASE = [
     ("mt_bench:144", "what is the central dogma of molecular biology, which processes does it involve, and who gave it that name?"),
     ("mt_bench:150", "How did the Alps and the Rhine River shape settlement and agriculture in Western Europe? Give me three impacts."),
     ("mt_bench:159", "I'm travelling to Japan for work next month. What business etiquette norms should I know about when doing business there?"),
+]
+
+# Harder: the task in other words, without the item's function name, examples or key phrases.
+REPHRASE_HARD = [
+    ("humaneval:HumanEval/1", "i get a string like '( ) (( )) (( )( ))' made of several balanced bracket clusters with spaces in between. I want to split it into the individual top-level clusters as a list of strings and drop the spaces. how?"),
+    ("humaneval:HumanEval/3", "Bank account starts empty. I get a list of deposits (positive) and withdrawals (negative) in order. Write code telling me whether the account ever goes into the red at any point."),
+    ("humaneval:HumanEval/5", "how do I put a separator value in between each pair of neighbouring items of a python list of ints? e.g. separator 0 would turn 7 8 9 into 7 0 8 0 9"),
+    ("humaneval:HumanEval/9", "For a sequence of ints I need, at each position, the biggest value seen so far (running maximum) as a new list. Python please, no numpy."),
+    ("humaneval:HumanEval/11", "two equal-length strings of zeros and ones, I need to combine them bit by bit with exclusive or and get the result back as a string of 0/1. quickest way in python?"),
+    ("humaneval:HumanEval/13", "Implement Euclid's algorithm: given two whole numbers return the largest integer that divides both of them."),
+    ("humaneval:HumanEval/19", "Input: words for digits separated by spaces ('seven two nine'). Output: the same words reordered by their numeric value, smallest first, as one string. Can you code this?"),
+    ("humaneval:HumanEval/21", "Given at least two floats, linearly map them so the minimum ends up at 0 and the maximum at 1 (min-max normalisation). Write it as a python function returning the new list."),
+    ("mt_bench:83", "I'm planning an article that pits two well-known phones against each other. Can you sketch the structure for me, with section headings and the main points to compare features, speed and how they feel to use?"),
+    ("mt_bench:85", "Create a memorable, one-of-a-kind character and describe them with vivid imagery and inventive wording, in under two paragraphs."),
+    ("mt_bench:86", "give me a paragraph that puts the reader in the middle of a busy market - what they smell, hear and see."),
+    ("mt_bench:88", "I want the first paragraph of a story where the main character wakes up and discovers they can now travel through time. Make it hook the reader."),
+    ("mt_bench:91", "Talk to me as if you were Elon Musk for the rest of this chat, copying the way he speaks. First: why should humanity go to Mars?"),
+    ("mt_bench:97", "Be my maths tutor: I'll send equations or concepts and you explain them in easy terms with step by step solutions. First up, I don't understand how probability works."),
+    ("mt_bench:101", "Brain teaser: you're running a race and you pass the runner in 2nd place. What place are you in now, and where is the runner you passed?"),
+    ("mt_bench:103", "Thomas is in great health yet he goes to the hospital every single day. Why might that be?"),
 ]
 
 TRANSLATION = [
@@ -238,6 +259,7 @@ def build() -> list[dict[str, str]]:
     for n, label in enumerate(VERBATIM):
         rows.append({"text": FRAMES[n % len(FRAMES)].format(t=bench[label].strip()), "kind": "verbatim", "label": label})
     rows += [{"text": t, "kind": "rephrase", "label": label} for label, t in REPHRASE]
+    rows += [{"text": t, "kind": "rephrase_hard", "label": label} for label, t in REPHRASE_HARD]
     rows += [{"text": t, "kind": "translation", "label": label} for label, _lang, t in TRANSLATION]
     rows += [{"text": t, "kind": "lookalike", "label": label} for label, t in LOOKALIKE]
     for r in rows:

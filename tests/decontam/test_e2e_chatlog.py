@@ -17,7 +17,7 @@ def test_e2e_set_is_deterministic_and_labelled(monkeypatch):
     rows = make.build()
     assert [json.loads(line) for line in make.OUT.read_text(encoding="utf-8").splitlines()] == rows
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"unrelated", "verbatim", "rephrase", "translation", "lookalike"}
+    assert kinds == {"unrelated", "verbatim", "rephrase", "rephrase_hard", "translation", "lookalike"}
     assert all((r["label"] == "") == (r["kind"] == "unrelated") for r in rows)
     assert len({r["text"] for r in rows}) == len(rows)
 
