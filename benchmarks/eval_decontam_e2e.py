@@ -4,7 +4,7 @@ Runs the real check path (`run_check`, the CLI's defaults, no judge) on
 tests/data/decontam_e2e.jsonl (written by tests/data/make_decontam_e2e.py) against HumanEval and
 MT-bench (first turns, from the testbed copy), and scores every row by its label:
 
-- planted rows (verbatim, rephrase, translation): found (flagged for the labelled item),
+- planted rows (verbatim, rephrase, rephrase_hard, translation): found (flagged for the labelled item),
   wrong item (flagged, but not for the labelled item), missed (not flagged);
 - look-alikes (same topic, another task) and unrelated rows: flagged at all.
 
