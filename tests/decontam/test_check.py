@@ -247,7 +247,17 @@ def test_verifier_flags_the_copy_clears_the_twin_and_lists_generic_items(tmp_pat
     assert len(rows) == len(set(rows))
 
 
-def test_verifier_band_limits_judge_calls(tmp_path):
+@pytest.mark.parametrize("band, judged", [(None, None), ([0.0, 1.01], "all"), ([2.0, 3.0], "none")])
+def test_verifier_band_limits_judge_calls(tmp_path, monkeypatch, band, judged):
+    """Only the verifier's uncertain band reaches the judge. The shipped band holds none of these
+    few pairs, so the test also runs with a band holding all of them and one holding none."""
+    import dataclasses
+
+    from curate.models import verify
+
+    if band is not None:
+        model = verify.load_model("decontam")
+        monkeypatch.setattr(verify, "load_model", lambda task: dataclasses.replace(model, band=band))
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(V_TRAIN)))
     client = ScriptedClient(same_if_shared_word("vegetarian"))
@@ -257,3 +267,7 @@ def test_verifier_band_limits_judge_calls(tmp_path):
     [b] = res.benchmarks
     assert b.counts["judge_calls"] == b.counts["verifier_uncertain"] == client.calls
     assert b.counts["judge_calls_saved"] == b.counts["verifier_pairs"] - b.counts["verifier_uncertain"]
+    if judged == "all":
+        assert b.counts["verifier_pairs"] > 0 and client.calls == b.counts["verifier_pairs"]
+    elif judged == "none":
+        assert client.calls == 0 and b.counts["judge_calls_saved"] == b.counts["verifier_pairs"] > 0
