@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_LOGS, REPO
 from curate.core.errors import ConfigError
 from curate.ingest.ingest import IngestConfig, ingest
 from curate.tag.language import LanguageConfig, LanguageTagger, clean_for_detection, tag_language
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_LOGS = REPO / "curate" / "ingest" / "demo_logs"
 
 EVAL = REPO / "tests" / "data" / "lang_eval.jsonl"
 EVAL_LANGS = ("en", "es", "fr", "de", "pt", "it", "nl", "ru", "zh", "ja", "ko", "ar", "pl")

@@ -1,16 +1,19 @@
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DEMO_LOGS, REPO
 from curate.ingest.demo import PII_PROMPTS
 from curate.core.errors import ConfigError, LakeError
 from curate.ingest.ingest import IngestConfig, ingest
 from curate.tag.pii import (PIIConfig, PIIRedactor, find_cards, find_ips, find_phones, find_secrets,
                             luhn_ok, redacted_conversations, resolve_overlaps, tag_pii)
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_LOGS = REPO / "curate" / "ingest" / "demo_logs"
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 

@@ -1,11 +1,15 @@
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conftest import DEMO_LOGS
 from curate.core.errors import CurateError
 from curate.ingest.ingest import IngestConfig, ingest
 from curate.tag.tagging import count_pending, run_tagger
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_LOGS = REPO / "curate" / "ingest" / "demo_logs"
 
 
 def _length(batch: pa.Table) -> pa.Table:
