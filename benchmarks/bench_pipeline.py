@@ -152,11 +152,12 @@ STAGES = ("ingest", "dedup", "llm_server_start", "tag", "decontam", "export")
 # #13's "today": the full model (all-MiniLM-L6-v2) embeds every first prompt for semantic
 # dedup and every training row for decontam (no cheap-first tier anywhere), and every
 # semantic candidate (cosine >= .6, 10 neighbours) goes to the pair verifier from both of
-# its ends, as main did at 6f051c9. `default` is what `curate pipeline` ships; `once` is the
+# its ends, as main did at 6f051c9, with torch on its own thread count (`embed_threads` 0: what
+# main did before the embedding threads setting). `default` is what `curate pipeline` ships; `once` is the
 # default with each candidate pair scored once (`DedupConfig(pairs_once=True)`); `tier` the
 # default with the semantic-dedup tier (`SemanticConfig(tier=True)`) switched on.
 CONTENDERS = {
-    "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False},
+    "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False, "embed_threads": 0},
     "default": {},
     "once": {"pairs_once": True},
     "tier": {"semantic_tier": True},
@@ -175,6 +176,7 @@ def contender(name: str, lake: Path):
     import flows.decontam as fdc
     import flows.dedup as fdd
     from curate.dedup.dedup import DedupConfig
+    from curate.models.embed import default_threads, set_default_threads
     from decontam.check import CheckConfig
     from decontam.lake import LakeCheckConfig
 
@@ -191,10 +193,12 @@ def contender(name: str, lake: Path):
     fdd.DedupConfig = lambda semantic=True: dataclasses.replace(dedup, semantic=semantic)
     fdc.LakeCheckConfig = lambda benchmarks, report_dir: LakeCheckConfig(benchmarks=benchmarks, report_dir=report_dir,
                                                                          check=check)
+    set_default_threads(opts.get("embed_threads"))  # every Embedder the run builds (dedup, verifier, topics, decontam)
     try:
-        yield {"dedup": dataclasses.asdict(dedup), "decontam_tier": check.tier}
+        yield {"dedup": dataclasses.asdict(dedup), "decontam_tier": check.tier, "embed_threads": default_threads()}
     finally:
         fdd.DedupConfig, fdc.LakeCheckConfig = saved
+        set_default_threads(None)
 
 
 class StageClock:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
-from curate.cli.ingest import get_lake, json_option, lake_option
+from curate.cli.ingest import embed_threads_option, get_lake, json_option, lake_option
 
 
 @click.command()
@@ -34,6 +34,7 @@ from curate.cli.ingest import get_lake, json_option, lake_option
 @click.option("--frequency-cap", type=int, default=None, help="Keep at most N copies of a prompt (frequency capping).")
 @click.option("--frequency-cap-percentile", type=float, default=None,
               help="Cap at this percentile of prompt repeat counts (e.g. 99.9).")
+@embed_threads_option
 @click.option("--table", default="dedup", show_default=True, help="Annotation table to write.")
 @json_option
 def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm, shingle, ngram,

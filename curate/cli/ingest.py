@@ -19,6 +19,19 @@ lake_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
 
+def _set_embed_threads(ctx, param, value):
+    if value is not None:  # this process; Ray workers read CURATE_EMBED_THREADS from their environment
+        from curate.models.embed import set_default_threads
+
+        set_default_threads(value)
+    return value
+
+
+embed_threads_option = click.option(
+    "--embed-threads", type=click.IntRange(min=0), default=None, expose_value=False, callback=_set_embed_threads,
+    help="Torch threads for the embedding model on CPU (default: $CURATE_EMBED_THREADS, else 1; 0: torch's own).")
+
+
 def get_lake(lake_root: str | None):
     from curate.core.lake import Lake
 
