@@ -8,7 +8,10 @@ share of distinct texts whose nearest neighbour (among the distinct texts) is th
 
 Variants:
   baseline  SentenceTransformer(model).encode(texts, normalize_embeddings=True)
-  dedup     curate.models.embed.Embedder.embed: each distinct prepared text encoded once
+  dedup     curate.models.embed.Embedder(threads=0).embed: each distinct prepared text encoded
+            once, torch on its own thread count (today's path)
+  threads1  Embedder(threads=1), the default on CPU: the same, torch on one thread (CPU seconds
+            and the largest difference to `dedup`'s vectors are printed too)
   int8      Embedder(quantize=True): dedup + dynamic int8 Linear layers (CPU only)
   fp16      dedup + model.half() (CUDA only)
   static    StaticEmbedder: model2vec distilled from MiniLM (one-off, cached; timed apart)
@@ -75,12 +78,19 @@ def agreement(ref: np.ndarray, got: np.ndarray, texts: list[str]) -> dict:
     return {"mean_cos": float(cos.mean()), "min_cos": float(cos.min()), "nn1_agree": nn}
 
 
-def timed(fn, texts, repeat: int) -> tuple[float, np.ndarray]:
+CPU: dict[str, float] = {}  # variant -> CPU seconds of its fastest run (this process, all threads)
+
+
+def timed(fn, texts, repeat: int, label: str | None = None) -> tuple[float, np.ndarray]:
     best, out = float("inf"), None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(texts)
-        best = min(best, time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        if wall < best:
+            best = wall
+            if label:
+                CPU[label] = time.process_time() - c0
     return best, out
 
 
@@ -117,11 +127,18 @@ def main() -> None:
     t_base, ref = timed(enc, texts, args.repeat)
     rows.append(("baseline: SentenceTransformer.encode", t_base, ref))
 
-    emb = Embedder(path, device=device, batch_size=batch)
+    emb = Embedder(path, device=device, batch_size=batch, threads=0)
     emb._load().float()
     emb.embed(texts[:64])
-    t, v = timed(emb.embed, texts, args.repeat)
+    t, v = timed(emb.embed, texts, args.repeat, "dedup")
     rows.append(("dedup: Embedder.embed", t, v))
+    if device == "cpu":
+        one = Embedder(path, device=device, batch_size=batch, threads=1)
+        t, v1 = timed(one.embed, texts, args.repeat, "threads1")
+        rows.append(("threads1: Embedder(threads=1)", t, v1))
+        print(f"torch threads {torch.get_num_threads()} vs 1: CPU s {CPU['dedup']:.2f} vs {CPU['threads1']:.2f}; "
+              f"largest vector difference {float(np.abs(v - v1).max()):.3g}, "
+              f"{int((np.abs(v - v1).max(1) > 0).sum())} of {len(texts)} vectors differ", file=sys.stderr)
 
     if device == "cpu":
         q = Embedder(path, device="cpu", batch_size=batch, quantize=True)
@@ -163,7 +180,8 @@ def main() -> None:
         a = agreement(ref, v, texts)
         print(f"{name:40s} {t:8.2f} {len(texts) / t:9.0f} {t_base / t:7.2f}x {a['mean_cos']:9.4f} "
               f"{a['min_cos']:8.4f} {a['nn1_agree']:6.3f}")
-        results.append({"variant": name, "seconds": t, "texts_per_s": len(texts) / t, "speedup": t_base / t, **a})
+        results.append({"variant": name, "seconds": t, "cpu_s": CPU.get(name.split(":")[0]), "texts_per_s": len(texts) / t,
+                        "speedup": t_base / t, **a})
     if static_note:
         print(static_note)
 
