@@ -522,11 +522,15 @@ def run_check(
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
                         counts["judge_errors"] += verdict.label == ERROR
                         counts["judge_true"] += verdict.label == TRUE
+                    # A channel-1 pair is decided by the channel's own score: the verifier's decision kept
+                    # under the same (item, row) is channel 0's, where the row was also a candidate, and read
+                    # here it cleared every translation that MiniLM happened to rank in the item's top k.
+                    vd = None if ch == 1 and _channel_scored(nb) else vdec.get((k, i, j))
                     call = decide(
                         i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
-                        verifier=vdec.get((k, i, j)),
+                        verifier=vd,
                         judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut,
-                                               prob=None if vdec.get((k, i, j)) is None else vdec[(k, i, j)].prob),
+                                               prob=None if vd is None else vd.prob),
                         # a channel-1 pair score has attribution built in (request_gap)
                         closest=None if ch == 1 and _channel_scored(nb) else closest[k].get((int(ch), j)),
                         attribution_tolerance=config.attribution_tolerance,
@@ -537,7 +541,7 @@ def run_check(
                     decided_by, target, s = call.decided_by, call.target, call.cosine
                     if decided_by is None:
                         continue
-                    dd = vdec.get((k, i, j))
+                    dd = vd
                     prob = None if dd is None else round(dd.prob, 4)
                     if decided_by == "multilingual" and ch == 1 and _channel_scored(nb):
                         # the channel's score is its pair probability, not a cosine: report it as one

