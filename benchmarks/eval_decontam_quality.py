@@ -262,6 +262,89 @@ def _fit_xl(cal: list[tuple], cols: list[int], precision: float) -> tuple[list[f
     return full, cut
 
 
+XL_CODE_CALIBRATION = Path(__file__).resolve().parent / "data" / "humaneval_translations_calibration.jsonl"
+XL_CODE_OTHER = Path(__file__).resolve().parent / "data" / "code_requests_other_languages.jsonl"
+XL_CODE_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_code_eval.jsonl"
+
+
+def _code_searches(rows: list[dict], others: list[str], distractors: list[str], multi, store, k: int) -> list[tuple]:
+    """The code protocol: every HumanEval item (`query_text`: the docstring's task in words) searched
+    among translated chat requests, as `decontam check` searches a corpus. `rows`: {"item":
+    "HumanEval/N", "text"} translations; `others`: coding requests in other languages that are no
+    HumanEval item; `distractors`: more rows in other languages. An item with a translation: a positive
+    search (its row present) and a negative one (removed); every other item: one negative search (what
+    it meets in the pool: other items' translations, the other requests). Candidates: the channel's top
+    `k` by USE cosine. Same tuples as `_xl_searches`, the set named "humaneval"."""
+    from decontam.benchmarks import load_benchmark
+    from decontam.embed_search import CrossLingualScorer, embed_texts, query_text
+
+    he = load_benchmark("humaneval")
+    ids, items = list(he.ids), list(he.texts)
+    pool = [r["text"] for r in rows] + others + distractors
+    P = embed_texts(pool, multi, store=store)
+    Q = embed_texts([query_text(t) for t in items], multi, store=store)
+    scorer = CrossLingualScorer(multi, items, store=store)
+    own = {ids.index(r["item"]): n for n, r in enumerate(rows)}
+    out = []
+    for i in range(len(items)):
+        cos = P @ Q[i]
+        for positive in ((True, False) if i in own else (False,)):
+            c = cos.copy()
+            if i in own and not positive:
+                c[own[i]] = -2.0
+            cand = np.argsort(-c, kind="stable")[:k]
+            f = scorer.features([i] * len(cand), [pool[j] for j in cand], c[cand].tolist())
+            out.append(("humaneval", i, positive, f, [positive and j == own[i] for j in cand], cand))
+    return out
+
+
+def _xl_code(args: argparse.Namespace, multi, store, logit) -> None:
+    """Fit the code model on the calibration translations (HumanEval 100-163) and score it on
+    tests/data/xl_code_eval.jsonl (HumanEval 1-99, never fitted on)."""
+    from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
+    from decontam.embed_search import XL_CODE_WEIGHTS, XL_CUT, xl_probability
+
+    read = lambda path: [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]  # noqa: E731
+    sets, family = testbed_sets(Path(args.testbed))
+    pool, owner, pool_set = rephrasing_pool(sets, family)
+    # more rows in another language: the Chinese MMLU rephrasings past the scored items
+    zh = [t for t, o, n in zip(pool, owner, pool_set) if "chinese" in n and o[1] >= SCORED]
+    cal_rows, cal_other = read(XL_CODE_CALIBRATION), [r["text"] for r in read(XL_CODE_OTHER)]
+    cal = _code_searches(cal_rows, cal_other, zh, multi, store, args.k)
+    ev = read(XL_CODE_EVAL)
+    ev_rows = [{"item": r["label"], "text": r["text"], "lang": r["lang"]} for r in ev if r["kind"] == "translation"]
+    ev_other = [r["text"] for r in ev if r["kind"] != "translation"]
+    scored = _code_searches(ev_rows, ev_other, zh, multi, store, args.k)
+    w, cut = _fit_xl(cal, [0, 1, 2], args.precision)
+    w_code = w[:3] + [w[-1] - cut + logit(XL_CUT)]
+    print(f"\ncode model {('cos', 'request', 'request_gap')}: {[round(x, 4) for x in w_code]} ({len(cal)} calibration "
+          f"searches, {len(cal_rows)} of them with the item's translation present)\nshipped: {list(XL_CODE_WEIGHTS)}")
+
+    def probs(r, weights):
+        return xl_probability(r[3], code=[True] * len(r[3]), code_weights=weights)
+
+    print(f"\n### code protocol (items: HumanEval, searched by their docstring's task in words; rows: translated "
+          f"chat requests)\n\nEvery HumanEval item is searched among the translations, other-language coding requests "
+          f"that are no HumanEval item and {len(zh)} Chinese MMLU rows; an item with a translation twice (present: a "
+          f"positive; removed: a negative), every other item once (a negative). Candidates: the channel's top {args.k}. "
+          f"'other requests flagged': the coding requests that are no item, flagged for any item.\n")
+    print("| split | translations (languages) | model | P | R | F1 | negative searches flagged | other requests flagged |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for label, rs, rows_, n_rows, n_other in (
+            ("calibration (HumanEval 100-163)", cal, cal_rows, len(cal_rows), len(cal_other)),
+            ("scored: tests/data/xl_code_eval.jsonl (HumanEval 1-99)", scored, ev_rows, len(ev_rows), len(ev_other))):
+        gold = [r[2] for r in rs]
+        langs = sorted({r.get("lang", "?") for r in rows_})
+        for name, weights in (("fitted here", w_code), ("shipped", XL_CODE_WEIGHTS)):
+            pr = [probs(r, weights) for r in rs]
+            p_, r_, f_ = _prf([float(x.max()) >= XL_CUT for x in pr], gold)
+            fp = sum(float(x.max()) >= XL_CUT and not r[2] for x, r in zip(pr, rs))
+            others_flagged = len({int(j) for x, r in zip(pr, rs) for j, y in zip(r[5], x)
+                                  if y >= XL_CUT and n_rows <= j < n_rows + n_other})
+            print(f"| {label} | {n_rows} ({', '.join(langs)}) | {name} | {p_:.3f} | {r_:.3f} | {f_:.3f} | "
+                  f"{fp} of {sum(not g for g in gold)} | {others_flagged} of {n_other} |")
+
+
 def cmd_xl(args: argparse.Namespace) -> None:
     """The multilingual channel's pair score (`decontam.embed_search.CrossLingualScorer`) on the
     search protocol of the Chinese MMLU rephrasings: fitted on the calibration items (past the
@@ -285,6 +368,9 @@ def cmd_xl(args: argparse.Namespace) -> None:
     testbed = Path(args.testbed)
     store = EmbeddingStore(args.cache) if args.cache else None
     multi = MultilingualEmbedder()
+    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
+    if args.code_only:
+        return _xl_code(args, multi, store, logit)
     t0 = time.time()
     sets, family = testbed_sets(testbed)
     pool, owner, pool_set = rephrasing_pool(sets, family)
@@ -300,7 +386,6 @@ def cmd_xl(args: argparse.Namespace) -> None:
     choices = _xl_searches(ch_sets, ch_pool, ch_owner, np.ones(len(ch_pool), bool), family, multi, store, args.k)
     print(f"{len(plain)} + {len(choices)} searches, candidates embedded in {time.time() - t0:.0f}s", file=sys.stderr)
 
-    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
     cal_plain = [r for r in plain if r[1] >= SCORED]
     w, cut = _fit_xl(cal_plain, [0, 1, 2], args.precision)
     w_plain = w[:3] + [w[-1] - cut + logit(XL_CUT)]  # the cut moved onto XL_CUT
@@ -349,6 +434,7 @@ def cmd_xl(args: argparse.Namespace) -> None:
         print(f"\nUSE cuts: {cos_cut:.3f} (F1), {cos_p:.3f} (precision)")
     print("\nA negative search here is also the English set's negative search (all of the item's rephrasings "
           "removed): what the channel flags there adds to the English rows' false positives in a mixed pool.")
+    _xl_code(args, multi, store, logit)
 
 
 def cmd_margins(args: argparse.Namespace) -> None:
@@ -727,6 +813,7 @@ def main() -> None:
     xl.add_argument("--k", type=int, default=5, help="the channel's candidates per item")
     xl.add_argument("--precision", type=float, default=0.95, help="calibration precision the cut must keep")
     xl.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
+    xl.add_argument("--code-only", action="store_true", help="only the code protocol (HumanEval translations)")
     args = parser.parse_args()
     {"xl": cmd_xl, "tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 

