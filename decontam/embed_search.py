@@ -433,6 +433,10 @@ class CrossLingualScorer:
         self.options = (embed_texts(texts, multi, max_chars=max_chars, store=item_store) if texts
                         else np.zeros((0, 1), np.float32))
 
+    def add_rows(self, texts: Sequence[str], vectors: Sequence[np.ndarray]) -> None:
+        """Training rows' whole-text vectors known already (the channel's index holds them)."""
+        self._whole.update((t, np.asarray(v, dtype=np.float32)) for t, v in zip(texts, vectors))
+
     def _segments(self, text: str) -> np.ndarray:
         if text not in self._segs:
             self._prefetch([text])
@@ -641,6 +645,10 @@ class TierIndex:
             multi_cos = np.concatenate([np.full((n, kk), np.nan, np.float32), ms.astype(np.float32)], axis=1)
             xl = CrossLingualScorer(self.multi, list(queries), store=self.store, max_chars=self.max_chars,
                                     item_store=qstore)
+            # the candidates' whole-row vectors are in the index already: not embedded again
+            pos = {int(r): p for p, r in enumerate(self.multi_rows)}
+            cand = sorted({int(j) for j in rows.ravel() if j >= 0})
+            xl.add_rows([self.texts[j] for j in cand], [self.multi_index.reconstruct(pos[j]) for j in cand])
             pairs = [(i, c) for i in range(n) for c in range(rows.shape[1]) if rows[i, c] >= 0]
             probs = xl.score([i for i, _ in pairs], [self.texts[int(rows[i, c])] for i, c in pairs],
                              [float(ms[i, c]) for i, c in pairs])
