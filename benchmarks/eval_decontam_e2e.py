@@ -14,6 +14,7 @@ runs compare the check, not model loading.
 
     python benchmarks/eval_decontam_e2e.py                      # full set, both configs
     python benchmarks/eval_decontam_e2e.py --per-kind 5 --json out.json
+    python benchmarks/eval_decontam_e2e.py --config default --explain   # why each error: the verifier's evidence
 """
 
 from __future__ import annotations
@@ -130,6 +131,55 @@ def evaluate(rows: list[dict], names: tuple[str, ...] | None = None, *, warm_up:
     return report
 
 
+# Feature groups of the pair verifier and the value that speaks most for "the same request":
+# `explain_errors` sets one group at a time to it and reports how far the probability moves.
+EVIDENCE_GROUPS = {
+    "what differs (numbers, names, identifiers)": {"num_diff": 0.0, "name_diff": 0.0, "ident_diff": 0.0},
+    "unmatched content words": {"unmatched_max": 0.0, "unmatched_min": 0.0},
+    "lexical overlap": {"tfidf": 1.0, "same_tfidf": 1.0, "word_jaccard": 1.0, "containment": 1.0, "seg_tfidf": 1.0,
+                        "seg_last": 1.0},
+    "embedding cosines": {"cos_full": 1.0, "cos_multi": 1.0},
+    "length (short, length ratio)": {"short": 0.0, "len_ratio": 1.0},
+}
+
+
+def explain_errors(errors: list[dict], rows: list[dict], benches, verifier=None) -> list[dict]:
+    """For each error of `score`: the decontam verifier's probability for the pair that decides it
+    (the labelled item for a missed or misattributed row, the flagged item for a false flag), its
+    one-line reason, and the probability with each `EVIDENCE_GROUPS` group set to its most
+    favourable value: which evidence keeps a rephrasing out, or lets a look-alike in. The pair is
+    scored alone (both channels embedded here, `gap_other` 0), so the probability can differ a
+    little from the run's."""
+    from curate.models.verify import FEATURES, Verifier, explain, model_matrix
+
+    texts = {f"{b.name}:{i}": t for b in benches for i, t in zip(b.ids, b.texts)}
+    by_id = {r["id"]: r for r in rows}
+    pairs = []
+    for e in errors:
+        for item in ([e["label"]] if e["outcome"] in ("missed", "wrong_item") else e["flagged_for"]):
+            if item in texts:
+                pairs.append((e, item))
+    if not pairs:
+        return []
+    verifier = verifier or Verifier("decontam")
+    a = [texts[item][:2000] for _, item in pairs]
+    b = [by_id[e["id"]]["text"][:2000] for e, _ in pairs]
+    probs, f = verifier.score(a, b)
+    X = model_matrix(f)
+    out = []
+    for n, (e, item) in enumerate(pairs):
+        moved = {}
+        for group, values in EVIDENCE_GROUPS.items():
+            x = X[n : n + 1].copy()
+            for name, v in values.items():
+                x[0, FEATURES.index(name)] = v
+            moved[group] = round(float(verifier.model.proba(x)[0]), 3)
+        out.append({"id": e["id"], "outcome": e["outcome"], "item": item, "probability": round(float(probs[n]), 3),
+                    "cut": verifier.model.threshold, "reason": explain({k: float(v[n]) for k, v in f.items()}, a[n], b[n]),
+                    "probability_if_favourable": moved})
+    return out
+
+
 def table(report: dict) -> str:
     lines = [f"{report['rows']} rows; benchmarks {report['benchmarks']}"]
     for name, r in report["configs"].items():
@@ -143,6 +193,10 @@ def table(report: dict) -> str:
         for e in r["errors"]:
             lines.append(f"    - {e['outcome']:10s} {e['kind']:11s} {e['id']} label={e['label'] or '-'} "
                          f"flagged_for={','.join(e['flagged_for']) or '-'} | {e['text'][:70]!r}")
+        for x in r.get("explained", []):
+            top = sorted(x["probability_if_favourable"].items(), key=lambda kv: -abs(kv[1] - x["probability"]))[:3]
+            lines.append(f"    ? {x['id']} vs {x['item']}: p {x['probability']:.3f} (cut {x['cut']}); "
+                         + ", ".join(f"{g} -> {v:.2f}" for g, v in top) + f" | {x['reason']}")
     return "\n".join(lines)
 
 
@@ -152,8 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", action="append", choices=sorted(configs()),
                     help="default: default and baseline_cosine_top1")
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--explain", action="store_true",
+                    help="for each error of a verifier config: the verifier's probability for the deciding pair and "
+                         "how far it moves with each group of evidence set to its most favourable value")
     args = ap.parse_args(argv)
-    report = evaluate(load_rows(per_kind=args.per_kind), tuple(args.config) if args.config else None)
+    rows = load_rows(per_kind=args.per_kind)
+    report = evaluate(rows, tuple(args.config) if args.config else None)
+    if args.explain:
+        benches = benchmarks()
+        for r in report["configs"].values():
+            if r["verifier"]:
+                r["explained"] = explain_errors(r["errors"], rows, benches)
     print(table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
