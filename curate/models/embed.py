@@ -82,8 +82,9 @@ def default_threads() -> int:
 
     One thread by default: on a CPU shared with other work the second torch thread mostly
     waits for its partner's slice. MiniLM on 1,500 chat prompts, 2 cores at load 12-16:
-    1 thread 16.9-18.6 CPU s, 2 threads 33.9-35.1 CPU s and no shorter in wall time, the same
-    vectors (docs/scale.md). A machine with idle cores to spare can give more.
+    1 thread 16.9-18.6 CPU s, 2 threads 33.9-35.1 CPU s and no shorter in wall time; batched
+    chat prompts gave the same vectors, though some batch shapes differ by ~1e-7 between thread
+    counts (docs/scale.md). A machine with idle cores to spare can give more.
     """
     if _DEFAULT_THREADS is not None:
         return _DEFAULT_THREADS
@@ -160,7 +161,8 @@ class Embedder:
         self.model_name = model or DEFAULT_MODEL
         self.device = device or pick_device()
         # torch intra-op threads while this embedder encodes on CPU (`default_threads()`: 1 unless
-        # set; 0 = torch's own setting). The vectors do not depend on it (tests/curate/test_embed_threads.py).
+        # set; 0 = torch's own setting). The vectors follow this setting, not the process's thread
+        # count; other counts agree to ~1e-7 (tests/curate/test_embed_threads.py).
         self.threads = default_threads() if threads is None else _check_threads(threads)
         self.batch_size = batch_size or (256 if self.device == "cuda" else 64)
         # int8 dynamic quantisation of the Linear layers (CPU only): faster, vectors differ a
