@@ -29,8 +29,9 @@ from curate.cli.ingest import embed_threads_option, get_lake, json_option, lake_
 @click.option("--semantic-threshold", type=float, default=0.9, show_default=True,
               help="Cosine similarity for semantic duplicates.")
 @click.option("--model", default=None, help="Embedding model name or path (default: offline all-MiniLM-L6-v2).")
-@click.option("--semantic-multilingual/--no-semantic-multilingual", default=False, show_default=True,
-              help="Also find translations of a prompt (USE-multilingual; pairs in two scripts).")
+@click.option("--semantic-multilingual/--no-semantic-multilingual", default=None,
+              help="Also find translations of a prompt (USE-multilingual; default: on, and the pair verifier "
+                   "decides each pair of prompts in two languages).")
 @click.option("--frequency-cap", type=int, default=None, help="Keep at most N copies of a prompt (frequency capping).")
 @click.option("--frequency-cap-percentile", type=float, default=None,
               help="Cap at this percentile of prompt repeat counts (e.g. 99.9).")
@@ -45,7 +46,7 @@ def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm,
     against the whole lake. Nothing is deleted: exports choose what to drop.
 
     Example: curate dedup --lake lake --keep longest --frequency-cap 100
-             curate dedup --lake lake --semantic-multilingual
+             curate dedup --lake lake --no-semantic-multilingual
     """
     from curate.dedup.dedup import DedupConfig, run_dedup
     from curate.dedup.minhash import MinHashConfig

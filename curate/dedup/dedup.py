@@ -52,8 +52,8 @@ import pyarrow.parquet as pq
 from curate.dedup.exact import exact_key, normalize_text
 from curate.dedup.minhash import (MinHashConfig, components, estimate_jaccard, near_pairs, recall_band_rows,
                                   signatures)
-from curate.dedup.semantic import (SemanticConfig, SemanticIndex, semantic_static_embedder, tier_candidates,
-                                   tier_pairs)
+from curate.dedup.semantic import (SemanticConfig, SemanticIndex, last_line, pair_languages_differ,
+                                   semantic_static_embedder, tier_candidates, tier_pairs)
 from curate.core.errors import ConfigError
 from curate.core.lake import Lake, new_run_id, write_parquet_atomic
 
@@ -121,6 +121,11 @@ class DedupConfig:
     # -> "Socialization is:" -> "How can observing other people ... reveal cultural norms?" is
     # a chain of plausible links between three different requests. False: connected components.
     split_chains: bool = True
+    # With the verifier: of two semantic duplicate links of one text to two texts the verifier
+    # called different requests (a variant or rejected pair), the weaker is dropped
+    # (`exclusive_links`): a rewording or translation of one template twin otherwise joins
+    # whichever twin is its cluster's representative.
+    exclusive_links: bool = True
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -365,9 +370,12 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             sem_index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=emb.model_id)
             sem_index.add(ukeys, vecs)
             found = sem_index.pairs(ukeys, vecs, threshold=cut, k=sc.k)
-        if sc.multilingual:
-            text_of = lambda keys: _texts_by(con, config, "semantic_key", keys, sem_keys, prompts, ids,  # noqa: E731
-                                             has_table)
+        text_of = lambda keys: _texts_by(con, config, "semantic_key", keys, sem_keys, prompts, ids,  # noqa: E731
+                                         has_table)
+        if config.verify and sc.last_line and static is None:
+            found = found + _last_line_pairs(index_root / "semantic_last", sem_index, ukeys, list(uniq.values()),
+                                             vecs, store, emb, sc, cut, found, stats)
+        if sc.multilingual or (sc.multilingual is None and config.verify):
             found = found + _multilingual_pairs(index_root / "semantic_multi", ukeys, list(uniq.values()), store, emb,
                                                 sc, config.verify, found, text_of, stats)
         stats.embedded, stats.embeddings_reused = store.computed, store.reused
@@ -375,7 +383,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
                                 ids, has_table)
             found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once,
-                                  store=store)
+                                  store=store, exclusive=config.exclusive_links)
         sem_links = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
         for a, b, s in found:
             touched_keys.update((a, b))
@@ -626,16 +634,43 @@ def _multilingual_pairs(folder: Path, keys: list[str], texts: list[str], store, 
         if pair in seen or a not in words or b not in words:
             continue
         seen.add(pair)
-        if (script_language(words[a]) is None) == (script_language(words[b]) is None):
-            continue  # same script: the full model's channel covers the pair
+        if verify:
+            if not pair_languages_differ(words[a], words[b]):
+                continue  # one language: the full model's channel covers the pair
+        elif (script_language(words[a]) is None) == (script_language(words[b]) is None):
+            continue  # without the verifier the channel's cut was fitted on pairs in two scripts only
         fa, fb = store.known(emb.model_id, a), store.known(emb.model_id, b)
         out.append((pair[0], pair[1], float(fa @ fb) if fa is not None and fb is not None else s))
     stats.semantic_tier = {**stats.semantic_tier, "multilingual_pairs": len(out)}
     return out
 
 
+def _last_line_pairs(folder: Path, sem_index: SemanticIndex, keys: list[str], texts: list[str], vecs: np.ndarray,
+                     store, emb, sc: SemanticConfig, cut: float, found: list[tuple[str, str, float]],
+                     stats: DedupStats) -> list[tuple[str, str, float]]:
+    """Candidate pairs of the last-line channel (`SemanticConfig.last_line`), not already among
+    `found`: this batch's last lines against every whole prompt, and this batch's whole prompts
+    against every last line (a persisted index keyed by the prompt's key). Each pair carries
+    the two whole prompts' cosine, which is what the verifier reads."""
+    lines = [(k, ln) for k, t in zip(keys, texts) if (ln := last_line(t, sc.last_line_words)) is not None]
+    index = SemanticIndex.load(folder, vecs.shape[1], sc, index_model_id=emb.model_id)
+    line_keys = [k for k, _ in lines]
+    line_vecs = store.embed([ln for _, ln in lines], emb) if lines else np.zeros((0, vecs.shape[1]), np.float32)
+    index.add(line_keys, line_vecs)
+    cand = sem_index.pairs(line_keys, line_vecs, threshold=cut, k=sc.k) + index.pairs(keys, vecs, threshold=cut, k=sc.k)
+    index.save(folder, {"model_id": emb.model_id, "index_model_id": emb.model_id})
+    have = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
+    pairs = sorted({(min(a, b), max(a, b)) for a, b, _ in cand if (a, b) not in have})
+    ends = sorted({k for p in pairs for k in p})
+    whole = dict(zip(ends, sem_index.vectors(ends)))
+    out = [(a, b, float(min(np.dot(whole[a], whole[b]), 1.0))) for a, b in pairs]
+    stats.semantic_tier = {**stats.semantic_tier, "last_line_pairs": len(out)}
+    return out
+
+
 def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
-                  variant_links: list, *, once: bool = False, store=None) -> list[tuple[str, str, float]]:
+                  variant_links: list, *, once: bool = False, store=None,
+                  exclusive: bool = False) -> list[tuple[str, str, float]]:
     """Keep the candidate pairs the verifier calls the same request; record variants.
 
     `once`: a pair found from both ends (b among a's neighbours and a among b's) is scored
@@ -673,7 +708,43 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
             variant_links.append((kind, c[0], c[1], d.prob))
         else:
             st["rejected"] += 1
+    if exclusive:
+        prob = {(c[0], c[1]): d.prob for c, d in zip(cand, decisions)}
+        same = {frozenset(c[:2]) for c, d in zip(cand, decisions) if d.same}
+        different = {frozenset(c[:2]) for c in cand} - same
+        kept, dropped = exclusive_links(kept, prob, different)
+        if dropped:
+            st["dropped_conflicting"] = st.get("dropped_conflicting", 0) + dropped
     return kept
+
+
+def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, str], float],
+                    different: set[frozenset]) -> tuple[list[tuple[str, str, float]], int]:
+    """Drop the weaker of two duplicate links of one text to two texts the verifier called
+    different requests (`DedupConfig.exclusive_links`): a text is not the same request as both
+    "... by Friday" and "... by Monday", and its translation must not join the cluster of the
+    twin it resembles less. Returns the links kept and how many pairs were dropped.
+
+    >>> kept = [("u", "a", 0.9), ("u", "b", 0.9)]
+    >>> exclusive_links(kept, {("u", "a"): 0.9, ("u", "b"): 0.7}, {frozenset(("a", "b"))})
+    ([('u', 'a', 0.9)], 1)
+    """
+    strength: dict[frozenset, float] = {}
+    for a, b, _ in kept:
+        pair = frozenset((a, b))
+        strength[pair] = max(prob.get((a, b), 0.0), prob.get((b, a), 0.0), strength.get(pair, 0.0))
+    partners: dict[str, list[tuple[float, str]]] = {}
+    for pair, p in strength.items():
+        a, b = sorted(pair)
+        partners.setdefault(a, []).append((p, b))
+        partners.setdefault(b, []).append((p, a))
+    drop: set[frozenset] = set()
+    for u in sorted(partners):
+        ranked = sorted(partners[u], key=lambda t: (-t[0], t[1]))
+        for i, (_, x) in enumerate(ranked):
+            if any(frozenset((x, y)) in different and frozenset((u, y)) not in drop for _, y in ranked[:i]):
+                drop.add(frozenset((u, x)))
+    return [c for c in kept if frozenset(c[:2]) not in drop], len(drop)
 
 
 def split_clusters(clusters: list[tuple[Any, list[Any]]], linked: Callable[[Any, Any], bool],

