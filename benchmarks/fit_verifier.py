@@ -179,6 +179,69 @@ DEDUP_TEMPLATES = [
 ]
 
 
+# Word-swap twins (dedup only; written for fitting, distinct from every evaluation's texts):
+# one request, one word swapped for another real word, often one spelled alike ("inflation" /
+# "deflation", "hotel" / "hostel"): a different request, while a typo of the same word is not.
+SWAP_TEMPLATES = [
+    ("Sort this array of integers in {w} order using merge sort.", [("ascending", "descending")]),
+    ("What is the {w} temperature ever recorded in Antarctica?", [("highest", "lowest"), ("maximum", "minimum")]),
+    ("How do I {w} a zip archive with a password on the command line?", [("encrypt", "decrypt"), ("create", "extract")]),
+    ("Write a Python script that {w}s a CSV file into a SQLite table.", [("import", "export"), ("load", "append")]),
+    ("What was the {w} rate in Argentina last year?", [("inflation", "deflation"), ("birth", "death")]),
+    ("Find me a cheap {w} near the train station in Ghent.", [("hotel", "hostel"), ("bakery", "brewery")]),
+    ("Is it better to {w} potatoes before roasting them?", [("boil", "bake"), ("peel", "slice")]),
+    ("Explain how {w} memory works in a computer.", [("internal", "external"), ("virtual", "shared")]),
+    ("Compute the {w} radius of a torus with these dimensions.", [("inner", "outer")]),
+    ("Write a fable about a {w} who lives in a lighthouse.", [("mouse", "horse"), ("cat", "rat")]),
+    ("What is the average salary of a {w} nurse in Canada?", [("male", "female"), ("night", "day")]),
+    ("Which trains go from the {w} station to the airport?", [("east", "west"), ("north", "south")]),
+    ("Draft an email asking my bank to cancel a {w} card payment.", [("debit", "credit")]),
+    ("How do I get the {w} word of a sentence in JavaScript?", [("first", "last"), ("longest", "shortest")]),
+    ("What should I wear for a {w} interview at a law firm?", [("video", "phone"), ("second", "final")]),
+    ("Convert this paragraph to {w}case letters in Excel.", [("upper", "lower")]),
+    ("Write a SQL query for the total {w} per customer in 2023.", [("revenue", "refunds"), ("orders", "returns")]),
+    ("Recommend a board game for a {w} evening with friends.", [("quiet", "quick"), ("rainy", "summer")]),
+]
+
+# Qualifier twins: a request and the same request with a qualifier that changes what is asked.
+QUALIFIER_TWINS = [
+    ("Reverse a string in Go.", "Reverse a string in Go without allocating a new one."),
+    ("How do I install Docker on Debian?", "How do I install Docker on Debian without root access?"),
+    ("Plan a two-day trip to Lyon.", "Plan a two-day trip to Lyon and Annecy."),
+    ("Explain recursion to a beginner.", "Explain recursion and tail calls to a beginner."),
+    ("Write a function that merges two sorted arrays.", "Write a function that merges two sorted arrays in place."),
+    ("How can I remove duplicate rows from a pandas DataFrame?",
+     "How can I remove duplicate rows from a pandas DataFrame but keep the last one?"),
+    ("Give me a recipe for banana bread.", "Give me a recipe for vegan banana bread."),
+    ("Summarize the plot of Macbeth.", "Summarize the plot of Macbeth scene by scene."),
+    ("Resize an image with ImageMagick.", "Resize an image with ImageMagick and keep its aspect ratio."),
+    ("List the planets of the solar system.", "List the planets of the solar system with their moons."),
+    ("How do I rename a branch in git?", "How do I rename a remote branch in git?"),
+    ("Write a cover letter for a barista job.", "Write a cover letter for a barista job with no experience."),
+]
+
+
+def swap_twin_pairs(*, seed: int = 31) -> list[dict]:
+    """Pairs for the near and semantic models: `SWAP_TEMPLATES` filled with either word of a pair
+    and `QUALIFIER_TWINS` as negatives; each request against a copy with typos (adjacent
+    letters swapped, dropped or doubled) as a positive."""
+    rng = random.Random(seed)
+    src = {"src": "dedup_template"}
+    out = []
+    for t, swaps in SWAP_TEMPLATES:
+        for w1, w2 in swaps:
+            a, b = t.format(w=w1), t.format(w=w2)
+            out.append({**src, "a": a, "b": b, "label": False, "kind": "word_swap"})
+            out.append({**src, "a": b, "b": typo(a, rng, k=rng.randint(1, 2)), "label": False, "kind": "word_swap"})
+            out.append({**src, "a": a, "b": typo(a, rng, k=rng.randint(1, 2)), "label": True, "kind": "typo"})
+            out.append({**src, "a": b, "b": typo(b, rng, k=rng.randint(1, 2)), "label": True, "kind": "typo"})
+    for a, b in QUALIFIER_TWINS:
+        out.append({**src, "a": a, "b": b, "label": False, "kind": "qualifier"})
+        out.append({**src, "a": b, "b": typo(a, rng, k=1), "label": False, "kind": "qualifier"})
+        out.append({**src, "a": b, "b": typo(b, rng, k=rng.randint(1, 2)), "label": True, "kind": "typo"})
+    return out
+
+
 def dedup_template_pairs(templates=DEDUP_TEMPLATES, *, seed: int = 23) -> list[dict]:
     """Pairs for the near and semantic models from `DEDUP_TEMPLATES`: the request reworded
     (and with typos) as positives; another task on the same subject, the same request with
@@ -813,7 +876,7 @@ def main() -> None:
     fit_idf(sorted({t for p in pairs for t in (p["a"], p["b"])}), out / "idf.json")
     # dedup-only pairs come after the IDF fit: the table (which decontam reads too) stays that of
     # the shared pairs, so adding them changes neither idf.json nor decontam.json
-    pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs)
+    pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs) + swap_twin_pairs()
     y_all = np.array([p["label"] for p in pairs], dtype=int)
     X_gap = features_of(pairs, full, multi, with_gap=True)
     X_nogap = X_gap.copy()

@@ -50,6 +50,7 @@ FEATURES = (
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
     "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
     "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code", "seg_tfidf", "seg_last",
+    "swap_words",
 )
 
 _NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
@@ -234,6 +235,88 @@ def _close(w: str, v: str) -> bool:
             return False
         prev2, prev = prev, cur
     return prev[-1] <= limit
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> frozenset[str]:
+    """Whole English words of the MiniLM tokenizer's vocabulary (about 22,500; installed with
+    the default embedding model): what `swap_words` takes for a real word."""
+    from curate.models.embed import default_model_path
+
+    lines = (Path(default_model_path()) / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in lines if w.isascii() and w.isalpha())
+
+
+def _real_word(w: str) -> bool:
+    """A vocabulary word, or one with a plural/-ed/-ing ending on one (the vocabulary lacks
+    many inflected forms: "ounces", "renamed")."""
+    vocab = _vocabulary()
+    if w in vocab:
+        return True
+    for suffix, add in (("s", ""), ("es", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and w[: -len(suffix)] + add in vocab:
+            return True
+    return False
+
+
+def _stem(w: str) -> str:
+    for suffix in ("ing", "es", "ed", "ly", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+def _transposed(w: str, v: str) -> bool:
+    """One adjacent pair of letters swapped ("gk" / "kg", "form" / "from"): a typo, whatever the words."""
+    if len(w) != len(v) or w == v:
+        return False
+    diff = [i for i in range(len(w)) if w[i] != v[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and w[diff[0]] == v[diff[1]] and w[diff[1]] == v[diff[0]]
+
+
+SWAP_CAP = 10
+
+
+def _swap_words(x_words: set[str], y_words: set[str], close: dict[tuple[str, str], bool]) -> float:
+    """How many words (2+ letters, not function words or numbers) one text has and the other
+    lacks, where the other has neither the same word with another ending ("commit" /
+    "commits") nor a typo of it, up to `SWAP_CAP`. Unlike `unmatched_*`, a word two letters from
+    another *real* word is a swap, not a typo ("junior" / "senior", "ounces" / "pounds"), short
+    words count ("UK" / "US", ".py" / ".js"), and it is a count, not an IDF share: near copies
+    of a request differ in typos and punctuation (0), template twins in one or two words."""
+    def keep(w: str) -> bool:
+        return len(w) >= 2 and not w.isdigit() and w not in _FUNCTION_WORDS
+
+    xs = {w for w in x_words if keep(w)}
+    ys = {w for w in y_words if keep(w)}
+    only_x, only_y = sorted(xs - ys), sorted(ys - xs)
+    if not only_x and not only_y:
+        return 0.0
+    count = 0
+    for lone, other in ((only_x, ys), (only_y, xs)):
+        stems = {_stem(v) for v in other}
+        others = sorted(other)
+        for w in lone:
+            if _stem(w) in stems:
+                continue
+            typo = False
+            for v in others:
+                if abs(len(v) - len(w)) > 2:
+                    continue
+                if _transposed(w, v):
+                    typo = True
+                    break
+                hit = close.get((w, v))
+                if hit is None:
+                    hit = close[(w, v)] = _close(w, v)
+                if hit and not (_real_word(w) and _real_word(v)):
+                    typo = True
+                    break
+            if not typo:
+                count += 1
+                if count >= SWAP_CAP:
+                    return float(SWAP_CAP)
+    return float(count)
 
 
 def _content_of(norm: str) -> list[str]:
@@ -498,7 +581,7 @@ def pair_features(
 
 
 _PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual",
-                 "short", "unmatched_max", "unmatched_min", "code")
+                 "short", "unmatched_max", "unmatched_min", "code", "swap_words")
 
 
 def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> tuple[float, ...]:
@@ -523,6 +606,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         max(ua, ub),
         min(ua, ub),
         max(x.code, y.code),
+        _swap_words(wx, wy, close),
     )
 
 

@@ -94,10 +94,10 @@ def test_the_dedup_fitting_templates_share_no_request_with_the_evaluations():
     import json
     from pathlib import Path
 
-    from benchmarks.fit_verifier import dedup_template_pairs
+    from benchmarks.fit_verifier import dedup_template_pairs, swap_twin_pairs
 
     data = Path(__file__).resolve().parents[1] / "data"
-    fit = " ".join(t for p in dedup_template_pairs() for t in (p["a"], p["b"])).lower()
+    fit = " ".join(t for p in dedup_template_pairs() + swap_twin_pairs() for t in (p["a"], p["b"])).lower()
     evals = [json.loads(x)["text"] for x in (data / "dedup_chat_eval.jsonl").read_text(encoding="utf-8").splitlines()]
     for x in (data / "verify_hard.jsonl").read_text(encoding="utf-8").splitlines():
         evals += [json.loads(x)["a"], json.loads(x)["b"]]
