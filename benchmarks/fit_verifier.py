@@ -242,6 +242,44 @@ def swap_twin_pairs(*, seed: int = 31) -> list[dict]:
     return out
 
 
+def real_word_swap_pairs(pairs: list[dict], *, seed: int = 37, limit: int = 400) -> list[dict]:
+    """Negatives for the near and semantic models: a short fitting request (the anchor of a
+    typo positive, up to 200 characters) with one lower-case content word replaced by another
+    real word one edit away ("cost" / "cast", "hotel" / "hovel"; MiniLM tokenizer vocabulary,
+    no other ending of the same word, no transposition), alone and with typos elsewhere: one
+    real word for another is another request, where the typo positives teach that a misspelt
+    word is the same one."""
+    from curate.models.verify import _FUNCTION_WORDS, _stem, _transposed, _vocabulary
+
+    vocab = _vocabulary()
+    rng = random.Random(seed)
+    anchors = sorted({p["a"] for p in pairs if p.get("kind") == "typo" and p["label"] and p["a"].isascii()
+                      and len(p["a"]) <= 200})
+    rng.shuffle(anchors)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for a in anchors:
+        spots = [m for m in re.finditer(r"[a-z]{4,}", a) if m.group(0) in vocab and m.group(0) not in _FUNCTION_WORDS
+                 and not a[max(m.start() - 1, 0)].isalnum() and not a[m.end():m.end() + 1].isalnum()]
+        rng.shuffle(spots)
+        for m in spots:
+            w = m.group(0)
+            near = ({w[:i] + c + w[i + 1:] for i in range(len(w)) for c in letters}
+                    | {w[:i] + c + w[i:] for i in range(len(w) + 1) for c in letters}
+                    | {w[:i] + w[i + 1:] for i in range(len(w))})
+            near = sorted(v for v in near if v != w and len(v) >= 4 and v in vocab and _stem(v) != _stem(w)
+                          and not _transposed(w, v))
+            if near:
+                b = a[:m.start()] + rng.choice(near) + a[m.end():]
+                src = {"src": "dedup_template"}
+                out.append({**src, "a": a, "b": b, "label": False, "kind": "real_word_swap"})
+                out.append({**src, "a": a, "b": typo(b, rng, k=1), "label": False, "kind": "real_word_swap"})
+                break
+        if len(out) >= limit:
+            break
+    return out
+
+
 def dedup_template_pairs(templates=DEDUP_TEMPLATES, *, seed: int = 23) -> list[dict]:
     """Pairs for the near and semantic models from `DEDUP_TEMPLATES`: the request reworded
     (and with typos) as positives; another task on the same subject, the same request with
@@ -877,6 +915,7 @@ def main() -> None:
     # dedup-only pairs come after the IDF fit: the table (which decontam reads too) stays that of
     # the shared pairs, so adding them changes neither idf.json nor decontam.json
     pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs) + swap_twin_pairs()
+    pairs = pairs + real_word_swap_pairs(pairs)
     y_all = np.array([p["label"] for p in pairs], dtype=int)
     X_gap = features_of(pairs, full, multi, with_gap=True)
     X_nogap = X_gap.copy()

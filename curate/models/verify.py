@@ -274,6 +274,23 @@ def _transposed(w: str, v: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and w[diff[0]] == v[diff[1]] and w[diff[1]] == v[diff[0]]
 
 
+def _edits_within(w: str, v: str, limit: int) -> bool:
+    """Edit distance (an adjacent swap counts once) at most `limit`."""
+    if abs(len(w) - len(v)) > limit:
+        return False
+    prev2, prev = None, list(range(len(v) + 1))
+    for i in range(1, len(w) + 1):
+        cur = [i] + [0] * len(v)
+        for j in range(1, len(v) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (w[i - 1] != v[j - 1]))
+            if prev2 is not None and j > 1 and w[i - 1] == v[j - 2] and w[i - 2] == v[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return False
+        prev2, prev = prev, cur
+    return prev[-1] <= limit
+
+
 SWAP_CAP = 10
 
 
@@ -293,7 +310,8 @@ def _swap_words(x_words: set[str], y_words: set[str], close: dict[tuple[str, str
     if not only_x and not only_y:
         return 0.0
     count = 0
-    for lone, other in ((only_x, ys), (only_y, xs)):
+    # a lone word's counterpart may be any word of the other text: "ot" / "to", "whhic" / "which"
+    for lone, other in ((only_x, y_words), (only_y, x_words)):
         stems = {_stem(v) for v in other}
         others = sorted(other)
         for w in lone:
@@ -310,6 +328,10 @@ def _swap_words(x_words: set[str], y_words: set[str], close: dict[tuple[str, str
                 if hit is None:
                     hit = close[(w, v)] = _close(w, v)
                 if hit and not (_real_word(w) and _real_word(v)):
+                    typo = True
+                    break
+                # a misspelt word two edits from a word of the other text ("whhic" / "which")
+                if not hit and min(len(w), len(v)) >= 4 and not _real_word(w) and _edits_within(w, v, 2):
                     typo = True
                     break
             if not typo:
