@@ -274,6 +274,15 @@ def _transposed(w: str, v: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and w[diff[0]] == v[diff[1]] and w[diff[1]] == v[diff[0]]
 
 
+def _vowel_swap(w: str, v: str) -> bool:
+    """One vowel written for another ("capitol" / "capital", "then" / "than"): the commonest
+    misspelling into another real word, read as a typo, not a swap."""
+    if len(w) != len(v) or len(w) < 4:
+        return False
+    diff = [i for i in range(len(w)) if w[i] != v[i]]
+    return len(diff) == 1 and w[diff[0]] in "aeiou" and v[diff[0]] in "aeiou"
+
+
 def _edits_within(w: str, v: str, limit: int) -> bool:
     """Edit distance (an adjacent swap counts once) at most `limit`."""
     if abs(len(w) - len(v)) > limit:
@@ -298,7 +307,8 @@ def _swap_words(x_words: set[str], y_words: set[str], close: dict[tuple[str, str
     """How many words (2+ letters, not function words or numbers) one text has and the other
     lacks, where the other has neither the same word with another ending ("commit" /
     "commits") nor a typo of it, up to `SWAP_CAP`. Unlike `unmatched_*`, a word two letters from
-    another *real* word is a swap, not a typo ("junior" / "senior", "ounces" / "pounds"), short
+    another *real* word is a swap, not a typo ("junior" / "senior", "ounces" / "pounds"; but one
+    vowel for another is a typo: "capitol" / "capital"), short
     words count ("UK" / "US", ".py" / ".js"), and it is a count, not an IDF share: near copies
     of a request differ in typos and punctuation (0), template twins in one or two words."""
     def keep(w: str) -> bool:
@@ -327,7 +337,7 @@ def _swap_words(x_words: set[str], y_words: set[str], close: dict[tuple[str, str
                 hit = close.get((w, v))
                 if hit is None:
                     hit = close[(w, v)] = _close(w, v)
-                if hit and not (_real_word(w) and _real_word(v)):
+                if hit and (not (_real_word(w) and _real_word(v)) or _vowel_swap(w, v)):
                     typo = True
                     break
                 # a misspelt word two edits from a word of the other text ("whhic" / "which")

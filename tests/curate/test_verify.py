@@ -187,5 +187,7 @@ def test_swap_words_tells_a_swapped_real_word_from_a_typo():
     ]
     f = pair_features([base] * len(others), others)
     assert f["swap_words"].tolist() == [2.0, 0.0, 0.0, 1.0, 1.0, 0.0]
-    g = pair_features(["Count the lines of every .py file.", "About 70 kg"], ["Count the lines of every .js file.", "About 70 gk"])
-    assert g["swap_words"].tolist() == [2.0, 0.0]  # short words count; an adjacent swap is a typo
+    g = pair_features(["Count the lines of every .py file.", "About 70 kg", "What is the capital of Peru?"],
+                      ["Count the lines of every .js file.", "About 70 gk", "What is the capitol of Peru?"])
+    # short words count; an adjacent swap is a typo, and so is one vowel for another between real words
+    assert g["swap_words"].tolist() == [2.0, 0.0, 0.0]
