@@ -221,20 +221,9 @@ def _close(w: str, v: str) -> bool:
     """Two words a typo apart: edit distance (adjacent swaps count once) at most 1, or 2 for
     words of 6+ letters."""
     limit = 2 if min(len(w), len(v)) >= 6 else 1
-    if abs(len(w) - len(v)) > limit or min(len(w), len(v)) < 3:
+    if min(len(w), len(v)) < 3:
         return False
-    prev2, prev = None, list(range(len(v) + 1))
-    for i in range(1, len(w) + 1):
-        cur = [i] + [0] * len(v)
-        for j in range(1, len(v) + 1):
-            cost = w[i - 1] != v[j - 1]
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if prev2 is not None and i > 1 and j > 1 and w[i - 1] == v[j - 2] and w[i - 2] == v[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return False
-        prev2, prev = prev, cur
-    return prev[-1] <= limit
+    return _edits_within(w, v, limit)
 
 
 @lru_cache(maxsize=1)
