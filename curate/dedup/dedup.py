@@ -850,39 +850,25 @@ def _split_by_representative(con, config: DedupConfig, lab: np.ndarray, ids: lis
         return [verdict.get(p, False) for p in pairs]
 
     def neighbours(units):
-        index = {u: j for j, u in enumerate(units)}
-        parent = list(range(len(units)))
-
-        def find(x):
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        def union(a, b):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
-        seen: dict[tuple, int] = {}
+        """`units` grouped by what links them (the same text, key or near cluster, a verified
+        semantic link), groups in order of their first unit, each in `units` order."""
+        links: list[tuple[int, int]] = []
+        first: dict[tuple, int] = {}
         for j, u in enumerate(units):
             for key in (("h", u[0]), ("k", u[1]), ("n", near_of.get(u[0]))):
                 if key[1] is None:
                     continue
-                if key in seen:
-                    union(j, seen[key])
+                if key in first:
+                    links.append((first[key], j))
                 else:
-                    seen[key] = j
-        by_key: dict = {}
-        for j, u in enumerate(units):
-            by_key.setdefault(u[1], []).append(j)
-        for a, b in sem_links:
-            if a in by_key and b in by_key:
-                union(by_key[a][0], by_key[b][0])
+                    first[key] = j
+        links += [(first[("k", a)], first[("k", b)]) for a, b in sem_links
+                  if ("k", a) in first and ("k", b) in first]
+        labels = components(len(units), np.array(links, dtype=np.int64).reshape(-1, 2))
         groups: dict[int, list] = {}
         for j, u in enumerate(units):
-            groups.setdefault(find(j), []).append(u)
-        return [groups[g] for g in sorted(groups)]
+            groups.setdefault(int(labels[j]), []).append(u)
+        return list(groups.values())
 
     out = lab.copy()
     fresh = int(lab.max()) + 1 if len(lab) else 0
