@@ -27,6 +27,7 @@ def ensure_harness() -> str:
     """Enter `prefect_test_harness()` once for this process; returns its API URL."""
     global _STACK, _API_URL
     if _STACK is None:
+        _private_websocket_random()
         from prefect.settings import PREFECT_API_URL
         from prefect.testing.utilities import prefect_test_harness
 
@@ -35,6 +36,26 @@ def ensure_harness() -> str:
         _STACK, _API_URL = stack, PREFECT_API_URL.value()
         atexit.register(stack.close)
     return _API_URL
+
+
+def _private_websocket_random() -> None:
+    """Give `websockets` a generator of its own instead of the global `random` state.
+
+    Prefect's events client keeps a websocket to the harness's server open in a background
+    thread; websockets draws each keepalive ping's payload (and reconnect backoff) from the
+    global `random` module. Hypothesis property tests in the same process check that the
+    global state does not change while they draw, so a ping landing mid-draw made them warn
+    (or fail under `-W error`) depending on timing. The payload only needs to be unpredictable
+    enough for a ping, which a private generator is.
+    """
+    import random
+
+    import websockets.asyncio.connection
+    import websockets.client
+
+    for module in (websockets.asyncio.connection, websockets.client):
+        if getattr(module, "random", None) is random:
+            module.random = random.Random()
 
 
 @dataclass
