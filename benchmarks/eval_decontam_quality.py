@@ -247,38 +247,69 @@ def _xl_searches(sets: dict, pool: list[str], owner: list[tuple[str, int]], allo
     return out
 
 
-def _fit_xl(cal: list[tuple], cols: list[int], precision: float) -> tuple[list[float], float]:
-    """Logistic weights over feature columns `cols` of the calibration candidates (0 for the
-    others, then the bias), and the lowest cut on the item score (the best candidate's logit)
-    with calibration precision >= `precision`."""
-    width = cal[0][3].shape[1]
+def _fit_xl(cal: list[tuple], names: tuple[str, ...], precision: float, cut_at: float) -> dict[str, float]:
+    """A pair model by feature name (`decontam.embed_search.XL_COLUMNS`): logistic weights over
+    `names` on the calibration candidates, the bias moved so that the lowest cut on the item
+    score (the best candidate's logit) with calibration precision >= `precision` falls on
+    probability `cut_at` (one threshold for every model)."""
+    from decontam.embed_search import XL_COLUMNS
+
+    cols = [XL_COLUMNS.index(n) for n in names]
     w = fit_logistic(np.concatenate([r[3][:, cols] for r in cal]), [x for r in cal for x in r[4]])
-    full = [0.0] * width + [w[-1]]
-    for c, v in zip(cols, w[:-1]):
-        full[c] = v
-    z = [float((np.nan_to_num(r[3]) @ np.asarray(full[:-1]) + full[-1]).max()) for r in cal]
+    z = [float((r[3][:, cols] @ np.asarray(w[:-1]) + w[-1]).max()) for r in cal]
     gold = [r[2] for r in cal]
     cut = next((c for c in sorted(set(z)) if _prf([x >= c for x in z], gold)[0] >= precision), max(z))
-    return full, cut
+    model = {n: round(float(v), 4) for n, v in zip(names, w[:-1])}
+    model["bias"] = round(float(w[-1] - cut + np.log(cut_at / (1 - cut_at))), 4)
+    return model
 
 
 XL_CODE_CALIBRATION = Path(__file__).resolve().parent / "data" / "humaneval_translations_calibration.jsonl"
 XL_CODE_OTHER = Path(__file__).resolve().parent / "data" / "code_requests_other_languages.jsonl"
 XL_CODE_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_code_eval.jsonl"
+# Same-topic, different-task requests in other languages for HumanEval items 100-163: negatives of the
+# code model's calibration (a translated look-alike, as real corpora have them)
+XL_CODE_LOOKALIKES = Path(__file__).resolve().parent / "data" / "humaneval_xl_lookalikes_calibration.jsonl"
+# MT-bench items the e2e chat log does not use: a translation (positive) and a same-topic, different-task
+# look-alike (negative) each, for the plain model's calibration
+XL_MT_CALIBRATION = Path(__file__).resolve().parent / "data" / "mtbench_xl_calibration.jsonl"
+# 20 look-alikes of the e2e chat log translated into es/de/fr/zh (an evaluation set: never fitted on)
+XL_LOOKALIKES_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_lookalikes_eval.jsonl"
 
 
-def _code_searches(rows: list[dict], others: list[str], distractors: list[str], multi, store, k: int) -> list[tuple]:
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _xl_band(cands: list[tuple[float, bool]], cut: float, level: float = 0.98) -> tuple[float, float]:
+    """The channel's uncertain band on (probability, label) calibration candidates, as
+    benchmarks/fit_verifier.py fits the verifier's: [lo, hi) where below lo the share of negatives
+    and above hi the precision stay >= `level`."""
+    p = np.array([c[0] for c in cands])
+    y = np.array([c[1] for c in cands], dtype=float)
+    order = np.argsort(-p, kind="stable")
+    prec = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
+    hi = next((float(p[order[k]]) for k in range(len(y) - 1, -1, -1) if prec[k] >= level and p[order[k]] >= cut), cut)
+    asc = np.argsort(p, kind="stable")
+    npv = np.cumsum(1 - y[asc]) / np.arange(1, len(y) + 1)
+    lo = next((float(p[asc[k]]) for k in range(len(y) - 1, -1, -1) if npv[k] >= level and p[asc[k]] <= cut), cut)
+    return round(min(lo, cut), 4), round(max(hi, cut), 4)
+
+
+def _code_searches(rows: list[dict], others: list[str], distractors: list[str], multi, store, k: int,
+                   bench=None, name: str = "humaneval") -> list[tuple]:
     """The code protocol: every HumanEval item (`query_text`: the docstring's task in words) searched
     among translated chat requests, as `decontam check` searches a corpus. `rows`: {"item":
-    "HumanEval/N", "text"} translations; `others`: coding requests in other languages that are no
-    HumanEval item; `distractors`: more rows in other languages. An item with a translation: a positive
-    search (its row present) and a negative one (removed); every other item: one negative search (what
-    it meets in the pool: other items' translations, the other requests). Candidates: the channel's top
-    `k` by USE cosine. Same tuples as `_xl_searches`, the set named "humaneval"."""
+    "HumanEval/N", "text"} translations; `others`: requests in other languages that are no item (or
+    same-topic look-alikes); `distractors`: more rows in other languages. An item with a translation: a
+    positive search (its row present) and a negative one (removed); every other item: one negative
+    search (what it meets in the pool: other items' translations, the other requests). Candidates: the
+    channel's top `k` by USE cosine. Same tuples as `_xl_searches`, the set named `name`; `bench`:
+    another benchmark than HumanEval (MT-bench for the plain model)."""
     from decontam.benchmarks import load_benchmark
     from decontam.embed_search import CrossLingualScorer, embed_texts, query_text
 
-    he = load_benchmark("humaneval")
+    he = bench if bench is not None else load_benchmark("humaneval")
     ids, items = list(he.ids), list(he.texts)
     pool = [r["text"] for r in rows] + others + distractors
     P = embed_texts(pool, multi, store=store)
@@ -294,31 +325,55 @@ def _code_searches(rows: list[dict], others: list[str], distractors: list[str], 
                 c[own[i]] = -2.0
             cand = np.argsort(-c, kind="stable")[:k]
             f = scorer.features([i] * len(cand), [pool[j] for j in cand], c[cand].tolist())
-            out.append(("humaneval", i, positive, f, [positive and j == own[i] for j in cand], cand))
+            out.append((name, i, positive, f, [positive and j == own[i] for j in cand], cand))
     return out
 
 
-def _xl_code(args: argparse.Namespace, multi, store, logit) -> None:
-    """Fit the code model on the calibration translations (HumanEval 100-163) and score it on
-    tests/data/xl_code_eval.jsonl (HumanEval 1-99, never fitted on)."""
-    from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
-    from decontam.embed_search import XL_CODE_WEIGHTS, XL_CUT, xl_probability
+def _mt_calibration(args: argparse.Namespace, multi, store) -> list[tuple]:
+    """The plain model's second calibration part: every MT-bench item searched among translations and
+    same-topic look-alikes of 28 MT-bench items the e2e chat log does not use
+    (benchmarks/data/mtbench_xl_calibration.jsonl), the code look-alikes, the other-language coding
+    requests and the Chinese MMLU rows past 100: a small, diverse benchmark, where a row on an item's
+    topic has no sibling item to lose against (MMLU's searches alone taught the model to credit that)."""
+    from benchmarks.eval_decontam_e2e import MT_BENCH, benchmarks
 
-    read = lambda path: [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]  # noqa: E731
+    if not MT_BENCH.exists():
+        raise SystemExit(f"MT-bench questions not found at {MT_BENCH} (set DECONTAM_E2E_MT_BENCH)")
+    mt = benchmarks()[1]
+    rows = _read_jsonl(XL_MT_CALIBRATION)
+    others = ([r["text"] for r in rows if r["kind"] == "lookalike"] + [r["text"] for r in _read_jsonl(XL_CODE_LOOKALIKES)]
+              + [r["text"] for r in _read_jsonl(XL_CODE_OTHER)])
+    return _code_searches([r for r in rows if r["kind"] == "translation"], others, _zh_distractors(args), multi, store,
+                          args.k, bench=mt, name="mt_bench")
+
+
+def _zh_distractors(args: argparse.Namespace) -> list[str]:
+    """More rows in another language: the Chinese MMLU rephrasings past the scored items."""
+    from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
+
     sets, family = testbed_sets(Path(args.testbed))
     pool, owner, pool_set = rephrasing_pool(sets, family)
-    # more rows in another language: the Chinese MMLU rephrasings past the scored items
-    zh = [t for t, o, n in zip(pool, owner, pool_set) if "chinese" in n and o[1] >= SCORED]
-    cal_rows, cal_other = read(XL_CODE_CALIBRATION), [r["text"] for r in read(XL_CODE_OTHER)]
-    cal = _code_searches(cal_rows, cal_other, zh, multi, store, args.k)
-    ev = read(XL_CODE_EVAL)
+    return [t for t, o, n in zip(pool, owner, pool_set) if "chinese" in n and o[1] >= SCORED]
+
+
+def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]:
+    """Fit the code model on the calibration translations (HumanEval 100-163) among other requests and
+    same-topic look-alikes, and score it on tests/data/xl_code_eval.jsonl (HumanEval 1-99, never fitted
+    on); returns the calibration candidates' (probability, label) under the model fitted here."""
+    from decontam.embed_search import XL_CODE_WEIGHTS, XL_CUT, XL_FEATURES, xl_probability
+
+    zh = _zh_distractors(args)
+    cal_rows, cal_other = _read_jsonl(XL_CODE_CALIBRATION), [r["text"] for r in _read_jsonl(XL_CODE_OTHER)]
+    looks = [r["text"] for r in _read_jsonl(XL_CODE_LOOKALIKES)]
+    mt_looks = [r["text"] for r in _read_jsonl(XL_MT_CALIBRATION) if r["kind"] == "lookalike"]
+    cal = _code_searches(cal_rows, looks + cal_other + mt_looks, zh, multi, store, args.k)
+    ev = _read_jsonl(XL_CODE_EVAL)
     ev_rows = [{"item": r["label"], "text": r["text"], "lang": r["lang"]} for r in ev if r["kind"] == "translation"]
     ev_other = [r["text"] for r in ev if r["kind"] != "translation"]
     scored = _code_searches(ev_rows, ev_other, zh, multi, store, args.k)
-    w, cut = _fit_xl(cal, [0, 1, 2], args.precision)
-    w_code = w[:3] + [w[-1] - cut + logit(XL_CUT)]
-    print(f"\ncode model {('cos', 'request', 'request_gap')}: {[round(x, 4) for x in w_code]} ({len(cal)} calibration "
-          f"searches, {len(cal_rows)} of them with the item's translation present)\nshipped: {list(XL_CODE_WEIGHTS)}")
+    w_code = _fit_xl(cal, XL_FEATURES, args.precision, XL_CUT)
+    print(f"\ncode model: {w_code} ({len(cal)} calibration searches, {len(cal_rows)} of them with the item's "
+          f"translation present; {len(looks)} look-alikes among the other rows)\nshipped: {XL_CODE_WEIGHTS}")
 
     def probs(r, weights):
         return xl_probability(r[3], code=[True] * len(r[3]), code_weights=weights)
@@ -328,10 +383,11 @@ def _xl_code(args: argparse.Namespace, multi, store, logit) -> None:
           f"that are no HumanEval item and {len(zh)} Chinese MMLU rows; an item with a translation twice (present: a "
           f"positive; removed: a negative), every other item once (a negative). Candidates: the channel's top {args.k}. "
           f"'other requests flagged': the coding requests that are no item, flagged for any item.\n")
-    print("| split | translations (languages) | model | P | R | F1 | negative searches flagged | other requests flagged |")
+    print("| split | translations (languages) | model | P | R | F1 | negative searches flagged | other requests flagged "
+          "(calibration: the look-alikes) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for label, rs, rows_, n_rows, n_other in (
-            ("calibration (HumanEval 100-163)", cal, cal_rows, len(cal_rows), len(cal_other)),
+            ("calibration (HumanEval 100-163)", cal, cal_rows, len(cal_rows), len(looks)),
             ("scored: tests/data/xl_code_eval.jsonl (HumanEval 1-99)", scored, ev_rows, len(ev_rows), len(ev_other))):
         gold = [r[2] for r in rs]
         langs = sorted({r.get("lang", "?") for r in rows_})
@@ -343,6 +399,50 @@ def _xl_code(args: argparse.Namespace, multi, store, logit) -> None:
                                   if y >= XL_CUT and n_rows <= j < n_rows + n_other})
             print(f"| {label} | {n_rows} ({', '.join(langs)}) | {name} | {p_:.3f} | {r_:.3f} | {f_:.3f} | "
                   f"{fp} of {sum(not g for g in gold)} | {others_flagged} of {n_other} |")
+    return [(float(x), bool(y)) for r in cal for x, y in zip(probs(r, w_code), r[4])]
+
+
+def _xl_false_flags(args: argparse.Namespace) -> None:
+    """`decontam check` (CLI defaults, no caches) on a pool that mixes languages: the e2e chat log, the
+    testbed's Chinese MMLU rows (`*_chinese.jsonl`) and tests/data/xl_lookalikes_eval.jsonl (20 e2e
+    look-alikes translated into es/de/fr/zh), against HumanEval and MT-bench. Prints the translations
+    found and every flag of a row that is no planted copy of the item it is flagged for. Nothing here is
+    fitted on."""
+    from benchmarks.eval_decontam_e2e import benchmarks, load_rows
+    from decontam.check import CheckConfig, run_check
+    from decontam.train_data import TrainData
+
+    e2e = load_rows()
+    rows = [r["text"] for r in e2e]
+    kind = [(r["kind"], r["label"] or "") for r in e2e]
+    for f in sorted((Path(args.testbed) / "llm-decontaminator" / "rephrase").glob("*_chinese.jsonl")):
+        t = [json.loads(x).get("text") or "" for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows += t
+        kind += [("mmlu_zh", f.name)] * len(t)
+    looks = _read_jsonl(XL_LOOKALIKES_EVAL)
+    rows += [r["text"] for r in looks]
+    kind += [("translated_lookalike", r["label"]) for r in looks]
+    t0, c0 = time.time(), time.process_time()
+    res = run_check(TrainData(texts=rows, ids=[f"r{i}" for i in range(len(rows))], parents=list(range(len(rows))),
+                              source="xl-pool", kind="file"), benchmarks(), CheckConfig(cache_dir=None), model_cache=False)
+    print(f"{len(rows)} rows ({len(e2e)} e2e, {sum(k[0] == 'mmlu_zh' for k in kind)} Chinese MMLU, {len(looks)} translated "
+          f"look-alikes) in {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s")
+    found, false = set(), []
+    for b in res.benchmarks:
+        for p in b.flagged:
+            j = int(p.train_id[1:])
+            label = f"{b.name}:{p.test_id}"
+            if kind[j][0] in ("verbatim", "rephrase", "rephrase_hard", "translation") and kind[j][1] == label:
+                found.add((kind[j][0], j))
+            else:
+                false.append((label, p.decided_by, p.probability, kind[j], rows[j][:70]))
+    n_tr = sum(k[0] == "translation" for k in kind)
+    print(f"translations found: {sum(k == 'translation' for k, _ in found)} of {n_tr}; false flags: {len(false)}")
+    for j, k in enumerate(kind):
+        if k[0] == "translation" and (k[0], j) not in found:
+            print("   missed:", k[1], rows[j][:70])
+    for f in sorted(false):
+        print("  ", *f)
 
 
 def cmd_xl(args: argparse.Namespace) -> None:
@@ -363,14 +463,24 @@ def cmd_xl(args: argparse.Namespace) -> None:
     """
     from benchmarks.fit_verifier import rephrasing_pool, testbed_sets
     from curate.models.embed import EmbeddingStore, MultilingualEmbedder
-    from decontam.embed_search import XL_CUT, XL_OPTION_FEATURES, XL_OPTION_WEIGHTS, XL_WEIGHTS, xl_probability
+    from decontam.embed_search import (
+        XL_BAND,
+        XL_CUT,
+        XL_FEATURES,
+        XL_OPTION_FEATURES,
+        XL_OPTION_WEIGHTS,
+        XL_WEIGHTS,
+        xl_probability,
+    )
 
     testbed = Path(args.testbed)
+    if args.false_flags:
+        return _xl_false_flags(args)
     store = EmbeddingStore(args.cache) if args.cache else None
     multi = MultilingualEmbedder()
-    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
     if args.code_only:
-        return _xl_code(args, multi, store, logit)
+        _xl_code(args, multi, store)
+        return
     t0 = time.time()
     sets, family = testbed_sets(testbed)
     pool, owner, pool_set = rephrasing_pool(sets, family)
@@ -386,19 +496,23 @@ def cmd_xl(args: argparse.Namespace) -> None:
     choices = _xl_searches(ch_sets, ch_pool, ch_owner, np.ones(len(ch_pool), bool), family, multi, store, args.k)
     print(f"{len(plain)} + {len(choices)} searches, candidates embedded in {time.time() - t0:.0f}s", file=sys.stderr)
 
-    cal_plain = [r for r in plain if r[1] >= SCORED]
-    w, cut = _fit_xl(cal_plain, [0, 1, 2], args.precision)
-    w_plain = w[:3] + [w[-1] - cut + logit(XL_CUT)]  # the cut moved onto XL_CUT
+    mt_cal = _mt_calibration(args, multi, store)
+    cal_plain = [r for r in plain if r[1] >= SCORED] + mt_cal
+    w_plain = _fit_xl(cal_plain, XL_FEATURES, args.precision, XL_CUT)
     cal_opts = [r for r in choices if r[1] >= SCORED and not np.isnan(r[3][0, 3])]
     # request_gap left out of the options model: options_gap carries the comparison with other items
     # (with both, request_gap took a small positive weight; leave-one-set-out on calibration: no loss)
-    wo, cut_o = _fit_xl(cal_opts, [0, 1, 3, 4], args.precision)
-    w_opts = wo[:-1] + [wo[-1] - cut_o + logit(XL_CUT)]
-    print(f"\nplain model {XL_OPTION_FEATURES[:3]}: {[round(x, 4) for x in w_plain]} ({len(cal_plain)} calibration searches)")
-    print(f"options model {XL_OPTION_FEATURES}: {[round(x, 4) for x in w_opts]} ({len(cal_opts)} calibration searches "
-          f"of items with distinctive options)")
+    w_opts = _fit_xl(cal_opts, XL_OPTION_FEATURES, args.precision, XL_CUT)
+    print(f"\nplain model: {w_plain} ({len(cal_plain)} calibration searches, {len(mt_cal)} of them MT-bench's)")
+    print(f"options model: {w_opts} ({len(cal_opts)} calibration searches of items with distinctive options)")
     print(f"flag at probability >= {XL_CUT} (each model's lowest cut with calibration precision >= {args.precision})")
-    print(f"shipped: {list(XL_WEIGHTS)}, {list(XL_OPTION_WEIGHTS)}")
+    print(f"shipped: {XL_WEIGHTS}, {XL_OPTION_WEIGHTS}")
+    n_mt = sum(r[2] for r in mt_cal)
+    for name, weights in (("fitted here", w_plain), ("shipped", XL_WEIGHTS)):
+        sc = [float(xl_probability(r[3], weights).max()) for r in mt_cal]
+        p_, r_, _ = _prf([x >= XL_CUT for x in sc], [r[2] for r in mt_cal])
+        print(f"MT-bench calibration searches ({n_mt} translations, {len(mt_cal) - n_mt} negative searches), {name}: "
+              f"P {p_:.3f} R {r_:.3f}")
 
     def item_scores(rs, weights, option_weights):
         return [float(xl_probability(r[3], weights, option_weights).max()) for r in rs]
@@ -414,7 +528,7 @@ def cmd_xl(args: argparse.Namespace) -> None:
         sc = item_scores(cal, w_plain, w_opts)
         p_, r_, _ = _prf([x >= XL_CUT for x in sc], gold)
         print(f"\n### {label}\n\nCalibration: {len(cal)} searches ({len(cal) // 2} items of sociology and US history past "
-              f"{SCORED}), pair score fitted here: P {p_:.3f} R {r_:.3f}. F1 (precision/recall) of the channel alone on the "
+              f"{SCORED}), pair score fitted here: P {p_:.3f} R {r_:.3f} (MMLU searches alone). F1 (precision/recall) of the channel alone on the "
               f"first {SCORED} items of each Chinese set (2 searches each), candidates: its top {args.k}:\n")
         print("| set | items with distinctive options | USE cosine, cut fitted for F1 | USE cosine, cut at calibration "
               "precision >= .95 | pair score (fitted here) | pair score (shipped) | negative searches it flags (shipped) |")
@@ -434,7 +548,10 @@ def cmd_xl(args: argparse.Namespace) -> None:
         print(f"\nUSE cuts: {cos_cut:.3f} (F1), {cos_p:.3f} (precision)")
     print("\nA negative search here is also the English set's negative search (all of the item's rephrasings "
           "removed): what the channel flags there adds to the English rows' false positives in a mixed pool.")
-    _xl_code(args, multi, store, logit)
+    cands = _xl_code(args, multi, store)
+    cands += [(float(x), bool(y)) for r in cal_plain + cal_opts for x, y in zip(xl_probability(r[3], w_plain, w_opts), r[4])]
+    print(f"\nthe channel's uncertain band (judged when a judge is served), fitted here: {_xl_band(cands, XL_CUT)}; "
+          f"shipped: {XL_BAND}")
 
 
 def cmd_margins(args: argparse.Namespace) -> None:
@@ -814,6 +931,8 @@ def main() -> None:
     xl.add_argument("--precision", type=float, default=0.95, help="calibration precision the cut must keep")
     xl.add_argument("--cache", help="embedding store folder (vectors are kept there for reruns)")
     xl.add_argument("--code-only", action="store_true", help="only the code protocol (HumanEval translations)")
+    xl.add_argument("--false-flags", action="store_true",
+                    help="decontam check on the e2e log + Chinese MMLU rows + translated look-alikes: what is flagged")
     args = parser.parse_args()
     {"xl": cmd_xl, "tier": cmd_tier, "margins": cmd_margins, "compare": cmd_compare, "embed": cmd_embed, "hard-pairs": cmd_hard_pairs, "report": cmd_report}[args.cmd](args)
 

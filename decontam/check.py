@@ -40,6 +40,7 @@ from decontam.embed_search import (
     DEFAULT_MULTI_K,
     DEFAULT_PROPOSE_K,
     INDEX_TYPES,
+    XL_BAND,
     XL_CUT,
     Neighbours,
     TierIndex,
@@ -220,20 +221,24 @@ class CheckResult:
         return out
 
 
-def _judge_says(verdict, cosine: float, calibration, judge_model, margin_cut, prob: float | None = None) -> bool | None:
+def _judge_says(verdict, cosine: float | None, calibration, judge_model, margin_cut,
+                prob: float | None = None) -> bool | None:
     """The judge's decision on a pair, or None when it has none: no usable verdict, or neither
     a calibration that covers this judge nor a margin cut to read the verdict with.
 
     A pair the verifier scored (`prob`) is decided by the calibration's fusion of that
     probability and the margin when it has one (fitted on the verifier's band pairs);
-    otherwise by its fusion of cosine and margin, else the margin cut."""
+    otherwise by its fusion of cosine and margin, else the margin cut. `cosine` None (a
+    multilingual-channel pair: its score is the channel's probability, on no scale either
+    fusion was fitted on): the margin cut alone."""
     if verdict is None or verdict.label == ERROR or verdict.margin is None:
         return None
     if prob is not None and calibration is not None:
         banded = calibration.band_says(prob, verdict.margin, judge_model)
         if banded is not None:
             return banded
-    fused = calibration.fused_says(cosine, verdict.margin, judge_model) if calibration is not None else None
+    fused = (calibration.fused_says(cosine, verdict.margin, judge_model)
+             if calibration is not None and cosine is not None else None)
     if fused is not None:
         return fused
     return verdict.margin >= margin_cut if margin_cut is not None else None
@@ -441,16 +446,24 @@ def run_check(
     # Gather the judge's work over all benchmarks first, so it runs as one concurrent batch.
     # With the verifier on, only pairs in its uncertain band are judged.
     jobs: list[tuple[int, int, int, float]] = []  # (bench k, test i, train j, cosine)
+    queued: set[tuple[int, int, int]] = set()
     for k, b in enumerate(benches):
         nb = neighbours[k]
-        if nb is None:
+        if nb is None or judge is None:
             continue
         for i in range(len(b)):
             for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
                 if j < 0:
                     continue
-                d = vdec.get((k, i, int(j)))
-                if floor <= s < (high if ch == 0 else np.inf) and judge is not None and (d is None or d.uncertain):
+                if ch == 1 and _channel_scored(nb):
+                    # the channel's probability decides its pairs: judged in its own uncertain band, not by
+                    # the floor (a cosine) nor by channel 0's verifier decision kept under the same (item, row)
+                    judged = XL_BAND[0] <= s < XL_BAND[1]
+                else:
+                    d = vdec.get((k, i, int(j)))
+                    judged = floor <= s < (high if ch == 0 else np.inf) and (d is None or d.uncertain)
+                if judged and (k, i, int(j)) not in queued:  # a row both channels found: one verdict
+                    queued.add((k, i, int(j)))
                     jobs.append((k, i, int(j), float(s)))
     verdicts: dict[tuple[int, int, int], Verdict] = {}
     judge_stats: dict[str, int] = {}
@@ -515,8 +528,9 @@ def run_check(
                     counts["candidates"] += 1
                     counts["multilingual_candidates"] += ch == 1
                     verdict = verdicts.get((k, i, j))
+                    scored_ch1 = ch == 1 and _channel_scored(nb)  # s: the channel's probability, not a cosine
                     for row in groups[j]:
-                        if (i, row) in flagged:
+                        if (i, row) in flagged and not scored_ch1:
                             flagged[(i, row)].cosine = s
                     if verdict is not None:
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
@@ -529,8 +543,8 @@ def run_check(
                     call = decide(
                         i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
                         verifier=vd,
-                        judge_says=_judge_says(verdict, s, config.calibration, judge_model, margin_cut,
-                                               prob=None if vd is None else vd.prob),
+                        judge_says=_judge_says(verdict, None if scored_ch1 else s, config.calibration, judge_model,
+                                               margin_cut, prob=None if vd is None else vd.prob),
                         # a channel-1 pair score has attribution built in (request_gap)
                         closest=None if ch == 1 and _channel_scored(nb) else closest[k].get((int(ch), j)),
                         attribution_tolerance=config.attribution_tolerance,

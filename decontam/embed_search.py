@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -239,40 +239,124 @@ DEFAULT_PROPOSE_K = 128
 # 99.7% of the scored ones (benchmarks/eval_decontam_quality.py xl); its pair score decides.
 DEFAULT_MULTI_K = 5
 def other_language_rows(langs: Sequence[str | None] | None, texts: Sequence[str], bench_lang: str = "en") -> np.ndarray:
-    """Rows whose language differs from the benchmark's: the lake tag where given, else the
-    script (Chinese, Russian, Arabic...), else a Latin-script row's stop words (Spanish,
-    German, French, Italian, Portuguese: `latin_language`), so an untagged file's Spanish
-    translation of an item reaches the multilingual channel too."""
+    """Rows whose language differs from the benchmark's: the lake tag where given, else
+    `row_language` (the script; a Latin-script row's Spanish, German, French, Italian or
+    Portuguese stop words; for another Latin-script row that does not read as English, the lake's
+    own language tagger), so an untagged file's Spanish, Dutch or Polish translation of an item
+    reaches the multilingual channel too."""
     out = []
     for j, t in enumerate(texts):
         lang = langs[j] if langs is not None else None
         if lang in (None, "", "unknown"):
-            lang = script_language(t or "") or latin_language(t or "")
+            lang = row_language(t or "")
         if lang is not None and lang.split("-")[0].lower() != bench_lang:
             out.append(j)
     return np.asarray(out, dtype=np.int64)
 
 
+# English function words: a Latin-script row with hardly any reads as another language (or code)
+_EN_FUNCTION = frozenset("""a an the of to in on at by for with from and or but not no is are was were be been
+being am do does did have has had can could will would should may might must this that these those it its i you he she
+we they me my your our their what which who whom whose how why when where if then than there here as so all any some
+each every about into over under after before between through during up down out off again also only just very
+write give make find explain""".split())
+_LATIN_WORD = re.compile(r"[^\W\d_]{2,}")
+_PUNCT = "\"'()[]{}<>.,;:!?¿¡«»“”‘’*-"
+_CODE_LINE = re.compile(r"^\s*(?:def|class|import|from|return|for|while|if|elif|else|#include|public|private|function|"
+                        r"const|let|var|int|void|fn|func|package|using|SELECT|select)\b|[;{}]\s*$", re.M)
+
+
+def _reads_as_other_latin(text: str) -> bool:
+    """A cheap test, before any detector runs: a Latin-script text of a few words, fewer than 1
+    in 5 of them English function words, and not code. Measured: 27 of 4,862 English testbed
+    texts pass it (MMLU answer stems, "Statement 1 | ...", all then tagged English but one
+    Spanish-English row); of 235 translated requests in 13 languages, every one is found not
+    English (script and stop words alone missed 9: de, nl, pl, tr; `/work/notes/xl4/prefilter.py`)."""
+    sample = text[:400]
+    # str.split first: most rows are English and settle here at C speed
+    words = [w.strip(_PUNCT) for w in sample.casefold().split()]
+    if len(words) < 4 or sum(w in _EN_FUNCTION for w in words) >= len(words) / 5:
+        return False
+    words = _LATIN_WORD.findall(sample)
+    return len(words) >= 4 and sum(w.casefold() in _EN_FUNCTION for w in words) < len(words) / 5 \
+        and not _CODE_LINE.search(sample)
+
+
+_TAGGER: Any = None
+
+
+def row_language(text: str) -> str | None:
+    """The language of an untagged row, enough to tell whether it is the benchmark's: 'xx' for
+    a non-Latin script (`script_language`), a Latin-script row's stop words (es, de, fr, it, pt:
+    `latin_language`), else for a row that does not read as English (`_reads_as_other_latin`:
+    Dutch, Polish, Turkish, Swedish, Vietnamese...) the ISO code from the lake's own language
+    tagger (`curate.tag.language.LanguageTagger`, lingua, loaded on first need), else None
+    (English, or too little text to tell).
+
+    >>> row_language("Escribe una función que devuelva el factorial de n."), row_language("Sort a list.")
+    ('es', None)
+    """
+    lang = script_language(text) or latin_language(text)
+    if lang is not None or not _reads_as_other_latin(text):
+        return lang
+    global _TAGGER
+    if _TAGGER is None:
+        from curate.tag.language import LanguageConfig, LanguageTagger
+
+        # lingua's fast mode (trigrams): its models load per language as needed (0.5 CPU s for 39
+        # English testbed texts); the lake's default, high accuracy below 120 characters, loaded
+        # every language's models for them: 10 CPU s
+        _TAGGER = LanguageTagger(LanguageConfig(low_accuracy_min_chars=0))
+    found = _TAGGER.detect(text)
+    # its best guess when it is at least even: the fast mode gives 1.0 to each of the 9 translated
+    # requests that get here in the measurement above, .88 to a short Indonesian one; a row it
+    # names wrongly (a list of Greek letter names: Swedish) costs its USE embedding, not a flag
+    return found.code if found.confidence >= 0.5 else None
+
+
 # ---- the multilingual channel's pair score ---------------------------------------------------
 
+# A pair model: a weight per feature name of `XL_COLUMNS` and "bias" (or, as before, a sequence of
+# weights of the first columns, then the bias)
+XLModel = Mapping[str, float] | Sequence[float]
+# Numbers as written in digits, which a translation keeps (`num_miss`)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _SEGMENT = re.compile(r"(?<=[.?!;:\u3002\uff1f\uff01\uff1b\uff1a])\s*|\n+")
 # A trailing answer option line of a multiple-choice item: "A. ...", "(b) ...", "C) ...", "Ｄ．...".
 _OPTION = re.compile(r"^\(?([A-Ha-h])\s*[.)\uff0e\uff09:\uff1a]\s*(\S.*)$")
-# Features of a cross-lingual pair (benchmark item, training row), all from USE-multilingual:
-# `cos` of the whole texts; `request`: how well the item's last sentence or line (its request:
-# "By what means did the United States take possession of the Oregon Territory?") is matched
-# by some sentence of the row; `request_gap`: how much better another item's request is
-# matched by the row. Whole-text cosine cannot tell apart two questions on one quoted passage
-# (201 of 204 MMLU US-history items share theirs): `request` can. Weights and cut fitted by
-# `benchmarks/eval_decontam_quality.py xl` on the search protocol's calibration items only
-# (Chinese MMLU sociology and US history rows past 100; 410 searches), logistic regression on
-# the USE top-5 candidates; the cut is the lowest with calibration precision >= .95.
-XL_FEATURES = ("cos", "request", "request_gap")
-# Calibration: precision .952, recall .873. Scored (first 100 items), P/R: sociology .97/.92,
-# US history .89/.84, abstract algebra .81/.88 (whole-text USE cosine at its F1 cut: .85/.94,
-# .51/.99, .60/1.00).
-XL_WEIGHTS = (6.1395, 7.323, -17.1035, -10.6003)  # per feature, then the bias
+# Features of a cross-lingual pair (benchmark item, training row), all from USE-multilingual
+# except `num_miss`: `cos` of the whole texts; `request`: how well the item's last sentence or
+# line (its request: "By what means did the United States take possession of the Oregon
+# Territory?") is matched by some sentence of the row; `request_gap`: how much better another
+# item's request is matched by the row. Whole-text cosine cannot tell apart two questions on one
+# quoted passage (201 of 204 MMLU US-history items share theirs): `request` can.
+# Two features that do not depend on the benchmark's other items, since a row on an item's topic
+# in a small, diverse benchmark (MT-bench's 80 items) has no sibling item to lose against and
+# `request_gap` alone credits it: `num_miss`, the share of the item's numbers (digits, which a
+# translation keeps) missing from the row ("f(x) = 4x^3 - 9x - 14, find f(2)" against a Chinese
+# question on 4x - 5 in Z_8[x]); `row_cover`, the mean over the row's sentences of their best
+# match among the item's sentences (a row that adds a task of its own covers less).
+XL_FEATURES = ("cos", "request", "request_gap", "num_miss", "row_cover")
+# Every feature the scorer computes, in the column order of `CrossLingualScorer.features`; each
+# model reads its features by name (a weight per name, then "bias").
+XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_miss", "row_cover")
+# The plain model: logistic regression on the USE top-5 candidates of the search protocol's
+# calibration searches (`benchmarks/eval_decontam_quality.py xl`): Chinese MMLU sociology and US
+# history rows past 100 (410 searches) and every MT-bench item searched among translations and
+# same-topic, different-task look-alikes of 28 MT-bench items that the e2e chat log does not use
+# (benchmarks/data/mtbench_xl_calibration.jsonl, 12 languages; 108 searches); the cut is the
+# lowest with calibration precision >= .95, moved onto XL_CUT. Calibration P/R .95/.87. Scored
+# (first 100 items), P/R: sociology .99/.91, US history .91/.84, abstract algebra .84/.85
+# (before num_miss, row_cover and the MT-bench rows: .97/.92, .89/.84, .81/.88).
+XL_WEIGHTS = {"cos": 3.8824, "request": 7.9379, "request_gap": -12.807, "num_miss": -2.072,
+              "row_cover": 4.506, "bias": -12.0498}
 XL_CUT = 0.4433
+# The channel's uncertain band: with a judge served, its pairs with a probability in [lo, hi) are
+# judged (the verifier's band is for channel 0). Fitted by `eval_decontam_quality.py xl` on the
+# calibration candidates of all three models, as benchmarks/fit_verifier.py fits the verifier's:
+# above hi precision stays >= .98, below lo the share of negatives stays >= .98. Below the cut
+# it stays >= .98 everywhere: a judge may clear a flag of the channel, not add one.
+XL_BAND = (0.4433, 0.9288)
 # A multiple-choice item (stem, then lettered option lines) is matched on its options too:
 # `options` = the mean over the item's distinctive options of their best match among the row's
 # sentences and lines, `options_gap` = how much better another item's options are matched. An
@@ -287,20 +371,24 @@ XL_CUT = 0.4433
 # >= .95 falls on XL_CUT (one threshold in CheckConfig for both). Scored (first 100 items),
 # P/R: sociology .96/.99, US history .95/.98, abstract algebra .77/.84 (16 of its 100 items
 # have distinctive options; "Statement 1 | ..." items share theirs).
-XL_OPTION_FEATURES = XL_FEATURES + ("options", "options_gap")
-XL_OPTION_WEIGHTS = (10.6252, 15.9592, 0.0, 17.7563, -13.6689, -24.666)
+XL_OPTION_FEATURES = ("cos", "request", "options", "options_gap")
+XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "options_gap": -13.6689, "bias": -24.666}
 # A code item (a function with a docstring, as HumanEval's) is searched and matched by its task in
 # words, `code_request`: the channel's query is the docstring's prose, not the code, and `request`
-# is that prose matched by the row's best sentence or by the row as a whole. A third model over
-# XL_FEATURES decides its pairs, fitted by `eval_decontam_quality.py xl` (code protocol) on
-# hand-written translations of HumanEval items 100-163 (benchmarks/data/
-# humaneval_translations_calibration.jsonl, 64 rows in es/de/fr/zh/it/pt/ru/ja) among 31
-# other-language coding requests that are no HumanEval item and the Chinese MMLU rows past 100:
-# every item searched (an item with a translation with it present and removed), 228 searches;
-# bias shifted so that its lowest cut with calibration precision >= .95 is XL_CUT. Calibration
-# P/R .949/.578; scored on tests/data/xl_code_eval.jsonl (41 translations of HumanEval 1-99 in 9
-# languages, 19 other requests; never fitted on): P/R 1.000/.780, no other request flagged.
-XL_CODE_WEIGHTS = (9.2348, 1.3072, -23.6047, -9.0149)
+# is that prose matched by the row's best sentence or by the row as a whole; `row_cover` matches
+# the row's sentences with the prose's. A third model over XL_FEATURES decides its pairs, fitted by
+# `eval_decontam_quality.py xl` (code protocol) on hand-written translations of HumanEval items
+# 100-163 (benchmarks/data/humaneval_translations_calibration.jsonl, 64 rows in
+# es/de/fr/zh/it/pt/ru/ja) among 31 other-language coding requests that are no HumanEval item, 24
+# same-topic, different-task look-alikes of items 100-163 (benchmarks/data/
+# humaneval_xl_lookalikes_calibration.jsonl), the MT-bench calibration rows and the Chinese MMLU
+# rows past 100: every item searched (an item with a translation with it present and removed),
+# 228 searches; bias shifted so that its lowest cut with calibration precision >= .95 is XL_CUT.
+# Scored on tests/data/xl_code_eval.jsonl (41 translations of HumanEval 1-99 in 9 languages, 19
+# other requests; never fitted on): P/R 1.000/.707 (.780 before; the model fitted without the
+# look-alikes flagged 4 of the 24, and 0 of 12 with the other 12 in its fit, in each half).
+XL_CODE_WEIGHTS = {"cos": 9.5572, "request": 5.4995, "request_gap": -17.5068, "num_miss": -0.4069,
+                   "row_cover": -0.9888, "bias": -11.6786}
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -393,15 +481,13 @@ class CrossLingualScorer:
     """
 
     def __init__(self, multi: Embedder, items: Sequence[str], *, store: Any | None = None, max_chars: int = 2000,
-                 weights: Sequence[float] = XL_WEIGHTS, option_weights: Sequence[float] = XL_OPTION_WEIGHTS,
-                 code_weights: Sequence[float] = XL_CODE_WEIGHTS, item_store: Any | None = None):
+                 weights: XLModel = XL_WEIGHTS, option_weights: XLModel = XL_OPTION_WEIGHTS,
+                 code_weights: XLModel = XL_CODE_WEIGHTS, item_store: Any | None = None):
         # `item_store`: where the items' sentences and options are kept (a `ModelCache` across
         # runs), else `store`, which keeps the training rows' sentences
         self.multi, self.store, self.max_chars = multi, store, max_chars
         item_store = item_store if item_store is not None else store
-        self.weights = np.asarray(weights, dtype=np.float64)
-        self.option_weights = np.asarray(option_weights, dtype=np.float64)
-        self.code_weights = np.asarray(code_weights, dtype=np.float64)
+        self.weights, self.option_weights, self.code_weights = weights, option_weights, code_weights
         self._segs: dict[str, np.ndarray] = {}
         parts = [split_options(t[: max_chars]) for t in items]
         # An item's request: its last sentence or line outside fenced code (an MMLU question, an
@@ -411,11 +497,14 @@ class CrossLingualScorer:
         prose = [code_request(stem) for stem, _ in parts]
         self.is_code = np.asarray([p is not None for p in prose], dtype=bool)
         plain = [_FENCED.sub("\n", stem).strip() or stem for stem, _ in parts]
-        self._prefetch([t for t, p in zip(plain, prose) if p is None], store=item_store)
+        # an item's sentences (a code item's: its prose's), which `row_cover` matches the row's with
+        self._item_text = [t if p is None else p for t, p in zip(plain, prose)]
+        self._prefetch(self._item_text, store=item_store)
         code_vecs = iter(embed_texts([p for p in prose if p is not None], multi, max_chars=max_chars, store=item_store)
                          if self.is_code.any() else [])
         self.requests = (np.stack([self._segments(t)[-1] if p is None else next(code_vecs)
                                    for t, p in zip(plain, prose)]) if len(items) else np.zeros((0, 1), np.float32))
+        self._numbers = [set(_NUMBER.findall(p if p is not None else stem)) for (stem, _), p in zip(parts, prose)]
         self._whole: dict[str, np.ndarray] = {}
         # distinctive options: those no other item has
         seen: dict[str, int] = {}
@@ -458,10 +547,10 @@ class CrossLingualScorer:
 
     def features(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float], *,
                  mask: Sequence[int | None] | None = None) -> np.ndarray:
-        """One row of `XL_OPTION_FEATURES` per pair (item index, training text, whole-text
-        cosine); `options` and `options_gap` are NaN for an item without distinctive options.
+        """One row of `XL_COLUMNS` per pair (item index, training text, whole-text cosine);
+        `options` and `options_gap` are NaN for an item without distinctive options.
         `mask[n]`: an item left out of pair n's gaps (an evaluation's own source item)."""
-        out = np.full((len(items), len(XL_OPTION_FEATURES)), np.nan, np.float64)
+        out = np.full((len(items), len(XL_COLUMNS)), np.nan, np.float64)
         has_opts = self.option_count > 0
         by_text: dict[str, list[int]] = {}
         for n, t in enumerate(texts):
@@ -482,12 +571,16 @@ class CrossLingualScorer:
                 best = (self.options @ row.T).max(axis=1)
                 per_opt = np.where(has_opts, np.bincount(self.option_owner, weights=best, minlength=len(has_opts))
                                    / np.maximum(self.option_count, 1.0), -2.0)
+            row_numbers = set(_NUMBER.findall(t))
             for n in pairs:
                 i = items[n]
                 left_out = [i] + ([mask[n]] if mask is not None and mask[n] is not None else [])
                 out[n, :3] = (cos[n], *_own_and_gap(per_req, i, left_out))
                 if has_opts[i]:
-                    out[n, 3:] = _own_and_gap(per_opt, i, left_out)
+                    out[n, 3:5] = _own_and_gap(per_opt, i, left_out)
+                mine = self._numbers[i]
+                out[n, 5] = len(mine - row_numbers) / len(mine) if mine else 0.0
+                out[n, 6] = float((row @ self._segments(self._item_text[i]).T).max(axis=1).mean())
         return out
 
     def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
@@ -504,23 +597,32 @@ def _own_and_gap(per_item: np.ndarray, i: int, left_out: Sequence[int]) -> tuple
     return own, (best - own if best > -2.0 else -1.0)
 
 
-def xl_probability(features: np.ndarray, weights: Sequence[float] = XL_WEIGHTS,
-                   option_weights: Sequence[float] = XL_OPTION_WEIGHTS, *, code: Sequence[bool] | None = None,
-                   code_weights: Sequence[float] = XL_CODE_WEIGHTS) -> np.ndarray:
+def _logit(features: np.ndarray, model: XLModel) -> np.ndarray:
+    """A model's logit: its weight per feature name (columns of `XL_COLUMNS`) plus its bias; a
+    plain sequence gives the weights of the first columns in order, then the bias."""
+    if isinstance(model, Mapping):
+        z = np.full(len(features), float(model.get("bias", 0.0)))
+        for name, w in model.items():
+            if name != "bias" and w:
+                z = z + w * features[:, XL_COLUMNS.index(name)]
+        return z
+    w = np.asarray(model, dtype=np.float64)
+    return features[:, : len(w) - 1] @ w[:-1] + w[-1]
+
+
+def xl_probability(features: np.ndarray, weights: XLModel = XL_WEIGHTS, option_weights: XLModel = XL_OPTION_WEIGHTS,
+                   *, code: Sequence[bool] | None = None, code_weights: XLModel = XL_CODE_WEIGHTS) -> np.ndarray:
     """The pair probability: the options model where a pair has option features, the code model
     where `code[n]` (pair n's item is code), else the plain one."""
     f = np.asarray(features, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    z = f[:, : len(w) - 1] @ w[:-1] + w[-1]
+    z = _logit(f, weights)
     if code is not None and np.any(code):
-        wc = np.asarray(code_weights, dtype=np.float64)
         is_code = np.asarray(code, dtype=bool)
-        z[is_code] = f[is_code][:, : len(wc) - 1] @ wc[:-1] + wc[-1]
-    if f.shape[1] >= len(XL_OPTION_FEATURES):
-        wo = np.asarray(option_weights, dtype=np.float64)
-        with_opts = ~np.isnan(f[:, 3])
+        z[is_code] = _logit(f[is_code], code_weights)
+    if f.shape[1] > XL_COLUMNS.index("options"):
+        with_opts = ~np.isnan(f[:, XL_COLUMNS.index("options")])
         if with_opts.any():
-            z[with_opts] = f[with_opts][:, : len(wo) - 1] @ wo[:-1] + wo[-1]
+            z[with_opts] = _logit(f[with_opts], option_weights)
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from decontam.benchmarks import Benchmark
+from decontam.calibrate import Calibration
 from decontam.check import CheckConfig, run_check
 from decontam.embed_search import (
+    XL_COLUMNS,
     XL_CUT,
     CrossLingualScorer,
     code_request,
@@ -17,11 +19,13 @@ from decontam.embed_search import (
     embed_texts,
     other_language_rows,
     query_text,
+    row_language,
     script_language,
     segments,
     split_options,
     xl_probability,
 )
+from decontam.judge import LLMJudge
 from tests.decontam.fakes import BagOfWordsEmbedder
 
 
@@ -182,9 +186,11 @@ class RefusingEmbedder(BagOfWordsEmbedder):
 
 
 def test_english_only_corpus_never_calls_the_multilingual_embedder(tmp_path):
-    """The channel's cost stays with the rows in another language: with none, USE is not loaded."""
+    """The channel's cost stays with the rows in another language: with none, USE is not loaded. (The rows
+    are English sentences: a list of Greek letter names reads as no language, and lingua may call it Swedish.)"""
+    english = [f"what is the {t.split()[0]} of the {t.split()[1]} and how does it relate to {t.split()[2]}" for t in _corpus(40)]
     path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(_corpus(40))))
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(english)))
     bench = Benchmark(name="b", ids=("b/0",), texts=(_corpus(1, seed=3)[0],), data_type="knowledge", source="test")
     res = run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False, multilingual=True,
                                                     verifier=False, top_k=1),
@@ -250,7 +256,7 @@ def test_options_are_matched_and_shared_options_are_boilerplate():
     row = "Which river is the longest? nile river. amazon river."
     f = scorer.features([0, 1, 2], [row] * 3, [0.5] * 3)
     assert f[0, 3] > 0.99 and f[0, 4] < 0 and f[1, 3] < 0.5 < f[1, 4]
-    assert np.isnan(f[2, 3:]).all()
+    assert np.isnan(f[2, 3:5]).all()
     # the options model decides where an item has options, the plain model elsewhere
     p = xl_probability(f, (0, 0, 0, 0.0), (0, 0, 0, 10, 0, -5))
     assert p[0] > 0.99 and p[1] < 0.5 and p[2] == 0.5
@@ -332,3 +338,98 @@ def test_translated_code_task_is_flagged_for_its_humaneval_item(tmp_path):
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
     assert flagged == {("HumanEval/13", "r0", "multilingual")}
+
+
+def test_untagged_rows_in_languages_without_stop_words_reach_the_channel():
+    """Regression: `latin_language` knows es/de/fr/it/pt stop words only, so an untagged Dutch, Polish or
+    Turkish translation never reached the multilingual channel. A Latin-script row with hardly any English
+    function words now asks the lake's language tagger (lingua), which must be sure."""
+    rows = ["Schrijf een Python-functie die de som van twee getallen teruggeeft.",
+            "Napisz funkcję w Pythonie, która zwraca sumę dwóch liczb.",
+            "İki sayının toplamını döndüren bir Python fonksiyonu yaz.",
+            "Write a function that returns the sum of two numbers.",
+            "Ethnographic research produces qualitative data because:",
+            "def add(a, b):\n    return a + b",
+            "ok thanks",
+            "Tulis fungsi Python yang mengembalikan jumlah dua angka."]  # Indonesian, lingua at .88
+    assert [row_language(t) not in (None, "en") for t in rows] == [True] * 3 + [False] * 4 + [True]
+    assert other_language_rows(None, rows, "en").tolist() == [0, 1, 2, 7]
+    # stop words and accents settle none of these two; the tagger names them
+    assert row_language("Schrijf een functie die een lijst getallen in aflopende volgorde sorteert.") == "nl"
+    assert row_language("Napisz funkcję, która zwraca sumę cyfr podanej liczby całkowitej.") == "pl"
+
+
+def test_number_and_coverage_features_do_not_depend_on_other_items():
+    """num_miss: the share of the item's numbers missing from the row (a translation keeps its digits);
+    row_cover: how much of the row the item's sentences cover (a row that adds a task of its own covers
+    less). Neither reads the benchmark's other items: a one-item benchmark gives the same values."""
+    item = "Given that f(x) = 4x^3 - 9x - 14, find the value of f(2)."
+    rows = ["Given that f(x) = 4x^3 - 9x - 14, find the value of f(2).",
+            "Given that f(x) = 4x - 5, find the value of f(3).",
+            "Given that f(x) = 4x^3 - 9x - 14, find the value of f(2). Then write a poem about the sea waves."]
+    one = CrossLingualScorer(BagOfWordsEmbedder(), [item])
+    two = CrossLingualScorer(BagOfWordsEmbedder(), [item, "Write a poem about the sea waves."])
+    f1, f2 = one.features([0] * 3, rows, [0.5] * 3), two.features([0] * 3, rows, [0.5] * 3)
+    num, cover = XL_COLUMNS.index("num_miss"), XL_COLUMNS.index("row_cover")
+    np.testing.assert_allclose(f1[:, [num, cover]], f2[:, [num, cover]])
+    assert f1[0, num] == 0.0 and f1[1, num] == pytest.approx(3 / 5)  # 3, 9, 14 of 4, 3, 9, 14, 2 are missing
+    assert f1[0, cover] == pytest.approx(1.0) and f1[2, cover] < 0.8
+    # a model reads its features by name; the legacy sequence form reads the first columns in order
+    assert xl_probability(f1, {"num_miss": -100.0, "bias": 10.0})[1] < 0.01 < 0.99 < xl_probability(f1, {"bias": 10.0})[1]
+    np.testing.assert_allclose(xl_probability(f1, (1.0, 0.0, 0.0, 0.0)), xl_probability(f1, {"cos": 1.0}))
+
+
+class _MultiBag(BagOfWordsEmbedder):
+    model_id = "fake-multi"
+
+
+_ITEM = "compute the factorial of a positive integer n using recursion and return it as an int value"
+# a Chinese request that pastes the item: a shared 13-gram (the n-gram stage flags it) in a row the
+# multilingual channel also searches (most of its letters are Chinese)
+_PASTE = "请帮我看看下面这道编程题应该怎么做，最好能一步一步地详细解释清楚每一步的思路和原因，非常感谢你的耐心帮助！题目如下：" + _ITEM
+
+
+def _paste_run(tmp_path, monkeypatch, prob, judge=None, multilingual=True):
+    """run_check on the paste and unrelated rows, the channel's pair probability fixed at `prob`."""
+    monkeypatch.setattr(CrossLingualScorer, "score", lambda self, items, texts, cos: np.full(len(items), prob))
+    train = [_PASTE, "今天天气很好，我们去公园散步吧。", "How do I bake bread at home?"]
+    path = tmp_path / f"train-{prob}-{multilingual}.jsonl"
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
+    bench = Benchmark(name="b", ids=("b/0",), texts=(_ITEM,), data_type="code", source="test")
+    return run_check(str(path), [bench], CheckConfig(cache_dir=tmp_path / f"c-{prob}-{multilingual}", top_k=3,
+                                                     multilingual=multilingual),
+                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(), multi_embedder=_MultiBag(),
+                     judge=judge)
+
+
+def test_a_multilingual_probability_never_lands_in_a_flags_cosine_field(tmp_path, monkeypatch):
+    """Regression: a multilingual candidate wrote its pair probability into the `cosine` field of the
+    n-gram flag of the same (item, row)."""
+    res = _paste_run(tmp_path, monkeypatch, prob=0.123456)
+    [b] = res.benchmarks
+    assert b.counts["multilingual_candidates"] >= 1
+    [pair] = [p for p in b.flagged if p.train_id == "r0"]
+    assert pair.decided_by == "ngram"
+    assert pair.cosine is None or abs(pair.cosine - 0.123456) > 1e-3
+
+
+def test_multilingual_pairs_are_judged_in_the_channels_band_by_the_margin(tmp_path, monkeypatch):
+    """With a judge, a multilingual pair goes to it when the channel's probability is in the channel's own
+    uncertain band (not by the cosine floor, nor by channel 0's verifier decision), and the verdict is
+    read without the cosine fusion (the probability is no cosine)."""
+    from decontam.check import _judge_says
+    from decontam.embed_search import XL_BAND
+    from decontam.judge import TRUE, Verdict
+    from tests.decontam.fakes import ScriptedClient, same_if_shared_word
+
+    def calls(prob, multilingual=True):
+        client = ScriptedClient(same_if_shared_word("factorial"))
+        _paste_run(tmp_path, monkeypatch, prob, judge=LLMJudge(client, model="fake-judge"), multilingual=multilingual)
+        return client.calls
+
+    base = calls(0.5, multilingual=False)
+    assert calls(XL_BAND[0] / 2) == base < calls((XL_BAND[0] + XL_BAND[1]) / 2)
+    cal = Calibration(judge_model="q", fused=[1.0, 0.0, 0.0, 0.5], margin_cuts={"*": 1.0})
+    verdict = Verdict(TRUE, margin=0.0)
+    assert _judge_says(verdict, 0.9, cal, "q", 1.0) is True  # a cosine: the fusion
+    assert _judge_says(verdict, None, cal, "q", 1.0) is False  # a channel probability: the margin cut
