@@ -360,7 +360,7 @@ def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]
     """Fit the code model on the calibration translations (HumanEval 100-163) among other requests and
     same-topic look-alikes, and score it on tests/data/xl_code_eval.jsonl (HumanEval 1-99, never fitted
     on); returns the calibration candidates' (probability, label) under the model fitted here."""
-    from decontam.embed_search import XL_CODE_WEIGHTS, XL_CUT, XL_FEATURES, xl_probability
+    from decontam.embed_search import XL_CODE_FEATURES, XL_CODE_WEIGHTS, XL_CUT, xl_probability
 
     zh = _zh_distractors(args)
     cal_rows, cal_other = _read_jsonl(XL_CODE_CALIBRATION), [r["text"] for r in _read_jsonl(XL_CODE_OTHER)]
@@ -371,7 +371,7 @@ def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]
     ev_rows = [{"item": r["label"], "text": r["text"], "lang": r["lang"]} for r in ev if r["kind"] == "translation"]
     ev_other = [r["text"] for r in ev if r["kind"] != "translation"]
     scored = _code_searches(ev_rows, ev_other, zh, multi, store, args.k)
-    w_code = _fit_xl(cal, XL_FEATURES, args.precision, XL_CUT)
+    w_code = _fit_xl(cal, XL_CODE_FEATURES, args.precision, XL_CUT)
     print(f"\ncode model: {w_code} ({len(cal)} calibration searches, {len(cal_rows)} of them with the item's "
           f"translation present; {len(looks)} look-alikes among the other rows)\nshipped: {XL_CODE_WEIGHTS}")
 

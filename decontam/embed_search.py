@@ -321,6 +321,9 @@ def row_language(text: str) -> str | None:
 XLModel = Mapping[str, float] | Sequence[float]
 # Numbers as written in digits, which a translation keeps (`num_miss`)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A code item's function names that are identifiers, not words (`fizz_buzz`, `sortArray`: a
+# translation keeps them; `median` or `digits` would match plain prose): `name_match`
+_DEF_NAME = re.compile(r"(?:^|\n)[ \t]*(?:async\s+)?def\s+([A-Za-z_]\w*_\w+|[A-Za-z_]*[a-z][A-Z]\w*)\s*\(")
 _SEGMENT = re.compile(r"(?<=[.?!;:\u3002\uff1f\uff01\uff1b\uff1a])\s*|\n+")
 # A trailing answer option line of a multiple-choice item: "A. ...", "(b) ...", "C) ...", "Ｄ．...".
 _OPTION = re.compile(r"^\(?([A-Ha-h])\s*[.)\uff0e\uff09:\uff1a]\s*(\S.*)$")
@@ -339,7 +342,7 @@ _OPTION = re.compile(r"^\(?([A-Ha-h])\s*[.)\uff0e\uff09:\uff1a]\s*(\S.*)$")
 XL_FEATURES = ("cos", "request", "request_gap", "num_miss", "row_cover")
 # Every feature the scorer computes, in the column order of `CrossLingualScorer.features`; each
 # model reads its features by name (a weight per name, then "bias").
-XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_miss", "row_cover")
+XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_miss", "row_cover", "name_match")
 # The plain model: logistic regression on the USE top-5 candidates of the search protocol's
 # calibration searches (`benchmarks/eval_decontam_quality.py xl`): Chinese MMLU sociology and US
 # history rows past 100 (410 searches) and every MT-bench item searched among translations and
@@ -356,7 +359,7 @@ XL_CUT = 0.4433
 # calibration candidates of all three models, as benchmarks/fit_verifier.py fits the verifier's:
 # above hi precision stays >= .98, below lo the share of negatives stays >= .98. Below the cut
 # it stays >= .98 everywhere: a judge may clear a flag of the channel, not add one.
-XL_BAND = (0.4433, 0.9288)
+XL_BAND = (0.4433, 0.9286)
 # A multiple-choice item (stem, then lettered option lines) is matched on its options too:
 # `options` = the mean over the item's distinctive options of their best match among the row's
 # sentences and lines, `options_gap` = how much better another item's options are matched. An
@@ -369,26 +372,29 @@ XL_BAND = (0.4433, 0.9288)
 # options), over cos, request, options and options_gap (request_gap: weight 0, options_gap
 # does its job); the bias is shifted so that this model's lowest cut with calibration precision
 # >= .95 falls on XL_CUT (one threshold in CheckConfig for both). Scored (first 100 items),
-# P/R: sociology .96/.99, US history .95/.98, abstract algebra .77/.84 (16 of its 100 items
+# P/R: sociology .96/.99, US history .95/.98, abstract algebra .78/.83 (16 of its 100 items
 # have distinctive options; "Statement 1 | ..." items share theirs).
 XL_OPTION_FEATURES = ("cos", "request", "options", "options_gap")
 XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "options_gap": -13.6689, "bias": -24.666}
 # A code item (a function with a docstring, as HumanEval's) is searched and matched by its task in
 # words, `code_request`: the channel's query is the docstring's prose, not the code, and `request`
 # is that prose matched by the row's best sentence or by the row as a whole; `row_cover` matches
-# the row's sentences with the prose's. A third model over XL_FEATURES decides its pairs, fitted by
-# `eval_decontam_quality.py xl` (code protocol) on hand-written translations of HumanEval items
-# 100-163 (benchmarks/data/humaneval_translations_calibration.jsonl, 64 rows in
-# es/de/fr/zh/it/pt/ru/ja) among 31 other-language coding requests that are no HumanEval item, 24
-# same-topic, different-task look-alikes of items 100-163 (benchmarks/data/
-# humaneval_xl_lookalikes_calibration.jsonl), the MT-bench calibration rows and the Chinese MMLU
-# rows past 100: every item searched (an item with a translation with it present and removed),
-# 228 searches; bias shifted so that its lowest cut with calibration precision >= .95 is XL_CUT.
-# Scored on tests/data/xl_code_eval.jsonl (41 translations of HumanEval 1-99 in 9 languages, 19
-# other requests; never fitted on): P/R 1.000/.707 (.780 before; the model fitted without the
-# look-alikes flagged 4 of the 24, and 0 of 12 with the other 12 in its fit, in each half).
-XL_CODE_WEIGHTS = {"cos": 9.5572, "request": 5.4995, "request_gap": -17.5068, "num_miss": -0.4069,
-                   "row_cover": -0.9888, "bias": -11.6786}
+# the row's sentences with the prose's; `name_match`: the row names one of the item's functions
+# (an identifier such as `fizz_buzz`, which a translation keeps). A third model over
+# XL_CODE_FEATURES decides its pairs, fitted by `eval_decontam_quality.py xl` (code protocol) on
+# hand-written translations of HumanEval items 100-163 (benchmarks/data/
+# humaneval_translations_calibration.jsonl, 64 rows in es/de/fr/zh/it/pt/ru/ja) among 31
+# other-language coding requests that are no HumanEval item, 24 same-topic, different-task
+# look-alikes of items 100-163 (benchmarks/data/humaneval_xl_lookalikes_calibration.jsonl), the
+# MT-bench look-alikes and the Chinese MMLU rows past 100: every item searched (an item with a
+# translation with it present and removed), 228 searches; bias shifted so that its lowest cut with
+# calibration precision >= .95 is XL_CUT. Scored on tests/data/xl_code_eval.jsonl (41 translations
+# of HumanEval 1-99 in 9 languages, 19 other requests; never fitted on): see docs/decontam.md.
+# Without the look-alikes among its negatives, the model flagged 4 of the 24 (fitted on the other
+# half, 0 of 12 in each half) at scored recall .80 instead of .71.
+XL_CODE_FEATURES = XL_FEATURES + ("name_match",)
+XL_CODE_WEIGHTS = {"cos": 9.5211, "request": 5.4814, "request_gap": -17.496, "num_miss": -0.4063,
+                   "row_cover": -0.9945, "name_match": 1.3901, "bias": -11.6402}
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -505,6 +511,8 @@ class CrossLingualScorer:
         self.requests = (np.stack([self._segments(t)[-1] if p is None else next(code_vecs)
                                    for t, p in zip(plain, prose)]) if len(items) else np.zeros((0, 1), np.float32))
         self._numbers = [set(_NUMBER.findall(p if p is not None else stem)) for (stem, _), p in zip(parts, prose)]
+        self._names = [re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)") if names else None
+                       for names in (sorted(set(_DEF_NAME.findall(stem))) for stem, _ in parts)]
         self._whole: dict[str, np.ndarray] = {}
         # distinctive options: those no other item has
         seen: dict[str, int] = {}
@@ -572,6 +580,9 @@ class CrossLingualScorer:
                 per_opt = np.where(has_opts, np.bincount(self.option_owner, weights=best, minlength=len(has_opts))
                                    / np.maximum(self.option_count, 1.0), -2.0)
             row_numbers = set(_NUMBER.findall(t))
+            # row_cover reads the row's stem: a pasted multiple-choice row's option lines ("A. 0")
+            # would count as sentences the item does not cover
+            stem = row[: self._stem_segments(t) or len(row)]
             for n in pairs:
                 i = items[n]
                 left_out = [i] + ([mask[n]] if mask is not None and mask[n] is not None else [])
@@ -580,8 +591,18 @@ class CrossLingualScorer:
                     out[n, 3:5] = _own_and_gap(per_opt, i, left_out)
                 mine = self._numbers[i]
                 out[n, 5] = len(mine - row_numbers) / len(mine) if mine else 0.0
-                out[n, 6] = float((row @ self._segments(self._item_text[i]).T).max(axis=1).mean())
+                out[n, 6] = float((stem @ self._segments(self._item_text[i]).T).max(axis=1).mean())
+                out[n, 7] = float(self._names[i] is not None and self._names[i].search(t) is not None)
         return out
+
+    def _stem_segments(self, text: str) -> int | None:
+        """How many of `text`'s leading segments are its stem when it ends in lettered options
+        (they are then the same sentences as the stem's own), else None."""
+        stem, opts = split_options(text[: self.max_chars])
+        if not opts:
+            return None
+        whole, part = segments(text[: self.max_chars]), segments(stem)
+        return len(part) if whole[: len(part)] == part else None
 
     def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
         return xl_probability(self.features(items, texts, cos), self.weights, self.option_weights,

@@ -374,6 +374,11 @@ def test_number_and_coverage_features_do_not_depend_on_other_items():
     np.testing.assert_allclose(f1[:, [num, cover]], f2[:, [num, cover]])
     assert f1[0, num] == 0.0 and f1[1, num] == pytest.approx(3 / 5)  # 3, 9, 14 of 4, 3, 9, 14, 2 are missing
     assert f1[0, cover] == pytest.approx(1.0) and f1[2, cover] < 0.8
+    # name_match: a code item's function name (an identifier, not a word) named in the row
+    code = CrossLingualScorer(BagOfWordsEmbedder(), ['def fizz_buzz(n: int):\n    """Count the sevens."""\n',
+                                                     'def median(l: list):\n    """Return the median."""\n'])
+    g = code.features([0, 0, 1], ["写一个函数 fizz_buzz(n)", "写一个函数 fizzbuzz", "the median of l"], [0.5] * 3)
+    assert g[:, XL_COLUMNS.index("name_match")].tolist() == [1.0, 0.0, 0.0]
     # a model reads its features by name; the legacy sequence form reads the first columns in order
     assert xl_probability(f1, {"num_miss": -100.0, "bias": 10.0})[1] < 0.01 < 0.99 < xl_probability(f1, {"bias": 10.0})[1]
     np.testing.assert_allclose(xl_probability(f1, (1.0, 0.0, 0.0, 0.0)), xl_probability(f1, {"cos": 1.0}))
