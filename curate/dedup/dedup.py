@@ -126,6 +126,12 @@ class DedupConfig:
     # (`exclusive_links`): a rewording or translation of one template twin otherwise joins
     # whichever twin is its cluster's representative.
     exclusive_links: bool = True
+    # With the verifier: a short text (at most `near_short_chars` characters, normalised) is also
+    # a near candidate of texts at estimated Jaccard >= `near_short_threshold` (below the MinHash
+    # threshold): two or three typos in a 60-character prompt cost a third of its 5-grams
+    # (Jaccard ~.62), so MinHash never proposed such copies; the near model decides. None: off.
+    near_short_threshold: float | None = 0.5
+    near_short_chars: int = 100
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -141,6 +147,10 @@ class DedupConfig:
                 raise ConfigError("give frequency_cap or frequency_cap_percentile, not both")
             if not 0.0 < self.frequency_cap_percentile <= 100.0:
                 raise ConfigError(f"frequency_cap_percentile must be in (0, 100], got {self.frequency_cap_percentile}")
+        if self.near_short_threshold is not None and not 0.0 < self.near_short_threshold < 1.0:
+            raise ConfigError(f"near_short_threshold must be in (0, 1) or None, got {self.near_short_threshold}")
+        if self.near_short_chars < 1:
+            raise ConfigError(f"near_short_chars must be >= 1, got {self.near_short_chars}")
         from curate.core.lake import _check_name
 
         _check_name(self.table)
@@ -313,11 +323,20 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             bands, rows = recall_band_rows(mh.threshold, mh.num_perm)
             mh = dataclasses.replace(mh, bands=bands, rows=rows)
         pairs, sims = near_pairs(all_sig, all_has, mh, active=active)
+        short_cut = config.near_short_threshold
+        if config.verify and short_cut is not None and short_cut < mh.threshold:
+            extra, extra_sims = _short_near_pairs(all_h, all_sig, all_has, mh, short_cut, {
+                h for h, t in zip(hashes, norm) if len(t) <= config.near_short_chars})
+            pairs, sims = np.concatenate([pairs.reshape(-1, 2), extra]), np.concatenate([sims, extra_sims])
         pos = {h: i for i, h in enumerate(all_h)}
         cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(pairs.tolist(), sims.tolist())]
         if config.verify and cand:
             text_of = _texts_by(con, config, "exact_hash", {h for p in cand for h in p[:2]}, hashes, key_texts,
                                 ids, has_table)
+            # below the MinHash threshold, only pairs of two short texts (the other side may be an old text)
+            cand = [c for c in cand if c[2] >= mh.threshold - 1e-6 or (
+                c[0] in text_of and c[1] in text_of
+                and max(len(normalize_text(text_of[c[0]])), len(normalize_text(text_of[c[1]]))) <= config.near_short_chars)]
             cand = _verify_pairs("near", cand, text_of, stats, variant_links, once=config.pairs_once)
         for ha, hb, s in cand:
             touched_hashes.update((ha, hb))
@@ -588,6 +607,21 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
         "variant_of": pa.array(variant_of, pa.string()),
         "variant_probability": pa.array(variant_p, pa.float32()),
     }, schema=SCHEMA)
+
+
+def _short_near_pairs(all_h: list[str], sig: np.ndarray, has: np.ndarray, mh: MinHashConfig, cut: float,
+                      short: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs touching a short new text (`short`: its hashes) at estimated Jaccard in [cut,
+    mh.threshold), banded for recall at `cut`: the near candidates `near_pairs` misses on short
+    texts (`DedupConfig.near_short_threshold`)."""
+    active = np.fromiter((h in short for h in all_h), dtype=bool, count=len(all_h))
+    if not active.any():
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    bands, rows = recall_band_rows(cut, mh.num_perm)
+    pairs, sims = near_pairs(sig, has, dataclasses.replace(mh, threshold=cut, bands=bands, rows=rows, verify=True),
+                             active=active)
+    below = sims < mh.threshold - 1e-6
+    return pairs[below].reshape(-1, 2), sims[below]
 
 
 def _texts_by(con, config: DedupConfig, column: str, keys: set[str], new_keys: list, new_texts: list, ids: list[str],

@@ -92,6 +92,7 @@ def test_optimal_band_rows_fits_num_perm():
 @pytest.mark.parametrize("kwargs", [
     {"key": "assistant"}, {"keep": "newest"}, {"exact": False, "near": False, "semantic": False},
     {"frequency_cap": 0}, {"frequency_cap": 2, "frequency_cap_percentile": 99.0},
+    {"near_short_threshold": 1.0}, {"near_short_chars": 0},
 ])
 def test_bad_config_fails_fast(kwargs):
     with pytest.raises(ConfigError):
@@ -407,6 +408,23 @@ def test_near_candidates_band_for_recall_when_the_verifier_checks_them(lake, tmp
     _run(lake, semantic=False, minhash=mh)
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert (rows["c1"]["duplicate_of"] == "c0") is found
+
+
+SHORT_TYPO_COPY = ["Write a limerick about a cat who hates Mondays.",
+                   "Write a limerikc about a cat who htaes Mondays!!"]  # estimated Jaccard .59 < .65
+
+
+@pytest.mark.parametrize("short_threshold, found", [(0.5, True), (None, False)])
+def test_a_short_prompt_with_typos_below_the_minhash_threshold_is_a_near_candidate(lake, tmp_path, short_threshold,
+                                                                                   found):
+    # two typos in a 47-character prompt cost it 40 % of its 5-grams: MinHash at .65 never
+    # proposed the pair; short texts are candidates from .5 and the near model decides
+    ingest(lake, [write_log(tmp_path / "t.jsonl", SHORT_TYPO_COPY)])
+    stats, _ = _run(lake, semantic=False, near_short_threshold=short_threshold)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert (rows["c1"]["duplicate_of"] == "c0") is found
+    assert (rows["c1"]["duplicate_kind"] == "near") is found
+    assert stats.verified.get("near", {}).get("candidates", 0) == (1 if found else 0)
 
 
 PASSAGE = ("This question refers to the following information.\n"
