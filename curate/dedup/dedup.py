@@ -132,6 +132,12 @@ class DedupConfig:
     # (Jaccard ~.62), so MinHash never proposed such copies; the near model decides. None: off.
     near_short_threshold: float | None = 0.5
     near_short_chars: int = 100
+    # With the verifier: a near duplicate (the MinHash stage's) has at most this many words on one
+    # side only that are no typo of a word on the other (`verify._swap_words`: "explain" / "fix",
+    # "left my job" / "started a new job", "... horizontally and vertically"): a copy differs in
+    # typos and punctuation. Such a pair may still be a semantic duplicate (the semantic model
+    # decides it there). None: the near model alone decides.
+    near_max_swaps: int | None = 0
 
     def __post_init__(self):
         if self.key not in KEY_MODES:
@@ -337,7 +343,8 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             cand = [c for c in cand if c[2] >= mh.threshold - 1e-6 or (
                 c[0] in text_of and c[1] in text_of
                 and max(len(normalize_text(text_of[c[0]])), len(normalize_text(text_of[c[1]]))) <= config.near_short_chars)]
-            cand = _verify_pairs("near", cand, text_of, stats, variant_links, once=config.pairs_once)
+            cand = _verify_pairs("near", cand, text_of, stats, variant_links, once=config.pairs_once,
+                                 max_swaps=config.near_max_swaps)
         for ha, hb, s in cand:
             touched_hashes.update((ha, hb))
             edges["near"].append((node("hash", ha), node("hash", hb)))
@@ -704,7 +711,7 @@ def _last_line_pairs(folder: Path, sem_index: SemanticIndex, keys: list[str], te
 
 def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
                   variant_links: list, *, once: bool = False, store=None,
-                  exclusive: bool = False) -> list[tuple[str, str, float]]:
+                  exclusive: bool = False, max_swaps: int | None = None) -> list[tuple[str, str, float]]:
     """Keep the candidate pairs the verifier calls the same request; record variants.
 
     `once`: a pair found from both ends (b among a's neighbours and a among b's) is scored
@@ -712,7 +719,7 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
     features are symmetric, the clusters and variants are those of scoring both.
     `store` (the lake's `EmbeddingStore`): the multilingual channel's vectors are kept there, so
     decontam's channels read the first prompts' vectors back instead of embedding them again."""
-    from curate.models.verify import Verifier
+    from curate.models.verify import TextCache, Verifier, _swap_words
 
     cand = sorted(c for c in cand if c[0] in text_of and c[1] in text_of)
     if once:
@@ -726,7 +733,11 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
     b = [text_of[x[1]] for x in cand]
     if kind == "near":  # the near model is lexical only: no embedding channel
         zeros = [0.0] * len(cand)
-        decisions = v.decide_many(a, b, cos_full=zeros, cos_multi=zeros, reasons=False)
+        cache = TextCache()
+        decisions = v.decide_many(a, b, cos_full=zeros, cos_multi=zeros, reasons=False, cache=cache)
+        if max_swaps is not None:  # a near copy differs in typos, not in words (`DedupConfig.near_max_swaps`)
+            decisions = [d if not d.same or _swap_words(cache[x].words, cache[y].words, cache.close) <= max_swaps
+                         else dataclasses.replace(d, same=False) for d, x, y in zip(decisions, a, b)]
     else:  # dedup reads no reason: reasons=False gives the same decisions
         decisions = v.decide_many(a, b, cos_full=[x[2] for x in cand], reasons=False)
     kept = []

@@ -50,7 +50,7 @@ FEATURES = (
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
     "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
     "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code", "seg_tfidf", "seg_last",
-    "swap_words",
+    "swap_words", "value_diff",
 )
 
 _NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
@@ -143,6 +143,84 @@ def numbers(text: str) -> set[str]:
         if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
             v = v.replace(",", "")
         out.add(v.replace(",", "."))
+    return out
+
+
+_UNIT_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_SCALE_WORDS = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_LETTERS = re.compile(r"[a-z]+")
+_THOUSANDS_K = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)k\b")
+
+
+def _number_word_values(low: str) -> list[float]:
+    """The values of spelled-out cardinal numbers in a lower-cased text: "three" 3, "twenty-five"
+    25, "two hundred and fifty" 250, "a thousand" 1000. A lone "one" is a pronoun as often as a
+    number ("which one"), so it counts only in a compound or hyphenated to a word ("one-day")."""
+    out: list[float] = []
+    words = list(_LETTERS.finditer(low))
+    k = 0
+    while k < len(words):
+        w = words[k].group(0)
+        if w not in _UNIT_WORDS and w not in _TENS_WORDS and not (w in _SCALE_WORDS and k and words[k - 1].group(0) == "a"):
+            k += 1
+            continue
+        total, current, run, j = 0, 0, 0, k
+        if w in _SCALE_WORDS:  # "a hundred", "a thousand"
+            current = 1
+        while j < len(words):
+            v = words[j].group(0)
+            if j > k and low[words[j - 1].end():words[j].start()].strip(" -") != "":
+                break
+            if v in _UNIT_WORDS:
+                current += _UNIT_WORDS[v]
+            elif v in _TENS_WORDS:
+                current += _TENS_WORDS[v]
+            elif v in _SCALE_WORDS:
+                if _SCALE_WORDS[v] == 100:
+                    current = max(current, 1) * 100
+                else:
+                    total += max(current, 1) * _SCALE_WORDS[v]
+                    current = 0
+            elif v == "and" and run and j + 1 < len(words) and (words[j + 1].group(0) in _UNIT_WORDS
+                                                                or words[j + 1].group(0) in _TENS_WORDS):
+                pass  # "two hundred and fifty"
+            else:
+                break
+            run += v != "and"
+            j += 1
+        hyphenated = low[words[j - 1].end():words[j - 1].end() + 1] == "-" and j < len(words)
+        if not (w == "one" and run == 1 and not hyphenated):
+            out.append(float(total + current))
+        k = max(j, k + 1)
+    return out
+
+
+def number_values(text: str) -> set[str]:
+    """`numbers` as values, with spelled-out cardinals and a thousands "k" read as digits: "three
+    days" and "3-day" share 3, "fifteen percent" and "15%" share 15, "18k" is 18000. For the
+    `value_diff` feature (`num_diff` compares numbers as written).
+
+    >>> sorted(number_values("Packing list: three days, 18k budget, twenty-five items, 1,500 km"))
+    ['1500', '18000', '25', '3']
+    """
+    low = (text or "").lower()
+    out: set[str] = set()
+    thousands = {m.start() for m in _THOUSANDS_K.finditer(low)}
+    for m in _NUM.finditer(text or ""):
+        v = m.group(0).lstrip("+")
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
+            v = v.replace(",", "")
+        try:
+            x = float(v.replace(",", "."))
+        except ValueError:
+            continue
+        if m.start() in thousands and low[m.end():m.end() + 1] == "k":
+            x *= 1000
+        out.add(format(x, ".12g"))
+    out.update(format(x, ".12g") for x in _number_word_values(low))
     return out
 
 
@@ -469,7 +547,7 @@ class TextFeatures:
     neighbours). To add a per-text quantity, add a slot here and compute it in `__init__`;
     `pair_features` combines two of these per pair."""
 
-    __slots__ = ("norm", "words", "shingles", "numbers", "names", "mixed_case", "identifiers", "lang", "code",
+    __slots__ = ("norm", "words", "shingles", "numbers", "values", "names", "mixed_case", "identifiers", "lang", "code",
                  "content", "content_set", "content_weights", "content_total", "words_by_len", "segments")
 
     def __init__(self, text: str, word_weight: WordWeights):
@@ -478,6 +556,7 @@ class TextFeatures:
         self.words = set(_WORD.findall(norm))
         self.shingles = _shingles_of(norm)
         self.numbers = numbers(text)
+        self.values = number_values(text)
         self.names = names(text)
         self.mixed_case = _mixed_case(text)
         self.identifiers = identifiers(text)
@@ -602,7 +681,7 @@ def pair_features(
 
 
 _PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual",
-                 "short", "unmatched_max", "unmatched_min", "code", "swap_words")
+                 "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff")
 
 
 def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> tuple[float, ...]:
@@ -628,6 +707,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         min(ua, ub),
         max(x.code, y.code),
         _swap_words(wx, wy, close),
+        _diff(x.values, y.values),
     )
 
 

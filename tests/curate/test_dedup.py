@@ -427,6 +427,24 @@ def test_a_short_prompt_with_typos_below_the_minhash_threshold_is_a_near_candida
     assert stats.verified.get("near", {}).get("candidates", 0) == (1 if found else 0)
 
 
+WORD_SWAP = ["Explain this Rust compiler error: borrowed value does not live long enough.",
+             "Fix this Rust compiler error: borrowed value does not live long enough.",
+             "Explain this Rust compiler error: borowed value does not live long enough!"]  # a typo, no swap
+
+
+@pytest.mark.parametrize("max_swaps", [0, None])
+def test_a_near_duplicate_differs_in_typos_not_in_words(lake, tmp_path, monkeypatch, max_swaps):
+    # the near model once called "Explain ..." / "Fix ..." a near copy (one word for another,
+    # otherwise equal); a near copy differs in typos and punctuation
+    _verifier_says_same(monkeypatch, {(WORD_SWAP[0], WORD_SWAP[1]), (WORD_SWAP[0], WORD_SWAP[2]),
+                                      (WORD_SWAP[1], WORD_SWAP[2])})
+    ingest(lake, [write_log(tmp_path / "w.jsonl", WORD_SWAP)])
+    _run(lake, semantic=False, near_max_swaps=max_swaps)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c2"]["duplicate_of"] == "c0"
+    assert (rows["c1"]["duplicate_of"] == "c0") is (max_swaps is None)
+
+
 PASSAGE = ("This question refers to the following information.\n"
            "The harvest of that year was poor across the northern provinces, grain prices doubled within "
            "a season, and many tenant farmers left the land for the mill towns along the river. Letters of "

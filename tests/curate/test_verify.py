@@ -9,7 +9,7 @@ import pytest
 
 from curate.models.verify import (
     FEATURES, TASKS, VerifierModel, Verifier, code_score, decide, explain, identifiers, language, load_model,
-    model_matrix, numbers, pair_features, variant_evidence,
+    model_matrix, number_values, numbers, pair_features, variant_evidence,
 )
 
 HARD = Path(__file__).resolve().parents[1] / "data" / "verify_hard.jsonl"
@@ -25,6 +25,19 @@ def test_what_differs_features():
     assert f["name_diff"][2] == 1.0
     assert numbers("5,000 euros and 5000 dollars") == {"5000"}
     assert "count_vowels" in identifiers("x = count_vowels(s)")
+
+
+def test_value_diff_reads_spelled_out_numbers_as_values():
+    a = ["Pack for a 3-day trip to Oslo", "Calculate 15% of 240", "Undo the last commit in git",
+         "Which one is cheaper, a bus or a train?", "A car loan of 18000 at 5.9%", "Save 500 euros in ten months"]
+    b = ["Packing list for three days in Oslo", "Calculate fifteen percent of 240", "Undo the last three commits in git",
+         "Which is cheaper, a bus or a train?", "18k car loan at 5.9 percent", "Save 500 euros in eleven months"]
+    f = pair_features(a, b)
+    assert f["value_diff"].tolist() == pytest.approx([0.0, 0.0, 1.0, 0.0, 0.0, 2 / 3])
+    # num_diff (which decontam.json reads) still compares the numbers as written
+    assert f["num_diff"].tolist()[:3] == [1.0, 0.5, 0.0]
+    assert number_values("two hundred and fifty, a thousand, twenty-one, 1,500") == {"250", "1000", "21", "1500"}
+    assert number_values("a one-day pass") == {"1"} and number_values("which one") == set()
 
 
 def test_typo_is_not_a_difference_but_a_new_word_is():
