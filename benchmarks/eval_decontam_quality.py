@@ -275,6 +275,9 @@ XL_CODE_LOOKALIKES = Path(__file__).resolve().parent / "data" / "humaneval_xl_lo
 XL_MT_CALIBRATION = Path(__file__).resolve().parent / "data" / "mtbench_xl_calibration.jsonl"
 # 20 look-alikes of the e2e chat log translated into es/de/fr/zh (an evaluation set: never fitted on)
 XL_LOOKALIKES_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_lookalikes_eval.jsonl"
+# 14 translations of HumanEval 1-99 and MT-bench items and 20 translated same-topic look-alikes, in 13
+# languages, nl/pl/tr/sv/id/vi among them (an evaluation set: never fitted on)
+XL_POOL_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_pool_eval.jsonl"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -404,10 +407,11 @@ def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]
 
 def _xl_false_flags(args: argparse.Namespace) -> None:
     """`decontam check` (CLI defaults, no caches) on a pool that mixes languages: the e2e chat log, the
-    testbed's Chinese MMLU rows (`*_chinese.jsonl`) and tests/data/xl_lookalikes_eval.jsonl (20 e2e
-    look-alikes translated into es/de/fr/zh), against HumanEval and MT-bench. Prints the translations
-    found and every flag of a row that is no planted copy of the item it is flagged for. Nothing here is
-    fitted on."""
+    testbed's Chinese MMLU rows (`*_chinese.jsonl`), tests/data/xl_lookalikes_eval.jsonl (20 e2e
+    look-alikes translated into es/de/fr/zh) and tests/data/xl_pool_eval.jsonl (14 translations, 20
+    translated look-alikes), against HumanEval and MT-bench. Prints the translations found (the e2e
+    log's and the pool file's apart) and every flag of a row that is no planted copy of the item it is
+    flagged for. Nothing here is fitted on."""
     from benchmarks.eval_decontam_e2e import benchmarks, load_rows
     from decontam.check import CheckConfig, run_check
     from decontam.train_data import TrainData
@@ -422,11 +426,16 @@ def _xl_false_flags(args: argparse.Namespace) -> None:
     looks = _read_jsonl(XL_LOOKALIKES_EVAL)
     rows += [r["text"] for r in looks]
     kind += [("translated_lookalike", r["label"]) for r in looks]
+    more = _read_jsonl(XL_POOL_EVAL)
+    rows += [r["text"] for r in more]
+    kind += [(r["kind"], r["label"]) for r in more]
+    n_e2e = len(e2e)
     t0, c0 = time.time(), time.process_time()
     res = run_check(TrainData(texts=rows, ids=[f"r{i}" for i in range(len(rows))], parents=list(range(len(rows))),
                               source="xl-pool", kind="file"), benchmarks(), CheckConfig(cache_dir=None), model_cache=False)
-    print(f"{len(rows)} rows ({len(e2e)} e2e, {sum(k[0] == 'mmlu_zh' for k in kind)} Chinese MMLU, {len(looks)} translated "
-          f"look-alikes) in {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s")
+    print(f"{len(rows)} rows ({len(e2e)} e2e, {sum(k[0] == 'mmlu_zh' for k in kind)} Chinese MMLU, "
+          f"{sum(k[0] == 'translated_lookalike' for k in kind)} translated look-alikes, {len(more)} rows of {XL_POOL_EVAL.name}) "
+          f"in {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s")
     found, false = set(), []
     for b in res.benchmarks:
         for p in b.flagged:
@@ -435,9 +444,14 @@ def _xl_false_flags(args: argparse.Namespace) -> None:
             if kind[j][0] in ("verbatim", "rephrase", "rephrase_hard", "translation") and kind[j][1] == label:
                 found.add((kind[j][0], j))
             else:
-                false.append((label, p.decided_by, p.probability, kind[j], rows[j][:70]))
-    n_tr = sum(k[0] == "translation" for k in kind)
-    print(f"translations found: {sum(k == 'translation' for k, _ in found)} of {n_tr}; false flags: {len(false)}")
+                false.append((label, p.decided_by, p.probability, kind[j], j, rows[j][:70]))
+    for name, part in (("e2e log", range(n_e2e)), (XL_POOL_EVAL.name, range(len(rows) - len(more), len(rows)))):
+        n_tr = sum(kind[j][0] == "translation" for j in part)
+        n_found = sum(k == "translation" and j in part for k, j in found)
+        print(f"{name}: translations found {n_found} of {n_tr}")
+    n_look = sum(k[0] == "translated_lookalike" for k in kind)
+    print(f"translated look-alikes flagged: {len({f[4] for f in false if f[3][0] == 'translated_lookalike'})} of {n_look}; "
+          f"false flags in all: {len(false)}")
     for j, k in enumerate(kind):
         if k[0] == "translation" and (k[0], j) not in found:
             print("   missed:", k[1], rows[j][:70])
