@@ -359,7 +359,7 @@ XL_CUT = 0.4433
 # calibration candidates of all three models, as benchmarks/fit_verifier.py fits the verifier's:
 # above hi precision stays >= .98, below lo the share of negatives stays >= .98. Below the cut
 # it stays >= .98 everywhere: a judge may clear a flag of the channel, not add one.
-XL_BAND = (0.4433, 0.9286)
+XL_BAND = (0.4433, 0.9288)
 # A multiple-choice item (stem, then lettered option lines) is matched on its options too:
 # `options` = the mean over the item's distinctive options of their best match among the row's
 # sentences and lines, `options_gap` = how much better another item's options are matched. An
@@ -393,8 +393,8 @@ XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "op
 # Without the look-alikes among its negatives, the model flagged 4 of the 24 (fitted on the other
 # half, 0 of 12 in each half) at scored recall .80 instead of .71.
 XL_CODE_FEATURES = XL_FEATURES + ("name_match",)
-XL_CODE_WEIGHTS = {"cos": 9.5211, "request": 5.4814, "request_gap": -17.496, "num_miss": -0.4063,
-                   "row_cover": -0.9945, "name_match": 1.3901, "bias": -11.6402}
+XL_CODE_WEIGHTS = {"cos": 9.4952, "request": 5.4853, "request_gap": -17.4718, "num_miss": -0.4029,
+                   "row_cover": -0.9969, "name_match": 1.3948, "bias": -11.6244}
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -406,16 +406,21 @@ _FORMULA = re.compile(r"==|=>|->|\u279e|\u2192|^\W|\w\(.*\)\s*=|^\w+\s+:")
 
 
 def code_request(text: str) -> str | None:
-    """The natural-language task of a code item: the prose of its first function's docstring,
+    """The natural-language task of a code item: the prose of its last function's docstring,
     without doctests, examples and formula lines; None for a text without one (not code).
 
     A code item's last line is code (`return s`), not its request: a translated task in a chat
-    ("Escribe una función que...") matches the docstring's prose, not the code.
+    ("Escribe una función que...") matches the docstring's prose, not the code. The last
+    function with a docstring is the one to write: a prompt defines its helpers first
+    (HumanEval/10's `is_palindrome` before `make_palindrome`, /38's `encode_cyclic` before
+    `decode_cyclic`; before, the helper's docstring was read).
 
     >>> code_request("def f(xs):\\n    '''Return the largest item.\\n    >>> f([1, 3])\\n    3\\n    '''\\n    return max(xs)")
     'Return the largest item.'
     """
-    m = _DOCSTRING.search(text or "")
+    m = None
+    for m in _DOCSTRING.finditer(text or ""):
+        pass
     if m is None:
         return None
     keep, after_doctest = [], False

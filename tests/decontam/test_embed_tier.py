@@ -307,6 +307,9 @@ def test_code_request_is_the_docstrings_prose_without_examples():
                                          "than given threshold.")
     # examples, doctests and formula lines are left out; a statement before the docstring is no obstacle
     assert code_request(he.texts[115]).endswith("Output the number of times you need to lower the buckets.")
+    # the function to write is the last one with a docstring: a helper comes first (was read instead)
+    assert code_request(he.texts[10]).startswith("Find the shortest palindrome that begins with a supplied string.")
+    assert code_request(he.texts[38]).startswith("takes as input string encoded with encode_cyclic function.")
     assert all(">>>" not in code_request(t) and "==" not in code_request(t) for t in he.texts)
     assert code_request("Which of these is a prime?\nA. 4\nB. 7") is None and code_request("def f():\n    return 1") is None
     assert query_text(he.texts[0]) == code_request(he.texts[0]) and query_text("What is 2 + 2?") == "What is 2 + 2?"
