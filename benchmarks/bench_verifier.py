@@ -70,6 +70,7 @@ def per_pair_features(a: Sequence[str], b: Sequence[str]) -> dict[str, np.ndarra
         cols["num_diff"][i] = verify._diff(verify.numbers(x), verify.numbers(y))
         if verify._mixed_case(x) and verify._mixed_case(y):
             cols["name_diff"][i] = verify._diff_close(verify.names(x), verify.names(y))
+            cols["prose_name_diff"][i] = verify._diff_close(verify.prose_names(x), verify.prose_names(y))
         cols["ident_diff"][i] = verify._diff_close(verify.identifiers(x), verify.identifiers(y))
         la, lb = verify.language(x), verify.language(y)
         cols["cross_lingual"][i] = float(la != lb and "und" not in (la, lb))

@@ -134,7 +134,8 @@ def evaluate(rows: list[dict], names: tuple[str, ...] | None = None, *, warm_up:
 # Feature groups of the pair verifier and the value that speaks most for "the same request":
 # `explain_errors` sets one group at a time to it and reports how far the probability moves.
 EVIDENCE_GROUPS = {
-    "what differs (numbers, names, identifiers)": {"num_diff": 0.0, "name_diff": 0.0, "ident_diff": 0.0},
+    "what differs (numbers, names, identifiers)": {"num_diff": 0.0, "name_diff": 0.0, "prose_name_diff": 0.0,
+                                                   "ident_diff": 0.0},
     "unmatched content words": {"unmatched_max": 0.0, "unmatched_min": 0.0},
     "lexical overlap": {"tfidf": 1.0, "same_tfidf": 1.0, "word_jaccard": 1.0, "containment": 1.0, "seg_tfidf": 1.0,
                         "seg_last": 1.0},

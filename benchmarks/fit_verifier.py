@@ -31,6 +31,10 @@ Fitting data, never the pairs any evaluation scores:
   twins (`swap_twin_pairs`, `real_word_swap_pairs`); the template pairs with their numbers
   spelled out, label kept (`spelled_number_pairs`). The near and semantic models read
   `value_diff` (numbers as values) instead of `num_diff` (`DEDUP_FEATURES`).
+- for the decontam model only (likewise after the IDF fit): generic frames (`DECONTAM_FRAMES`), a
+  benchmark-style request against short chat requests in the same frame wording on another
+  subject, as negatives ("Explain the difference between a process and a thread." is not
+  MT-bench's exothermic/endothermic item). The decontam model reads `DECONTAM_FEATURES`.
 
 The `gap_other` feature (how much closer the training text is to another benchmark item) is
 computed with the negative's own source item masked: otherwise every protocol negative is
@@ -371,10 +375,75 @@ def typo_rephrasing_pairs(pairs: list[dict], *, seed: int = 29) -> list[dict]:
 
 # The near and semantic models read `value_diff` (numbers as values: "three days" / "3-day"
 # agree) instead of `num_diff` (numbers as written); decontam.json still reads `num_diff`.
-DEDUP_FEATURES = [f for f in FEATURES if f != "num_diff"]
+# `prose_name_diff` (added for decontam after the dedup refit) is left out: the shipped near and
+# semantic models were fitted without it.
+DEDUP_FEATURES = [f for f in FEATURES if f not in ("num_diff", "prose_name_diff")]
 
 # pairs that fit only the dedup models (added after the IDF fit; decontam never reads them)
 DEDUP_ONLY = ("dedup_template", "dedup_typo")
+
+# Generic frames (decontam only; written for fitting, subjects distinct from every evaluation
+# set's texts): a benchmark-style request on one subject, and short chat requests in the SAME
+# frame wording ("Explain the difference between ...") on another subject. A short row shares
+# the frame's words with a longer item and little else, which is where the fit's positives
+# of a question alone against passage + question sit (low cosine, partial overlap); without
+# negatives of this kind "Explain the difference between a process and a thread." passed as
+# MT-bench 146 (exothermic vs endothermic reactions) at cosine .28.
+DECONTAM_FRAMES = [
+    ("Please explain the differences between {x}, and give a real-world example of each.",
+     ["Explain the difference between {x}.", "What's the difference between {x}?", "difference between {x}?"],
+     ["mitosis and meiosis", "weather and climate", "a lake and a pond", "stocks and bonds", "speed and velocity",
+      "an alligator and a crocodile", "empathy and sympathy", "a simile and a metaphor", "a violin and a viola",
+      "a hurricane and a typhoon"]),
+    ("Describe {x} in detail, covering how it works, why it matters and one common misconception about it.",
+     ["Describe {x}.", "How does {x} work?", "Explain {x} to me."],
+     ["a jet engine", "a solar eclipse", "a heat pump", "the tides", "a refrigerator", "a search engine", "a rainbow",
+      "an MRI scanner", "a nuclear reactor", "a vending machine"]),
+    ("Write a short story of about 300 words about {x}, told in the first person and ending with a twist.",
+     ["Write a short story about {x}.", "Tell me a story about {x}.", "short story about {x} please"],
+     ["a retired clockmaker", "a lost dog finding its way home", "an old submarine crew", "a time-travelling postman",
+      "an astronaut stranded on Mars", "twin sisters separated at birth", "a forgotten umbrella", "a chess prodigy"]),
+    ("What are the main advantages and disadvantages of {x}? Answer in a bulleted list of at most eight points.",
+     ["What are the pros and cons of {x}?", "advantages and disadvantages of {x}", "Is {x} a good idea? pros and cons"],
+     ["nuclear power", "online degrees", "open-plan offices", "car sharing", "four-day work weeks", "vertical farming",
+      "remote work", "electric cars", "homeschooling", "microservices"]),
+    ("Compose a poem about {x} with four rhyming stanzas and a hopeful final line.",
+     ["Write a poem about {x}.", "poem about {x} please", "Can you write me a poem about {x}?"],
+     ["a paper boat", "an abandoned fairground", "migrating geese", "a beekeeper's garden", "the first snowfall",
+      "a city at dawn", "an old fishing boat", "a desert night"]),
+    ("Summarize the main causes and consequences of {x} in one paragraph.",
+     ["What caused {x}?", "Summarize {x} for me.", "Why did {x} happen?"],
+     ["the Dust Bowl", "the fall of the Berlin Wall", "the Suez Crisis", "the Black Death", "the Industrial Revolution",
+      "the Great Depression", "the Cuban Missile Crisis"]),
+]
+
+
+def frame_pairs(frames=DECONTAM_FRAMES, *, seed: int = 41, per_item: int = 3) -> list[dict]:
+    """Decontam negatives from `DECONTAM_FRAMES`: each benchmark-style request against
+    `per_item` short requests in its frame on other subjects (a shared frame is not a shared
+    task). No positives: the short form on the same subject drops the item's limits and
+    extras, which the fit already teaches with partial pastes and rewordings; as positives
+    here they pulled the cut up to .67 (docs/decontam.md)."""
+    rng = random.Random(seed)
+    out = []
+    for item, shorts, subjects in frames:
+        for x in subjects:
+            for y in rng.sample([s for s in subjects if s != x], per_item):
+                out.append({"src": "decontam_frame", "a": item.format(x=x), "b": rng.choice(shorts).format(x=y),
+                            "label": False, "kind": "frame_other_subject"})
+    return out
+
+
+# pairs that fit only the decontam model (added after the IDF fit, so idf.json and the dedup models do not change)
+DECONTAM_ONLY = ("decontam_frame",)
+# The decontam model's features, by name (`VerifierModel.columns`): `prose_name_diff` instead of
+# `name_diff`, which counted `List`, `True`, `None` and docstring line starts of every code item
+# as names (so every code item against a prose request differed in names).
+DECONTAM_FEATURES = [
+    "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio", "num_diff", "prose_name_diff",
+    "ident_diff", "cross_lingual", "short", "gap_other", "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min",
+    "code", "seg_tfidf", "seg_last",
+]
 
 
 def typo(text: str, rng: random.Random, k: int = 2) -> str:
@@ -977,6 +1046,8 @@ def main() -> None:
     pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs) + swap_twin_pairs()
     pairs = pairs + real_word_swap_pairs(pairs)
     pairs = pairs + spelled_number_pairs(pairs)
+    # decontam-only pairs, likewise after the IDF fit: neither idf.json nor the dedup models change with them
+    pairs = pairs + frame_pairs()
     y_all = np.array([p["label"] for p in pairs], dtype=int)
     X_gap = features_of(pairs, full, multi, with_gap=True)
     X_nogap = X_gap.copy()
@@ -985,13 +1056,14 @@ def main() -> None:
     anchors = np.array([hashlib.sha1(p["a"].encode()).hexdigest() for p in pairs])
     for task in [t for t in TASKS if t in args.tasks.split(",")]:
         dedup_only = np.array([p.get("src") in DEDUP_ONLY for p in pairs])
+        decontam_only = np.array([p.get("src") in DECONTAM_ONLY for p in pairs])
         if task == "decontam":
             X, sel = X_gap, ~dedup_only
         elif task == "semantic":
             X, sel = X_nogap, np.array([p.get("kind") not in ("random_negative", "codealpaca_false", "codealpaca_true")
-                                        for p in pairs])
+                                        for p in pairs]) & ~decontam_only
         else:  # near: what MinHash hands over, lexically close pairs; lexical only (no embedding)
-            X, sel = X_nogap.copy(), (tfidf >= 0.45) | (cont >= 0.5)
+            X, sel = X_nogap.copy(), ((tfidf >= 0.45) | (cont >= 0.5)) & ~decontam_only
             for name in ("cos_full", "cos_multi", "xl_multi"):
                 X[:, FEATURES.index(name)] = 0.0
         kinds: dict[str, int] = {}
@@ -1002,7 +1074,7 @@ def main() -> None:
         meta = {"pairs": int(sel.sum()), "positives": int(y_all[sel].sum()), "kinds": dict(sorted(kinds.items())),
                 "script": "benchmarks/fit_verifier.py"}
         model = fit_task(task, X[sel], y_all[sel], meta, groups=anchors[sel],
-                         features=None if task == "decontam" else DEDUP_FEATURES)
+                         features=DECONTAM_FEATURES if task == "decontam" else DEDUP_FEATURES)
         model.save(out / f"{task}.json")
         print(f"{task}: {meta['pairs']} pairs ({meta['positives']} positive); cut {model.threshold}, band {model.band}; "
               f"CV {model.quality}")

@@ -50,7 +50,7 @@ FEATURES = (
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
     "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
     "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code", "seg_tfidf", "seg_last",
-    "swap_words", "value_diff",
+    "swap_words", "value_diff", "prose_name_diff",
 )
 
 _NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
@@ -230,6 +230,44 @@ def names(text: str) -> set[str]:
     for m in _CAP.findall(text or ""):
         if m.split()[0] not in _NOT_NAMES:
             out.add(m.casefold())
+    return out
+
+
+# Capitalised words that name no entity in code items and prompts: typing names and literals
+# (`List[int]`, `True`, `None`), docstring headings (`Input:`, `Example`), programming languages
+# (a task asked "in Rust" is still the task) and common sentence openers after a line break.
+_NOT_PROSE_NAMES = _NOT_NAMES | {
+    "True", "False", "None", "Null", "Nil", "List", "Dict", "Tuple", "Set", "Optional", "Any", "Union", "Self",
+    "String", "Str", "Integer", "Int", "Float", "Boolean", "Bool", "Array", "Vector", "Map", "Object",
+    "Input", "Output", "Example", "Examples", "Note", "Notes", "Returns", "Args", "Arguments", "Parameters",
+    "Raises", "Hint", "Test", "Tests", "Python", "Java", "JavaScript", "Rust", "Go", "Ruby", "Kotlin", "Swift",
+    "Implement", "Check", "For", "If", "Otherwise", "Also", "Assume", "You", "We", "It", "This", "That", "These",
+    "Those", "In", "On", "And", "Or", "But", "So", "Then", "When", "Where", "Which", "Who",
+}
+_LINE_HEAD = re.compile(r"^[\s#*/>\-\d.)\"']*")
+_PROSE_CAP = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][a-z]+\b(?:\s+[A-Z][a-z]+\b)*")
+
+
+def prose_names(text: str) -> set[str]:
+    r"""`names` read from prose only: code lines and doctests are skipped, a line's first word
+    is a sentence start, and typing names, literals, docstring headings and programming
+    languages are no names. `names` counts `List`, `True`, `None` and each docstring line's
+    first word of a code item, so every code item against a prose request differed in names.
+
+    >>> item = "def f(xs: List[int]) -> bool:\n    ''' Check if any is None.\n    >>> f([1])\n    True\n    '''"
+    >>> sorted(prose_names(item)), sorted(names(item))
+    ([], ['check', 'list', 'none', 'true'])
+    >>> sorted(prose_names("Pretend you are Elon Musk. Why should we go to Mars?"))
+    ['elon musk', 'mars']
+    """
+    out = set()
+    for line in (text or "").splitlines():
+        if ">>>" in line or _CODE_LINE.search(line):
+            continue
+        for m in _PROSE_CAP.findall(_LINE_HEAD.sub("", line)):
+            words = [w for w in m.split() if w not in _NOT_PROSE_NAMES]
+            if words:
+                out.add(" ".join(words).casefold())
     return out
 
 
@@ -547,7 +585,7 @@ class TextFeatures:
     neighbours). To add a per-text quantity, add a slot here and compute it in `__init__`;
     `pair_features` combines two of these per pair."""
 
-    __slots__ = ("norm", "words", "shingles", "numbers", "values", "names", "mixed_case", "identifiers", "lang", "code",
+    __slots__ = ("norm", "words", "shingles", "numbers", "values", "names", "prose_names", "mixed_case", "identifiers", "lang", "code",
                  "content", "content_set", "content_weights", "content_total", "words_by_len", "segments")
 
     def __init__(self, text: str, word_weight: WordWeights):
@@ -558,6 +596,7 @@ class TextFeatures:
         self.numbers = numbers(text)
         self.values = number_values(text)
         self.names = names(text)
+        self.prose_names = prose_names(text)
         self.mixed_case = _mixed_case(text)
         self.identifiers = identifiers(text)
         self.lang = language(text)
@@ -681,7 +720,7 @@ def pair_features(
 
 
 _PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual",
-                 "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff")
+                 "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff", "prose_name_diff")
 
 
 def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> tuple[float, ...]:
@@ -708,6 +747,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         max(x.code, y.code),
         _swap_words(wx, wy, close),
         _diff(x.values, y.values),
+        _diff_close(x.prose_names, y.prose_names, close) if x.mixed_case and y.mixed_case else 0.0,
     )
 
 

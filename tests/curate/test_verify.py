@@ -204,3 +204,34 @@ def test_swap_words_tells_a_swapped_real_word_from_a_typo():
                       ["Count the lines of every .js file.", "About 70 gk", "What is the capitol of Peru?"])
     # short words count; an adjacent swap is a typo, and so is one vowel for another between real words
     assert g["swap_words"].tolist() == [2.0, 0.0, 0.0]
+
+
+def test_prose_names_are_not_code_words_or_line_starts():
+    item = ('from typing import List\n\n\ndef below_zero(operations: List[int]) -> bool:\n'
+            '    """ You are given a list of deposit and withdrawal operations on a bank account.\n'
+            '    Return True if the balance ever falls below zero, else False.\n    >>> below_zero([1, 2, -4])\n    True\n    """\n')
+    ask = "Bank account starts empty. Given the deposits and withdrawals in order, tell me whether it ever goes negative."
+    f = pair_features([item, "Plan a trip to Lisbon with Maria"], [ask, "Plan a trip to Kyoto with Maria"])
+    # `names` reads List, True, False and the docstring's line starts as names; the prose reading does not
+    assert f["name_diff"][0] == 1.0 and f["prose_name_diff"][0] == 0.0
+    assert f["prose_name_diff"][1] == f["name_diff"][1] > 0.0  # a real name still differs
+
+
+def test_a_shared_frame_on_another_subject_is_not_the_benchmark_item():
+    # the e2e chat log's one false flag before the frame negatives (decontam.json fitted with them): MT-bench 146
+    # and a generic request in its frame, cosine .28 (multilingual .42), p .69 against the cut .51 then
+    item = ("Please explain the differences between exothermic and endothermic reactions, and include the criteria "
+            "you used to distinguish between them. Additionally, please provide a real-world example to illustrate "
+            "your explanation.")
+    v = _verifier("decontam")
+    p, _ = v.score([item], ["Explain the difference between a process and a thread."], cos_full=[0.279], cos_multi=[0.419])
+    assert p[0] < v.model.threshold
+
+
+def test_decontam_frames_are_not_evaluation_texts():
+    from benchmarks.fit_verifier import DECONTAM_FRAMES
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    evaluation = " ".join((data / name).read_text(encoding="utf-8").casefold()
+                          for name in ("decontam_e2e.jsonl", "verify_hard.jsonl"))
+    assert not [x for _, _, subjects in DECONTAM_FRAMES for x in subjects if x.casefold() in evaluation]
