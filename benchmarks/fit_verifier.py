@@ -438,7 +438,7 @@ def frame_pairs(frames=DECONTAM_FRAMES, *, seed: int = 41, per_item: int = 3) ->
 DECONTAM_ONLY = ("decontam_frame",)
 # The decontam model's features, by name (`VerifierModel.columns`): `prose_name_diff` instead of
 # `name_diff`, which counted `List`, `True`, `None` and docstring line starts of every code item
-# as names (so every code item against a prose request differed in names).
+# as names (so a code item against a request in mixed case differed in names).
 DECONTAM_FEATURES = [
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio", "num_diff", "prose_name_diff",
     "ident_diff", "cross_lingual", "short", "gap_other", "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min",

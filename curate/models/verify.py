@@ -252,7 +252,7 @@ def prose_names(text: str) -> set[str]:
     r"""`names` read from prose only: code lines and doctests are skipped, a line's first word
     is a sentence start, and typing names, literals, docstring headings and programming
     languages are no names. `names` counts `List`, `True`, `None` and each docstring line's
-    first word of a code item, so every code item against a prose request differed in names.
+    first word of a code item, so a code item against a request in mixed case differed in names.
 
     >>> item = "def f(xs: List[int]) -> bool:\n    ''' Check if any is None.\n    >>> f([1])\n    True\n    '''"
     >>> sorted(prose_names(item)), sorted(names(item))
