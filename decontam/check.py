@@ -447,6 +447,10 @@ def run_check(
     # With the verifier on, only pairs in its uncertain band are judged.
     jobs: list[tuple[int, int, int, float]] = []  # (bench k, test i, train j, cosine)
     queued: set[tuple[int, int, int]] = set()
+    # the (k, i, j, channel) candidates that asked for a verdict: a row both channels found is
+    # judged once, but the verdict is read only by a channel that asked for it (a confident
+    # verifier decision of channel 0 is not overridden because channel 1's pair was uncertain)
+    wanted: set[tuple[int, int, int, int]] = set()
     for k, b in enumerate(benches):
         nb = neighbours[k]
         if nb is None or judge is None:
@@ -462,6 +466,8 @@ def run_check(
                 else:
                     d = vdec.get((k, i, int(j)))
                     judged = floor <= s < (high if ch == 0 else np.inf) and (d is None or d.uncertain)
+                if judged:
+                    wanted.add((k, i, int(j), int(ch)))
                 if judged and (k, i, int(j)) not in queued:  # a row both channels found: one verdict
                     queued.add((k, i, int(j)))
                     jobs.append((k, i, int(j), float(s)))
@@ -519,6 +525,7 @@ def run_check(
                 )
                 counts["flagged_ngram"] += 1
         nb = neighbours[k]
+        counted: set[tuple[int, int, int]] = set()
         if nb is not None:
             for i in range(len(b)):
                 for s, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)):
@@ -527,12 +534,13 @@ def run_check(
                     j, s = int(j), float(s)
                     counts["candidates"] += 1
                     counts["multilingual_candidates"] += ch == 1
-                    verdict = verdicts.get((k, i, j))
+                    verdict = verdicts.get((k, i, j)) if (k, i, j, int(ch)) in wanted else None
                     scored_ch1 = ch == 1 and _channel_scored(nb)  # s: the channel's probability, not a cosine
                     for row in groups[j]:
                         if (i, row) in flagged and not scored_ch1:
                             flagged[(i, row)].cosine = s
-                    if verdict is not None:
+                    if verdict is not None and (k, i, j) not in counted:  # one call, counted once
+                        counted.add((k, i, j))
                         counts["judge_cached" if verdict.cached else "judge_calls"] += 1
                         counts["judge_errors"] += verdict.label == ERROR
                         counts["judge_true"] += verdict.label == TRUE

@@ -441,3 +441,18 @@ def test_multilingual_pairs_are_judged_in_the_channels_band_by_the_margin(tmp_pa
     verdict = Verdict(TRUE, margin=0.0)
     assert _judge_says(verdict, 0.9, cal, "q", 1.0) is True  # a cosine: the fusion
     assert _judge_says(verdict, None, cal, "q", 1.0) is False  # a channel probability: the margin cut
+
+
+def test_a_verdict_is_read_only_by_the_channel_that_asked_for_it(tmp_path, monkeypatch):
+    """Regression: verdicts were kept per (item, row), so a row that both channels found shared one: a
+    channel-1 pair in its band had the judge asked, and channel 0 read that verdict too (overriding a
+    confident verifier decision) and counted the one call a second time."""
+    from decontam.embed_search import XL_BAND
+    from tests.decontam.fakes import ScriptedClient, same_if_shared_word
+
+    client = ScriptedClient(same_if_shared_word("factorial"))
+    res = _paste_run(tmp_path, monkeypatch, (XL_BAND[0] + XL_BAND[1]) / 2,
+                     judge=LLMJudge(client, model="fake-judge"))
+    [b] = res.benchmarks
+    assert b.counts["multilingual_candidates"] >= 1 and client.calls >= 1
+    assert b.counts["judge_calls"] + b.counts["judge_cached"] == client.calls
