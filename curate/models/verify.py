@@ -875,9 +875,11 @@ def explain(row: dict[str, float], x: str, y: str, *, cache: TextCache | None = 
     diffs = []
     if cache is not None:
         fx, fy = cache[x], cache[y]
-        sides = ((fx.numbers, fy.numbers), (fx.names, fy.names), (fx.identifiers, fy.identifiers))
+        # names read from prose (`prose_names`): `names` lists `List`, `True` and docstring line starts of
+        # code items, which a reader of the report takes for entities that differ
+        sides = ((fx.numbers, fy.numbers), (fx.prose_names, fy.prose_names), (fx.identifiers, fy.identifiers))
     else:
-        sides = tuple((fn(x), fn(y)) for fn in (numbers, names, identifiers))
+        sides = tuple((fn(x), fn(y)) for fn in (numbers, prose_names, identifiers))
     for (sx, sy), label in zip(sides, ("numbers", "names", "identifiers")):
         only_a, only_b = sorted(sx - sy)[:3], sorted(sy - sx)[:3]
         if only_a or only_b:

@@ -235,3 +235,11 @@ def test_decontam_frames_are_not_evaluation_texts():
     evaluation = " ".join((data / name).read_text(encoding="utf-8").casefold()
                           for name in ("decontam_e2e.jsonl", "verify_hard.jsonl"))
     assert not [x for _, _, subjects in DECONTAM_FRAMES for x in subjects if x.casefold() in evaluation]
+
+
+def test_the_reason_lists_no_code_words_as_names():
+    item = "from typing import List\n\n\ndef f(xs: List[int]) -> bool:\n    \"\"\" Check if any is None.\n    >>> f([1])\n    True\n    \"\"\"\n"
+    row, other = "Check whether a Python list holds a None value.", "Plan a trip to Lisbon"
+    f = pair_features([item, other], [row, "Plan a trip to Kyoto"])
+    assert "names" not in explain({k: float(c[0]) for k, c in f.items()}, item, row)
+    assert "names lisbon vs kyoto" in explain({k: float(c[1]) for k, c in f.items()}, other, "Plan a trip to Kyoto")
