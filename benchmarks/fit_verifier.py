@@ -69,6 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from curate.models.verify import FEATURES, MODEL_DIR, TASKS, VerifierModel, model_matrix, pair_features  # noqa: E402
+from curate.models.verify import _TENS_WORDS, _UNIT_WORDS  # noqa: E402
 
 TESTBED = REPO.parent / "shared" / "testbed"
 CACHE = REPO / ".cache" / "verify"
@@ -288,9 +289,8 @@ def real_word_swap_pairs(pairs: list[dict], *, seed: int = 37, limit: int = 400)
     return out
 
 
-_SMALL = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-          "seventeen eighteen nineteen").split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SMALL = sorted(_UNIT_WORDS, key=_UNIT_WORDS.get)  # "zero" .. "nineteen", the words `value_diff` reads
+_TENS = sorted(_TENS_WORDS, key=_TENS_WORDS.get)
 
 
 def spell_number(n: int) -> str | None:

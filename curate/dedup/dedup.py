@@ -157,6 +157,8 @@ class DedupConfig:
             raise ConfigError(f"near_short_threshold must be in (0, 1) or None, got {self.near_short_threshold}")
         if self.near_short_chars < 1:
             raise ConfigError(f"near_short_chars must be >= 1, got {self.near_short_chars}")
+        if self.near_max_swaps is not None and self.near_max_swaps < 0:
+            raise ConfigError(f"near_max_swaps must be >= 0 or None, got {self.near_max_swaps}")
         from curate.core.lake import _check_name
 
         _check_name(self.table)
@@ -329,20 +331,22 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             bands, rows = recall_band_rows(mh.threshold, mh.num_perm)
             mh = dataclasses.replace(mh, bands=bands, rows=rows)
         pairs, sims = near_pairs(all_sig, all_has, mh, active=active)
+        pos = {h: i for i, h in enumerate(all_h)}
+        cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(pairs.tolist(), sims.tolist())]
+        short_cand: list[tuple[str, str, float]] = []
         short_cut = config.near_short_threshold
         if config.verify and short_cut is not None and short_cut < mh.threshold:
             extra, extra_sims = _short_near_pairs(all_h, all_sig, all_has, mh, short_cut, {
                 h for h, t in zip(hashes, norm) if len(t) <= config.near_short_chars})
-            pairs, sims = np.concatenate([pairs.reshape(-1, 2), extra]), np.concatenate([sims, extra_sims])
-        pos = {h: i for i, h in enumerate(all_h)}
-        cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(pairs.tolist(), sims.tolist())]
-        if config.verify and cand:
-            text_of = _texts_by(con, config, "exact_hash", {h for p in cand for h in p[:2]}, hashes, key_texts,
-                                ids, has_table)
+            seen = {frozenset(c[:2]) for c in cand}  # with MinHashConfig(verify=False) the pass above has them too
+            short_cand = [(all_h[a], all_h[b], s) for (a, b), s in zip(extra.tolist(), extra_sims.tolist())
+                          if frozenset((all_h[a], all_h[b])) not in seen]
+        if config.verify and (cand or short_cand):
+            text_of = _texts_by(con, config, "exact_hash", {h for p in cand + short_cand for h in p[:2]}, hashes,
+                                key_texts, ids, has_table)
             # below the MinHash threshold, only pairs of two short texts (the other side may be an old text)
-            cand = [c for c in cand if c[2] >= mh.threshold - 1e-6 or (
-                c[0] in text_of and c[1] in text_of
-                and max(len(normalize_text(text_of[c[0]])), len(normalize_text(text_of[c[1]]))) <= config.near_short_chars)]
+            cand = cand + [c for c in short_cand if c[0] in text_of and c[1] in text_of and max(
+                len(normalize_text(text_of[c[0]])), len(normalize_text(text_of[c[1]]))) <= config.near_short_chars]
             cand = _verify_pairs("near", cand, text_of, stats, variant_links, once=config.pairs_once,
                                  max_swaps=config.near_max_swaps)
         for ha, hb, s in cand:

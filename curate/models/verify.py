@@ -155,43 +155,69 @@ _LETTERS = re.compile(r"[a-z]+")
 _THOUSANDS_K = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)k\b")
 
 
+def _number_word_kind(w: str) -> str | None:
+    if w in _UNIT_WORDS:
+        return "unit"
+    if w in _TENS_WORDS:
+        return "tens"
+    return "scale" if w in _SCALE_WORDS else None
+
+
+def _joins(kind: str, w: str, prev: str | None, prev_word: str) -> bool:
+    """Whether number word `w` (of `kind`) continues a number whose last word was `prev_word`
+    (of kind `prev`): "twenty" + "five", "two" + "hundred", "hundred" + "and" + "fifty", but
+    not "three" + "four" (two numbers) or "twenty" + "thirty"."""
+    if prev is None:
+        return True
+    if kind == "unit":
+        return prev in ("scale", "and") or (prev == "tens" and 0 < _UNIT_WORDS[w] < 10)
+    if kind == "tens":
+        return prev in ("scale", "and")
+    # a scale word: after a number below it ("two hundred", "five thousand", "a hundred thousand")
+    return prev in ("unit", "tens") or (prev == "scale" and _SCALE_WORDS[w] > _SCALE_WORDS[prev_word])
+
+
 def _number_word_values(low: str) -> list[float]:
     """The values of spelled-out cardinal numbers in a lower-cased text: "three" 3, "twenty-five"
-    25, "two hundred and fifty" 250, "a thousand" 1000. A lone "one" is a pronoun as often as a
+    25, "two hundred and fifty" 250, "a thousand" 1000; separate numbers stay separate ("three
+    and four" 3 and 4, "five six-letter words" 5 and 6). A lone "one" is a pronoun as often as a
     number ("which one"), so it counts only in a compound or hyphenated to a word ("one-day")."""
     out: list[float] = []
-    words = list(_LETTERS.finditer(low))
+    words = [m.group(0) for m in _LETTERS.finditer(low)]
+    gaps = [low[x.end():y.start()] for x, y in zip(_LETTERS.finditer(low), list(_LETTERS.finditer(low))[1:])]
     k = 0
     while k < len(words):
-        w = words[k].group(0)
-        if w not in _UNIT_WORDS and w not in _TENS_WORDS and not (w in _SCALE_WORDS and k and words[k - 1].group(0) == "a"):
+        w = words[k]
+        kind = _number_word_kind(w)
+        if kind is None or (kind == "scale" and not (k and words[k - 1] == "a")):
             k += 1
             continue
-        total, current, run, j = 0, 0, 0, k
-        if w in _SCALE_WORDS:  # "a hundred", "a thousand"
-            current = 1
+        total, current, run, j, prev = 0, 1 if kind == "scale" else 0, 0, k, None  # "a hundred"
         while j < len(words):
-            v = words[j].group(0)
-            if j > k and low[words[j - 1].end():words[j].start()].strip(" -") != "":
+            v = words[j]
+            if j > k and gaps[j - 1].strip(" -") != "":
                 break
-            if v in _UNIT_WORDS:
+            vkind = _number_word_kind(v)
+            if v == "and" and prev == "scale" and j + 1 < len(words) and _number_word_kind(words[j + 1]) in ("unit", "tens"):
+                prev = "and"  # "two hundred and fifty"
+                j += 1
+                continue
+            if vkind is None or not _joins(vkind, v, prev, words[j - 1] if j > k else ""):
+                break
+            if vkind == "unit":
                 current += _UNIT_WORDS[v]
-            elif v in _TENS_WORDS:
+            elif vkind == "tens":
                 current += _TENS_WORDS[v]
-            elif v in _SCALE_WORDS:
-                if _SCALE_WORDS[v] == 100:
-                    current = max(current, 1) * 100
-                else:
-                    total += max(current, 1) * _SCALE_WORDS[v]
-                    current = 0
-            elif v == "and" and run and j + 1 < len(words) and (words[j + 1].group(0) in _UNIT_WORDS
-                                                                or words[j + 1].group(0) in _TENS_WORDS):
-                pass  # "two hundred and fifty"
+            elif _SCALE_WORDS[v] == 100:
+                current = max(current, 1) * 100
             else:
-                break
-            run += v != "and"
+                total += max(current, 1) * _SCALE_WORDS[v]
+                current = 0
+            prev, run = vkind, run + 1
             j += 1
-        hyphenated = low[words[j - 1].end():words[j - 1].end() + 1] == "-" and j < len(words)
+        if prev == "and":  # a trailing "and" is not part of the number
+            j -= 1
+        hyphenated = j < len(words) and gaps[j - 1][:1] == "-"
         if not (w == "one" and run == 1 and not hyphenated):
             out.append(float(total + current))
         k = max(j, k + 1)
@@ -209,7 +235,7 @@ def number_values(text: str) -> set[str]:
     low = (text or "").lower()
     out: set[str] = set()
     thousands = {m.start() for m in _THOUSANDS_K.finditer(low)}
-    for m in _NUM.finditer(text or ""):
+    for m in _NUM.finditer(low):  # positions in `low`, like the "k" suffixes ("İ" lengthens when lowered)
         v = m.group(0).lstrip("+")
         if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
             v = v.replace(",", "")

@@ -92,7 +92,7 @@ def test_optimal_band_rows_fits_num_perm():
 @pytest.mark.parametrize("kwargs", [
     {"key": "assistant"}, {"keep": "newest"}, {"exact": False, "near": False, "semantic": False},
     {"frequency_cap": 0}, {"frequency_cap": 2, "frequency_cap_percentile": 99.0},
-    {"near_short_threshold": 1.0}, {"near_short_chars": 0},
+    {"near_short_threshold": 1.0}, {"near_short_chars": 0}, {"near_max_swaps": -1},
 ])
 def test_bad_config_fails_fast(kwargs):
     with pytest.raises(ConfigError):

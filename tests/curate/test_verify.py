@@ -38,6 +38,11 @@ def test_value_diff_reads_spelled_out_numbers_as_values():
     assert f["num_diff"].tolist()[:3] == [1.0, 0.5, 0.0]
     assert number_values("two hundred and fifty, a thousand, twenty-one, 1,500") == {"250", "1000", "21", "1500"}
     assert number_values("a one-day pass") == {"1"} and number_values("which one") == set()
+    # separate numbers stay separate (the parser once summed "three and four" to 7)
+    assert number_values("between three and four hours") == {"3", "4"}
+    assert number_values("five six-letter words") == {"5", "6"}
+    assert number_values("two thousand five hundred and six, ninety nine") == {"2506", "99"}
+    assert number_values("İİ 18k") == {"18000"}  # "k" read where lowering shifts positions
 
 
 def test_typo_is_not_a_difference_but_a_new_word_is():
