@@ -31,7 +31,20 @@ def test_chat_client_spreads_requests_over_comma_separated_urls(tmp_path):
             client.cache.close()
         assert [r.text for r in results] == [f"echo: q{i}" for i in range(40)]  # answers in request order
         assert a.chat_calls + b.chat_calls == 40
-        assert a.chat_calls >= 10 and b.chat_calls >= 10  # both replicas did a share
+        # both replicas did a share; how even it is depends on their speed (least busy first), which
+        # a loaded machine skews (9 of 40 once): the picking rule itself is checked below
+        assert a.chat_calls >= 1 and b.chat_calls >= 1
+
+
+def test_the_least_busy_endpoint_is_picked_and_ties_go_round_robin():
+    from curate.models.llm import ChatClient, Endpoint
+
+    client = ChatClient([Endpoint("http://a/v1", "m"), Endpoint("http://b/v1", "m"), Endpoint("http://c/v1", "m")])
+    assert [client._pick_endpoint() for _ in range(6)] == [0, 1, 2, 0, 1, 2]  # idle: round robin
+    client._in_flight = [2, 1, 3]
+    assert {client._pick_endpoint() for _ in range(6)} == {1}  # busy: the least busy, whatever the turn
+    client._in_flight = [1, 0, 0]
+    assert {client._pick_endpoint() for _ in range(6)} == {1, 2}  # ties: the least busy take turns
 
 
 
