@@ -153,11 +153,13 @@ STAGES = ("ingest", "dedup", "llm_server_start", "tag", "decontam", "export")
 # dedup and every training row for decontam (no cheap-first tier anywhere), and every
 # semantic candidate (cosine >= .6, 10 neighbours) goes to the pair verifier from both of
 # its ends, as main did at 6f051c9, with torch on its own thread count (`embed_threads` 0: what
-# main did before the embedding threads setting). `default` is what `curate pipeline` ships; `once` is the
+# main did before the embedding threads setting) and MiniLM run by torch (`embed_runtime`, the
+# default since: ONNX Runtime). `default` is what `curate pipeline` ships; `once` is the
 # default with each candidate pair scored once (`DedupConfig(pairs_once=True)`); `tier` the
 # default with the semantic-dedup tier (`SemanticConfig(tier=True)`) switched on.
 CONTENDERS = {
-    "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False, "embed_threads": 0},
+    "today": {"semantic_tier": False, "pairs_once": False, "decontam_tier": False, "embed_threads": 0,
+              "embed_runtime": "torch"},
     "default": {},
     "once": {"pairs_once": True},
     "tier": {"semantic_tier": True},
@@ -176,7 +178,7 @@ def contender(name: str, lake: Path):
     import flows.decontam as fdc
     import flows.dedup as fdd
     from curate.dedup.dedup import DedupConfig
-    from curate.models.embed import default_threads, set_default_threads
+    from curate.models.embed import default_runtime, default_threads, set_default_runtime, set_default_threads
     from decontam.check import CheckConfig
     from decontam.lake import LakeCheckConfig
 
@@ -194,11 +196,14 @@ def contender(name: str, lake: Path):
     fdc.LakeCheckConfig = lambda benchmarks, report_dir: LakeCheckConfig(benchmarks=benchmarks, report_dir=report_dir,
                                                                          check=check)
     set_default_threads(opts.get("embed_threads"))  # every Embedder the run builds (dedup, verifier, topics, decontam)
+    set_default_runtime(opts.get("embed_runtime"))
     try:
-        yield {"dedup": dataclasses.asdict(dedup), "decontam_tier": check.tier, "embed_threads": default_threads()}
+        yield {"dedup": dataclasses.asdict(dedup), "decontam_tier": check.tier, "embed_threads": default_threads(),
+               "embed_runtime": default_runtime()}
     finally:
         fdd.DedupConfig, fdc.LakeCheckConfig = saved
         set_default_threads(None)
+        set_default_runtime(None)
 
 
 class StageClock:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
-from curate.cli.ingest import embed_threads_option, get_lake, json_option, lake_option
+from curate.cli.ingest import embed_runtime_option, embed_threads_option, get_lake, json_option, lake_option
 
 
 @click.command()
@@ -36,6 +36,7 @@ from curate.cli.ingest import embed_threads_option, get_lake, json_option, lake_
 @click.option("--frequency-cap-percentile", type=float, default=None,
               help="Cap at this percentile of prompt repeat counts (e.g. 99.9).")
 @embed_threads_option
+@embed_runtime_option
 @click.option("--table", default="dedup", show_default=True, help="Annotation table to write.")
 @json_option
 def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm, shingle, ngram,

@@ -32,6 +32,21 @@ embed_threads_option = click.option(
     help="Torch threads for the embedding model on CPU (default: $CURATE_EMBED_THREADS, else 1; 0: torch's own).")
 
 
+def _set_embed_runtime(ctx, param, value):
+    if value is not None:  # this process; Ray workers read CURATE_EMBED_RUNTIME from their environment
+        from curate.models.embed import set_default_runtime
+
+        set_default_runtime(value)
+    return value
+
+
+embed_runtime_option = click.option(
+    "--embed-runtime", type=click.Choice(["onnx", "torch"]), default=None, expose_value=False,
+    callback=_set_embed_runtime,
+    help="Runtime of the embedding model on CPU (default: $CURATE_EMBED_RUNTIME, else onnx: the model exported "
+         "once to ONNX, same vectors to ~3e-7; torch: sentence-transformers).")
+
+
 def get_lake(lake_root: str | None):
     from curate.core.lake import Lake
 

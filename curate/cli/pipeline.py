@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curate.core import settings
-from curate.cli.ingest import embed_threads_option, get_lake, json_option, lake_option
+from curate.cli.ingest import embed_runtime_option, embed_threads_option, get_lake, json_option, lake_option
 from curate.stages import TAGGERS
 
 name_option = click.option("--name", default="chatcurate-demo", show_default=True, help="Dataset name.")
@@ -200,6 +200,7 @@ def _flow_options(f):
               help="Run the stages' tasks on Ray: auto | local | host:6379 | ray://head:10001 "
                    "(default: CURATE_RAY_ADDRESS, else no Ray).")
 @embed_threads_option
+@embed_runtime_option
 @click.option("--strict", is_flag=True, help="Exit 1 when an enrichment stage failed.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No stage lines or progress bars on stderr.")

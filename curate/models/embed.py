@@ -105,6 +105,44 @@ def _check_threads(threads: int) -> int:
     return threads
 
 
+RUNTIMES = ("onnx", "torch")
+# The runtime an `Embedder` encodes with when none is given: None = `CURATE_EMBED_RUNTIME`, else "onnx".
+_DEFAULT_RUNTIME: str | None = None
+
+
+def set_default_runtime(runtime: str | None) -> None:
+    """Runtime of every `Embedder` built after this without `runtime=` (CLI `--embed-runtime`):
+    "onnx" or "torch"; None goes back to the default."""
+    global _DEFAULT_RUNTIME
+    _DEFAULT_RUNTIME = None if runtime is None else _check_runtime(runtime)
+
+
+def default_runtime() -> str:
+    """`set_default_runtime`'s value, else `CURATE_EMBED_RUNTIME`, else "onnx".
+
+    ONNX Runtime by default: the same model exported once (`OnnxExport`) gives the torch
+    vectors to ~3e-7 and costs about 0.7x torch's CPU time on chat prompts
+    (benchmarks/bench_embed.py, docs/scale.md); "torch" is sentence-transformers as before.
+    """
+    if _DEFAULT_RUNTIME is not None:
+        return _DEFAULT_RUNTIME
+    from curate.core import settings
+
+    raw = settings.env("CURATE_EMBED_RUNTIME")
+    if raw is None or not raw.strip():
+        return "onnx"
+    try:
+        return _check_runtime(raw.strip())
+    except ConfigError as exc:
+        raise ConfigError(f"CURATE_EMBED_RUNTIME must be one of {', '.join(RUNTIMES)}, got {raw!r}") from exc
+
+
+def _check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    return runtime
+
+
 @contextlib.contextmanager
 def torch_threads(threads: int):
     """Run the block with torch on `threads` intra-op threads (0: as it is), then put back
@@ -157,36 +195,54 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, *, device: str | None = None, batch_size: int | None = None,
-                 quantize: bool = False, threads: int | None = None):
+                 quantize: bool = False, threads: int | None = None, runtime: str | None = None):
         self.model_name = model or DEFAULT_MODEL
         self.device = device or pick_device()
+        # "onnx": the model exported once to ONNX (`OnnxExport`, cached) and run by ONNX Runtime
+        # on the CPU; "torch": sentence-transformers. A GPU always runs torch.
+        self.runtime = default_runtime() if runtime is None else _check_runtime(runtime)
+        if self.device != "cpu":
+            self.runtime = "torch"
         # torch intra-op threads while this embedder encodes on CPU (`default_threads()`: 1 unless
         # set; 0 = torch's own setting). The vectors follow this setting, not the process's thread
         # count; other counts agree to ~1e-7 (tests/curate/test_embed_threads.py).
         self.threads = default_threads() if threads is None else _check_threads(threads)
         self.batch_size = batch_size or (256 if self.device == "cuda" else 64)
         # int8 dynamic quantisation of the Linear layers (CPU only): faster, vectors differ a
-        # little (agreement measured in benchmarks/bench_embed.py), so they get their own id.
+        # little (agreement measured in benchmarks/bench_embed.py), so they get their own id
+        # (torch: per tensor; onnx: per channel, closer to the full model).
         self.quantize = quantize and self.device == "cpu"
         self._model = None
 
     @property
     def model_id(self) -> str:
-        """Stable id used in the store: the model name, not a machine-specific path."""
+        """Stable id used in the store: the model name, not a machine-specific path. The ONNX
+        runtime's full-precision vectors are the torch ones to ~3e-7 (like two thread counts),
+        so they share the id; each int8 variant has its own."""
         base = self.model_name.rstrip("/").split("/")[-1] if os.path.isdir(self.model_name) else self.model_name
-        return base + ("+int8" if self.quantize else "")
+        if not self.quantize:
+            return base
+        return base + ("+int8pc-onnx" if self.runtime == "onnx" else "+int8")
+
+    @property
+    def _source(self) -> str:
+        return default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
 
     def _load(self):
         if self._model is None:
-            self._model = _shared_model(("st", self.model_name, self.device, self.quantize), self._build)
+            if self.runtime == "onnx":
+                export = OnnxExport(self._source, name=self.model_id, quantize=self.quantize)
+                self._model = _shared_model(("onnx", str(export.folder), self.threads),
+                                            lambda: export.session(self.threads))
+            else:
+                self._model = _shared_model(("st", self.model_name, self.device, self.quantize), self._build)
         return self._model
 
     def _build(self):
         _passive_openmp()
         from sentence_transformers import SentenceTransformer
 
-        path = default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name
-        model = SentenceTransformer(path, device=self.device)
+        model = SentenceTransformer(self._source, device=self.device)
         if self.quantize:
             import torch
 
@@ -195,11 +251,14 @@ class Embedder:
 
     @property
     def max_chars(self) -> int:
-        return int(self._load().max_seq_length) * CHARS_PER_TOKEN
+        model = self._load()
+        return int(model.max_seq_length) * CHARS_PER_TOKEN
 
     @property
     def dim(self) -> int:
         model = self._load()
+        if isinstance(model, OnnxEncoder):
+            return model.dim
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
@@ -211,14 +270,18 @@ class Embedder:
         """What the vectors depend on: the model's files, the libraries that run it, the device
         and quantisation. `ModelCache` keeps vectors under it, so a changed model is never read
         from a stale cache."""
-        path = Path(default_model_path() if self.model_name == DEFAULT_MODEL else self.model_name)
+        path = Path(self._source)
         if not path.is_dir():  # a hub name: nothing local to hash, so nothing to cache safely
             return ""
         libs = _versions("sentence-transformers", "transformers", "torch")
-        return _digest(f"{_source_digest(path)}|{libs}|{self.device}|int8={self.quantize}")
+        runtime = "" if self.runtime == "torch" else f"|{self.runtime} {_versions('onnxruntime')}"
+        return _digest(f"{_source_digest(path)}|{libs}|{self.device}|int8={self.quantize}{runtime}")
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         model = self._load()
+        if isinstance(model, OnnxEncoder):
+            return _embed_distinct([self.prepare(t) for t in texts], self.dim,
+                                   lambda uniq: model.encode(uniq, batch_size=self.batch_size))
 
         def encode(uniq: list[str]) -> np.ndarray:
             with torch_threads(self.threads if self.device == "cpu" else 0):
@@ -299,6 +362,203 @@ def _distil_model2vec(source: str, pca_dims: int):
         return distill(model_name=source, pca_dims=pca_dims)
     finally:
         np.random.set_state(state)
+
+
+ONNX_OPSET = 17
+# Texts an export is checked on against the torch model it came from (see `OnnxExport.build`).
+_PROBES = ("hi", "How do I reverse a list in Python?", "Quelle est la capitale de l'Australie ?",
+           "def add(a, b):\n    return a + b\n\nWrite tests for this function, with edge cases. " * 4)
+
+
+class OnnxExport:
+    """A sentence-transformers model exported once to ONNX, cached and rebuilt when its source changes.
+
+    The folder `<cache_dir>/onnx/<name>-<key>/` holds `model.onnx` (the transformer with mean
+    pooling: token ids in, pooled vector out), `tokenizer.json` (the model's own fast tokenizer,
+    truncating at its max_seq_length) and `meta.json`. The key hashes the source model's files,
+    the libraries that export and run it and the quantisation: a changed source or library is
+    exported again, never read from a stale folder. Exporting needs torch (loaded once, ~5 CPU
+    s); running needs only onnxruntime and tokenizers.
+
+    Only models of a Transformer module, mean pooling and an optional Normalize are exported
+    (all-MiniLM-L6-v2 and its kind); others raise `ConfigError` (use `runtime="torch"`).
+    `quantize=True` stores int8 weights, per output channel (ONNX Runtime's dynamic
+    quantisation): its vectors differ from the full model's, see docs/scale.md.
+    """
+
+    def __init__(self, source: str, *, name: str | None = None, quantize: bool = False,
+                 cache_dir: str | os.PathLike | None = None):
+        self.source = str(source)
+        self.name = name or self.source.rstrip("/").split("/")[-1]
+        self.quantize = quantize
+        self.cache_dir = Path(cache_dir) if cache_dir else cache_root()
+        self.exported = False  # True when this instance exported (cache miss)
+
+    @property
+    def key(self) -> str:
+        libs = _versions("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime")
+        return _digest(f"{_source_digest(Path(self.source))}|{libs}|opset {ONNX_OPSET}|int8pc={self.quantize}")
+
+    @property
+    def folder(self) -> Path:
+        base = re.sub(r"[^A-Za-z0-9_.+-]+", "_", self.name)
+        return self.cache_dir / "onnx" / f"{base}{'-int8pc' if self.quantize else ''}-{self.key}"
+
+    def path(self) -> Path:
+        """The export's folder, exporting first if the cache lacks it."""
+        folder = self.folder
+        if not (folder / "meta.json").exists():
+            import shutil
+            import tempfile
+
+            log.info("exporting %s to ONNX into %s (one-off)", self.source, folder)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+            try:
+                self.build(tmp)
+                os.replace(tmp, folder)  # atomic: a reader sees no half-written export
+            except OSError:  # another process won the race; its export is the same
+                if not (folder / "meta.json").exists():
+                    raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.exported = True
+        return folder
+
+    def build(self, out: Path) -> None:
+        """Export into `out` and check the export against the torch model on a few texts."""
+        import json
+
+        try:
+            import onnx  # noqa: F401 - torch's exporter needs it
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("the ONNX embedding runtime needs `pip install onnx onnxruntime`") from exc
+        _passive_openmp()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(self.source, device="cpu")
+        kinds = [type(m).__name__ for m in st]
+        pooling = st[1].get_config_dict() if len(st) > 1 and hasattr(st[1], "get_config_dict") else {}
+        mean = pooling.get("pooling_mode") == "mean" or (pooling.get("pooling_mode_mean_tokens") is True and not any(
+            v is True for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"))
+        if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]) or not mean:
+            raise ConfigError(f"the ONNX runtime exports Transformer + mean Pooling models only, not {kinds} "
+                              f"({self.source}); use runtime='torch'")
+        model = _mean_pooled(st[0].auto_model.eval())
+        ids = torch.ones(2, 8, dtype=torch.long)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        fp32 = out / ("model.fp32.onnx" if self.quantize else "model.onnx")
+        with torch_threads(1), torch.no_grad(), _quiet_export():
+            torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), str(fp32), dynamo=False,
+                              input_names=names, output_names=["pooled"], opset_version=ONNX_OPSET,
+                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "pooled": {0: "batch"}},
+                              do_constant_folding=True)
+        if self.quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint for image models on the root logger
+            try:
+                quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                root.setLevel(level)
+            fp32.unlink()
+        tok = st.tokenizer.backend_tokenizer
+        tok.enable_truncation(int(st.max_seq_length))
+        tok.no_padding()
+        tok.save(str(out / "tokenizer.json"))
+        dim = int((getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)())
+        (out / "meta.json").write_text(json.dumps({"source": self.source, "max_seq_length": int(st.max_seq_length),
+                                                   "dim": dim, "quantize": self.quantize, "opset": ONNX_OPSET}))
+        with torch_threads(1):
+            want = st.encode(list(_PROBES), convert_to_numpy=True, normalize_embeddings=True)
+        got = OnnxEncoder(out, threads=1).encode(list(_PROBES))
+        cos = float((want * got).sum(axis=1).min())
+        if cos < (0.95 if self.quantize else 0.99999):
+            raise ConfigError(f"the ONNX export of {self.source} disagrees with the torch model (cosine {cos:.6f}); "
+                              "use runtime='torch'")
+
+    def session(self, threads: int = 1) -> "OnnxEncoder":
+        return OnnxEncoder(self.path(), threads=threads)
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """torch's exporter warns about tracing details of the transformer code; none of them
+    matter here (the export is checked against the torch model)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _mean_pooled(transformer):
+    """A torch module: the transformer's last hidden states, mean-pooled over the real tokens
+    (sentence-transformers' mean Pooling), so the export outputs one vector a text."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    return MeanPooled(transformer)
+
+
+class OnnxEncoder:
+    """An `OnnxExport` folder run by ONNX Runtime on the CPU: texts in, L2-normalised vectors out.
+
+    Texts are tokenized by the model's own fast tokenizer, sorted by token count so a batch pads
+    little (ties by position), and put back in order. `threads` intra-op threads (0: ONNX
+    Runtime's own choice); waiting threads sleep instead of spin, as torch's do here.
+    """
+
+    def __init__(self, folder: Path, *, threads: int = 1):
+        import json
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((Path(folder) / "meta.json").read_text())
+        self.max_seq_length = int(meta["max_seq_length"])
+        self.dim = int(meta["dim"])
+        self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(Path(folder) / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        vecs = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return vecs
+        ids = [e.ids for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
+        order = sorted(range(len(texts)), key=lambda i: (len(ids[i]), i))
+        for lo in range(0, len(order), batch_size):
+            rows = order[lo: lo + batch_size]
+            width = max(len(ids[i]) for i in rows)
+            input_ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(input_ids)
+            for r, i in enumerate(rows):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            vecs[rows] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask,
+                                                 "token_type_ids": np.zeros_like(input_ids)})[0]
+        return _normalised(vecs)
 
 
 class StaticEmbedder:
