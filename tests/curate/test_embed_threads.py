@@ -1,5 +1,6 @@
 """The embedding threads setting: MiniLM encodes on `Embedder.threads` torch threads (1 by
-default on CPU), whatever the process had set, and puts the process's setting back.
+default on CPU), whatever the process had set, and puts the process's setting back. These
+tests run the torch runtime (`runtime="torch"`); the ONNX one is in test_embed_onnx.py.
 
 torch's CPU kernels pick their partition of the work by thread count and batch shape: the
 same text embedded alone gives vectors ~1e-7 apart on 1 and 2 threads (batched chat prompts
@@ -44,7 +45,7 @@ def _one_by_one(embedder: Embedder, texts: list[str]) -> np.ndarray:
 
 def test_vectors_follow_the_embedders_threads_not_the_process_setting(restore_threads):
     texts = _texts()
-    one = Embedder(threads=1)
+    one = Embedder(threads=1, runtime="torch")
     torch.set_num_threads(1)
     on_one = _one_by_one(one, texts)
     torch.set_num_threads(2)
@@ -61,9 +62,10 @@ def test_vectors_follow_the_embedders_threads_not_the_process_setting(restore_th
 def test_other_thread_counts_agree_to_float_rounding(restore_threads):
     """1 and 2 threads may differ in the last bits (measured: <= 1.7e-7), never more."""
     texts = _texts()
-    gap = np.abs(_one_by_one(Embedder(threads=1), texts) - _one_by_one(Embedder(threads=2), texts)).max()
+    one, two = Embedder(threads=1, runtime="torch"), Embedder(threads=2, runtime="torch")
+    gap = np.abs(_one_by_one(one, texts) - _one_by_one(two, texts)).max()
     assert gap <= 1e-6
-    batched = np.abs(Embedder(threads=1).embed(texts) - Embedder(threads=2).embed(texts)).max()
+    batched = np.abs(one.embed(texts) - two.embed(texts)).max()
     assert batched <= 1e-6
 
 
@@ -73,9 +75,9 @@ def test_threads_zero_leaves_torch_as_it_is(restore_threads):
     real = torch.set_num_threads
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
-        Embedder(threads=0).embed(["hello there"])
+        Embedder(threads=0, runtime="torch").embed(["hello there"])
         assert calls == []
-        Embedder(threads=1).embed(["hello again"])
+        Embedder(threads=1, runtime="torch").embed(["hello again"])
         assert calls == [1, 2]
     with torch_threads(3):
         assert torch.get_num_threads() == 3
@@ -88,7 +90,7 @@ def test_default_is_one_thread_and_can_be_set(monkeypatch, restore_threads):
     monkeypatch.setenv("CURATE_EMBED_THREADS", "0")
     assert Embedder().threads == 0
     set_default_threads(3)  # the CLI's --embed-threads wins over the environment
-    assert Embedder().threads == 3 and Embedder(threads=2).threads == 2
+    assert Embedder().threads == 3 and Embedder(threads=2, runtime="torch").threads == 2
     set_default_threads(None)
     monkeypatch.setenv("CURATE_EMBED_THREADS", "two")
     with pytest.raises(ConfigError, match="CURATE_EMBED_THREADS"):
