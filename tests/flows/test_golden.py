@@ -14,8 +14,9 @@ What is compared: every file of the export and of the data card, byte for byte (
 determinism test shows they carry nothing run-specific); the exclusions table and the
 lake's tables (conversations, quarantine, every annotation table) value for value, without
 the columns that name the run (`run_id`, `fit_id`), with the run's folders replaced by
-placeholders, and floats rounded to 3 decimals (embedding arithmetic differs in the last
-bits between machines and thread counts; every decision made from it is compared exactly);
+placeholders, and floats rounded to 3 decimals, zero without its sign (embedding arithmetic
+differs in the last bits between machines, thread counts and runtimes; every decision made
+from it is compared exactly);
 the lake-wide decontam report, byte for byte.
 """
 
@@ -46,7 +47,7 @@ def _sha(data: bytes) -> str:
 
 def _plain(value, places: dict[str, str]):
     if isinstance(value, float):
-        return round(value, 3)
+        return round(value, 3) + 0.0  # + 0.0: -0.0 (a cosine distance of -1e-8) is 0.0
     if isinstance(value, str):
         for path, mark in places.items():
             value = value.replace(path, mark)
