@@ -547,14 +547,14 @@ def run_check(
                     # A channel-1 pair is decided by the channel's own score: the verifier's decision kept
                     # under the same (item, row) is channel 0's, where the row was also a candidate, and read
                     # here it cleared every translation that MiniLM happened to rank in the item's top k.
-                    vd = None if ch == 1 and _channel_scored(nb) else vdec.get((k, i, j))
+                    vd = None if scored_ch1 else vdec.get((k, i, j))
                     call = decide(
                         i, s, int(ch), cut=cos_cut, multi_cut=config.multi_threshold, high=high, floor=floor,
                         verifier=vd,
                         judge_says=_judge_says(verdict, None if scored_ch1 else s, config.calibration, judge_model,
                                                margin_cut, prob=None if vd is None else vd.prob),
                         # a channel-1 pair score has attribution built in (request_gap)
-                        closest=None if ch == 1 and _channel_scored(nb) else closest[k].get((int(ch), j)),
+                        closest=None if scored_ch1 else closest[k].get((int(ch), j)),
                         attribution_tolerance=config.attribution_tolerance,
                         judged=judge is not None,
                     )
@@ -565,7 +565,7 @@ def run_check(
                         continue
                     dd = vd
                     prob = None if dd is None else round(dd.prob, 4)
-                    if decided_by == "multilingual" and ch == 1 and _channel_scored(nb):
+                    if decided_by == "multilingual" and scored_ch1:
                         # the channel's score is its pair probability, not a cosine: report it as one
                         s, prob = None, round(float(call.cosine), 4)
                     for row in groups[j]:

@@ -183,8 +183,9 @@ def _number_word_values(low: str) -> list[float]:
     and four" 3 and 4, "five six-letter words" 5 and 6). A lone "one" is a pronoun as often as a
     number ("which one"), so it counts only in a compound or hyphenated to a word ("one-day")."""
     out: list[float] = []
-    words = [m.group(0) for m in _LETTERS.finditer(low)]
-    gaps = [low[x.end():y.start()] for x, y in zip(_LETTERS.finditer(low), list(_LETTERS.finditer(low))[1:])]
+    found = list(_LETTERS.finditer(low))
+    words = [m.group(0) for m in found]
+    gaps = [low[x.end():y.start()] for x, y in zip(found, found[1:])]  # gaps[j]: between words j and j + 1
     k = 0
     while k < len(words):
         w = words[k]
