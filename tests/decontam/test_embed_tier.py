@@ -17,9 +17,11 @@ from decontam.embed_search import (
     TierIndex,
     TrainIndex,
     embed_texts,
+    item_numbers,
     other_language_rows,
     query_text,
     row_language,
+    row_numbers,
     script_language,
     segments,
     split_options,
@@ -385,6 +387,21 @@ def test_number_and_coverage_features_do_not_depend_on_other_items():
     # a model reads its features by name; the legacy sequence form reads the first columns in order
     assert xl_probability(f1, {"num_miss": -100.0, "bias": 10.0})[1] < 0.01 < 0.99 < xl_probability(f1, {"bias": 10.0})[1]
     np.testing.assert_allclose(xl_probability(f1, (1.0, 0.0, 0.0, 0.0)), xl_probability(f1, {"cos": 1.0}))
+
+
+def test_num_miss_reads_numbers_as_values_whatever_the_languages_digit_format():
+    """Regression: num_miss compared digit strings as written, so a faithful German, French or
+    Chinese translation ("3,5", "1.000", "1 000", full-width "１２") lacked the item's numbers."""
+    item = "A loan of 1,000 euros at 3.5 % for 12 months: what is the interest on $1.50 of it?"
+    scorer = CrossLingualScorer(BagOfWordsEmbedder(), [item])
+    rows = ["Ein Darlehen von 1.000 Euro zu 3,5 % für 12 Monate: wie hoch sind die Zinsen auf 1,50 $ davon?",
+            "Un prêt de 1\u202f000 euros à 3,5 % sur 12 mois : quels intérêts pour 1,50 $ ?",
+            "一笔１，０００欧元、年利率３.５%、期限１２个月的贷款：其中１.５０美元的利息是多少？",
+            "Ein Darlehen von 2.000 Euro zu 4,5 % für 24 Monate: wie hoch sind die Zinsen auf 1,50 $ davon?"]
+    miss = scorer.features([0] * 4, rows, [0.5] * 4)[:, XL_COLUMNS.index("num_miss")]
+    assert miss.tolist() == [0.0, 0.0, 0.0, 0.75]  # 1000, 3.5, 12 missing from the last; 1.5 is there
+    assert item_numbers("items 1,2,3 cost 1,000.5") == {"1", "2", "3", "1000.5"}
+    assert {"1000", "1", "0"} <= row_numbers("1.000") and "3.5" in row_numbers("3,5")
 
 
 class _MultiBag(BagOfWordsEmbedder):
