@@ -221,9 +221,12 @@ def _top1(sample, cache: Path, name: str) -> dict[str, tuple[str, float]]:
     """Each item's top-1 neighbour (train id, cosine) from a contender's warm cache."""
     from decontam.check import CheckConfig, run_check
 
+    # The cosine decides here (verifier and cascade off: the verifier would return only the pairs
+    # it flags), so at cut -1 every item comes back with its neighbours.
     res = run_check(sample, ["humaneval"], CheckConfig(cache_dir=cache, use_ngram=False, cosine_threshold=-1.0,
                                                        attribution_tolerance=None, tier=name == "tier",
-                                                       multilingual=False),
+                                                       multilingual=False, verifier=False, cascade=False,
+                                                       top_k=1),
                     embedder=PlainEncode() if name == "plain" else None)
     out: dict[str, tuple[str, float]] = {}
     for p in res.benchmarks[0].flagged:  # sorted by item, best cosine first
