@@ -413,7 +413,9 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
             text_of = _texts_by(con, config, "semantic_key", {k for p in found for k in p[:2]}, sem_keys, prompts,
                                 ids, has_table)
             found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once,
-                                  store=store, exclusive=config.exclusive_links)
+                                  store=store, exclusive=config.exclusive_links,
+                                  units=_copy_units(edges, n + len(node_of), sem_keys, ids, _order_info(con, ids, config))
+                                  if config.exclusive_links else None)
         sem_links = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
         for a, b, s in found:
             touched_keys.update((a, b))
@@ -715,7 +717,8 @@ def _last_line_pairs(folder: Path, sem_index: SemanticIndex, keys: list[str], te
 
 def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[str, str], stats: DedupStats,
                   variant_links: list, *, once: bool = False, store=None,
-                  exclusive: bool = False, max_swaps: int | None = None) -> list[tuple[str, str, float]]:
+                  exclusive: bool = False, max_swaps: int | None = None,
+                  units: tuple[dict[str, int], dict[int, str]] | None = None) -> list[tuple[str, str, float]]:
     """Keep the candidate pairs the verifier calls the same request; record variants.
 
     `once`: a pair found from both ends (b among a's neighbours and a among b's) is scored
@@ -761,27 +764,63 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
         prob = {(c[0], c[1]): d.prob for c, d in zip(cand, decisions)}
         same = {frozenset(c[:2]) for c, d in zip(cand, decisions) if d.same}
         different = {frozenset(c[:2]) for c in cand} - same
-        kept, dropped = exclusive_links(kept, prob, different)
+        kept, dropped = exclusive_links(kept, prob, different, units=units)
         if dropped:
             st["dropped_conflicting"] = st.get("dropped_conflicting", 0) + dropped
     return kept
 
 
 def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, str], float],
-                    different: set[frozenset]) -> tuple[list[tuple[str, str, float]], int]:
+                    different: set[frozenset], *, units: tuple[dict[str, int], dict[int, str]] | None = None
+                    ) -> tuple[list[tuple[str, str, float]], int]:
     """Drop the weaker of two duplicate links of one text to two texts the verifier called
     different requests (`DedupConfig.exclusive_links`): a text is not the same request as both
     "... by Friday" and "... by Monday", and its translation must not join the cluster of the
     twin it resembles less. Returns the links kept and how many pairs were dropped.
 
+    `units` (text -> copy unit, unit -> its first text; `_copy_units`: texts that are exact or
+    near copies of each other) makes the copies of one text one node, whose verdict against
+    another node is the verdict on the two nodes' first texts where the verifier scored that
+    pair (else: the same request when any pair of their texts was called so). Without it, a
+    rewording linked to a text and to its upper-case or mistyped copy, with the copy's pair to
+    the rewording rejected (p .1-.5: the verifier reads such copies less well), lost its link to
+    the text itself; and a twin linked to a mistyped copy of the other twin only (the clean
+    pair called different) stays apart from it.
+
     >>> kept = [("u", "a", 0.9), ("u", "b", 0.9)]
     >>> exclusive_links(kept, {("u", "a"): 0.9, ("u", "b"): 0.7}, {frozenset(("a", "b"))})
     ([('u', 'a', 0.9)], 1)
+    >>> exclusive_links(kept, {("u", "a"): 0.9, ("u", "b"): 0.7}, {frozenset(("a", "b"))}, units=({"u": 0, "b": 0}, {0: "u"}))
+    ([('u', 'a', 0.9), ('u', 'b', 0.9)], 0)
+    >>> exclusive_links(kept, {("u", "a"): 0.9, ("u", "b"): 0.7}, {frozenset(("a", "b"))}, units=({"u": 0, "b": 0}, {0: "b"}))
+    ([('u', 'b', 0.9)], 1)
     """
-    strength: dict[frozenset, float] = {}
-    for a, b, _ in kept:
-        pair = frozenset((a, b))
-        strength[pair] = max(prob.get((a, b), 0.0), prob.get((b, a), 0.0), strength.get(pair, 0.0))
+    unit_of, first = units if units is not None else ({}, {})
+
+    def node(k: str):
+        return ("unit", unit_of[k]) if k in unit_of else ("text", k)
+
+    def head(nd) -> str:
+        return first.get(nd[1], "") if nd[0] == "unit" else nd[1]
+
+    def p_of(pair: frozenset) -> float:
+        a, b = sorted(pair)
+        return max(prob.get((a, b), 0.0), prob.get((b, a), 0.0))
+
+    same_pairs = {frozenset(c[:2]) for c in kept}
+    members: dict[frozenset, list[frozenset]] = {}
+    for pair in sorted(same_pairs | set(different), key=sorted):
+        nodes = frozenset(node(k) for k in pair)
+        if len(nodes) == 2:
+            members.setdefault(nodes, []).append(pair)
+    strength: dict[frozenset, float] = {}  # node pairs called the same request, with their strength
+    different = set()
+    for nodes, pairs in members.items():
+        heads = frozenset(head(nd) for nd in nodes)
+        if heads in same_pairs or (heads not in set(pairs) and any(p in same_pairs for p in pairs)):
+            strength[nodes] = p_of(heads) if heads in same_pairs else max(p_of(p) for p in pairs if p in same_pairs)
+        else:
+            different.add(nodes)
     partners: dict[str, list[tuple[float, str]]] = {}
     for pair, p in strength.items():
         a, b = sorted(pair)
@@ -793,7 +832,25 @@ def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, st
         for i, (_, x) in enumerate(ranked):
             if any(frozenset((x, y)) in different and frozenset((u, y)) not in drop for _, y in ranked[:i]):
                 drop.add(frozenset((u, x)))
-    return [c for c in kept if frozenset(c[:2]) not in drop], len(drop)
+    out = [c for c in kept if len(nd := frozenset((node(c[0]), node(c[1])))) == 1 or (nd in strength and nd not in drop)]
+    return out, len({frozenset(c[:2]) for c in kept} - {frozenset(c[:2]) for c in out})
+
+
+def _copy_units(edges: dict[str, list[tuple[int, int]]], nodes: int, sem_keys: list, ids: list[str],
+                order: dict) -> tuple[dict[str, int], dict[int, str]]:
+    """Semantic key -> its copy unit (the exact and near component of this batch's rows with
+    that first prompt), and unit -> the key of its first row in keep order: `exclusive_links`
+    treats a unit's texts as one, and reads the verdicts on its first text."""
+    arr = np.array(edges["exact"] + edges["near"], dtype=np.int64).reshape(-1, 2)
+    lab = components(nodes, arr)
+    unit_of: dict[str, int] = {}
+    first: dict[int, str] = {}
+    for i in sorted(range(len(ids)), key=lambda i: (order[ids[i]], ids[i])):
+        k = sem_keys[i]
+        if k is not None:
+            unit_of.setdefault(k, int(lab[i]))
+            first.setdefault(int(lab[i]), k)
+    return unit_of, first
 
 
 def split_clusters(clusters: list[tuple[Any, list[Any]]], linked: Callable[[Any, Any], bool],

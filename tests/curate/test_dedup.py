@@ -512,26 +512,64 @@ def test_the_verifier_searches_translations_by_default(lake, tmp_path, monkeypat
     assert stats.semantic_tier["multilingual_pairs"] >= 1
 
 
-@pytest.mark.parametrize("exclusive", [True, False])
-def test_a_rewording_of_one_twin_joins_that_twin_not_the_earlier_one(lake, tmp_path, monkeypatch, exclusive):
-    """The verifier links a rewording to both template twins (".. by Monday" more weakly) and
-    calls the twins different: with `exclusive_links` the weaker link goes, so the rewording
-    joins its own request; without it, the earlier twin (the representative) takes it."""
+def _verifier_with_probabilities(monkeypatch, prob: dict[frozenset, float]):
+    """The verifier replaced by a fixed probability per pair of texts (0 for others; same at .5)."""
     from curate.models.verify import Decision, Verifier
-
-    monday = "Write an email to my landlord asking him to fix the broken heater by Monday."
-    friday = "Write an email to my landlord asking him to fix the broken heater by Friday."
-    reworded = "Email my landlord asking him to fix the broken heater by Friday please."
-    prob = {frozenset((friday, reworded)): 0.9, frozenset((monday, reworded)): 0.7, frozenset((monday, friday)): 0.2}
 
     def decide_many(self, a, b, **kw):
         return [Decision(same=prob.get(frozenset((x, y)), 0.0) >= 0.5, prob=prob.get(frozenset((x, y)), 0.0),
                          uncertain=False, variant=False, reason="") for x, y in zip(a, b)]
 
     monkeypatch.setattr(Verifier, "decide_many", decide_many)
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_a_rewording_of_one_twin_joins_that_twin_not_the_earlier_one(lake, tmp_path, monkeypatch, exclusive):
+    """The verifier links a rewording to both template twins (".. by Monday" more weakly) and
+    calls the twins different: with `exclusive_links` the weaker link goes, so the rewording
+    joins its own request; without it, the earlier twin (the representative) takes it."""
+    monday = "Write an email to my landlord asking him to fix the broken heater by Monday."
+    friday = "Write an email to my landlord asking him to fix the broken heater by Friday."
+    reworded = "Email my landlord asking him to fix the broken heater by Friday please."
+    prob = {frozenset((friday, reworded)): 0.9, frozenset((monday, reworded)): 0.7, frozenset((monday, friday)): 0.2}
+    _verifier_with_probabilities(monkeypatch, prob)
     ingest(lake, [write_log(tmp_path / "a.jsonl", [monday, friday, reworded])])
     stats, _ = _run(lake, near=False, exclusive_links=exclusive)
     rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
     assert rows["c0"]["is_representative"] and rows["c1"]["is_representative"]
     assert rows["c2"]["duplicate_of"] == ("c1" if exclusive else "c0")
     assert stats.verified["semantic"].get("dropped_conflicting", 0) == (1 if exclusive else 0)
+
+
+def test_a_rewording_keeps_its_link_when_only_an_upper_case_copy_of_its_text_is_called_different(
+        lake, tmp_path, monkeypatch):
+    """`exclusive_links` over copy units: the verifier links a rewording to a request (p .8) and
+    calls it different from the request's upper-case copy (p .2). The copy is the same text, so
+    this is no conflict between two requests (before, the request's stronger link to its copy
+    dropped the rewording's link and the rewording was a request of its own)."""
+    text = "Write an email to my landlord asking him to fix the broken heater by Friday."
+    copy = text.upper()
+    reworded = "Email my landlord asking him to fix the broken heater by Friday please."
+    prob = {frozenset((text, reworded)): 0.8, frozenset((copy, reworded)): 0.2, frozenset((text, copy)): 0.95}
+    _verifier_with_probabilities(monkeypatch, prob)
+    ingest(lake, [write_log(tmp_path / "a.jsonl", [text, copy, reworded])])
+    stats, _ = _run(lake, near=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "exact"
+    assert rows["c2"]["duplicate_of"] == "c0" and rows["c2"]["duplicate_kind"] == "semantic"
+    assert stats.verified["semantic"].get("dropped_conflicting", 0) == 0
+
+
+def test_a_twin_linked_to_a_mistyped_copy_of_the_other_twin_stays_apart(lake, tmp_path, monkeypatch):
+    """The verifier calls two twins different (p .2) but a mistyped copy of one the same request
+    as the other (p .8): the copy unit's verdict is that of its first text, the clean twin."""
+    keep = "How do I undo the last commit in git but keep my changes?"
+    discard = "How do I undo the last commit in git and discard my changes?"
+    mistyped = "How do I undo teh last commti in git and discard my changes..."
+    prob = {frozenset((keep, mistyped)): 0.8, frozenset((keep, discard)): 0.2, frozenset((discard, mistyped)): 0.95}
+    _verifier_with_probabilities(monkeypatch, prob)
+    ingest(lake, [write_log(tmp_path / "a.jsonl", [keep, discard, mistyped])])
+    _run(lake, near_max_swaps=None)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c0"]["is_representative"] and rows["c1"]["is_representative"]
+    assert rows["c2"]["duplicate_of"] == "c1"
