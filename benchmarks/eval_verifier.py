@@ -20,6 +20,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from curate.models.verify import FEATURES  # noqa: E402
+
 HARD = REPO / "tests" / "data" / "verify_hard.jsonl"
 
 
@@ -103,6 +105,13 @@ def main() -> None:
         for name, res in tb["sets"].items():
             print(f"| {name} | " + " | ".join(f"{res[c]['f1']:.3f} ({res[c]['precision']:.2f}/{res[c]['recall']:.2f})"
                                               for c in ("pairs_protocol", "nn_negatives", "search_protocol")) + " |")
+        print("\nsearch protocol, where the errors come from (items): own rephrasing a candidate / own rephrasing flagged / "
+              "flagged with it removed (of which only by rows in another language)")
+        for name, res in tb["sets"].items():
+            w = res.get("search_why")
+            if w and "chinese" not in name:
+                print(f"  {name}: {w['own_candidate']} / {w['own_flagged']} of {w['items']}; false flags {w['false_flag_items']} "
+                      f"({w['false_flag_items_cross_lingual_only']} cross-lingual only)")
         ca = tb["codealpaca"]
         print(f"CodeAlpaca vs GPT-4: agreement {ca['agreement']:.1%}, flags {ca['flagged']}, keeps {ca['true_kept']} of "
               f"{ca['true_total']} True, F1 {ca['f1']:.3f} (P {ca['precision']:.2f} R {ca['recall']:.2f})")
@@ -153,6 +162,7 @@ def testbed_matrices(root: Path, k: int = 5, item_range: tuple[int, int] = (0, 1
         res = {part: matrix(parts[part]) for part in ("pos", "nn", "rnd", "search")}
         res["texts"] = {part: ([p["a"] for p in parts[part]], [p["b"] for p in parts[part]]) for part in ("pos", "nn", "rnd", "search")}
         res["search_key"] = [p["key"] for p in parts["search"]]
+        res["search_label"] = np.array([p["label"] for p in parts["search"]], dtype=bool)
         res["items"] = parts["items"]
         out["sets"][name] = res
     ca = prot["codealpaca"]
@@ -173,6 +183,30 @@ def cut_summary(res: dict) -> str:
             f"{sc['agreement']:.1%}, {sc['f1']:.3f}, {kept} of {res['codealpaca']['true_total']}, {sc['flagged']}")
 
 
+def search_why(s: dict, probs: np.ndarray, cut: float) -> dict:
+    """Where a set's search-protocol errors come from (item counts):
+
+    - `own_candidate`: items whose own rephrasing is among the candidates at all (the top k of
+      each channel): the recall any verifier can reach in this protocol;
+    - `own_flagged`: items whose own rephrasing is flagged (a flag of another row counts as a
+      hit in the protocol's recall, so this is the honest part of it);
+    - `false_flag_items` / `..._cross_lingual_only`: items flagged with all their rephrasings
+      removed, and those whose every false flag is a row in another language (found by the
+      multilingual channel; in `decontam check` such candidates go to that channel's own
+      scorer, not to this verifier)."""
+    xl = s["search"][:, FEATURES.index("cross_lingual")] > 0
+    own_cand, own_flag, neg_flags = set(), set(), {}
+    for (i, positive), lab, pr, x in zip(s["search_key"], s["search_label"], probs, xl):
+        if positive and lab:
+            own_cand.add(i)
+            if pr >= cut:
+                own_flag.add(i)
+        elif not positive and pr >= cut:
+            neg_flags.setdefault(i, []).append(bool(x))
+    return {"items": len(s["items"]), "own_candidate": len(own_cand), "own_flagged": len(own_flag),
+            "false_flag_items": len(neg_flags), "false_flag_items_cross_lingual_only": sum(all(v) for v in neg_flags.values())}
+
+
 def score_testbed(m: dict, model, cut: float | None = None) -> dict:
     """Figures of `model` (a VerifierModel; its cut unless `cut`) on `testbed_matrices`' pairs."""
     cut = model.threshold if cut is None else cut
@@ -184,11 +218,14 @@ def score_testbed(m: dict, model, cut: float | None = None) -> dict:
             "nn_negatives": prf(np.r_[pos, nn] >= cut, [True] * len(pos) + [False] * len(nn)),
         }
         flagged: dict = {}
-        for key, pr in zip(s["search_key"], model.proba(s["search"])):
+        probs = model.proba(s["search"])
+        for key, pr in zip(s["search_key"], probs):
             flagged[key] = flagged.get(key, False) or bool(pr >= cut)
         flag_pos = [flagged[(i, True)] for i in s["items"]]
         flag_neg = [flagged[(i, False)] for i in s["items"]]
         res["search_protocol"] = prf(flag_pos + flag_neg, [True] * len(flag_pos) + [False] * len(flag_neg))
+        if "search_label" in s:
+            res["search_why"] = search_why(s, probs, cut)
         out["sets"][name] = res
     ca = m["codealpaca"]
     pred = model.proba(ca["X"]) >= cut

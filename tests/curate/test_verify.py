@@ -248,3 +248,27 @@ def test_the_reason_lists_no_code_words_as_names():
     f = pair_features([item, other], [row, "Plan a trip to Kyoto"])
     assert "names" not in explain({k: float(c[0]) for k, c in f.items()}, item, row)
     assert "names lisbon vs kyoto" in explain({k: float(c[1]) for k, c in f.items()}, other, "Plan a trip to Kyoto")
+
+
+def test_search_why_counts_the_candidate_ceiling_and_cross_lingual_false_flags():
+    """eval_verifier's search-protocol diagnosis: an item whose own rephrasing is no candidate
+    cannot be found by any verifier, and false flags from rows in another language are told apart."""
+    import numpy as np
+
+    from benchmarks.eval_verifier import search_why
+    from curate.models.verify import FEATURES
+
+    xl = FEATURES.index("cross_lingual")
+    # item 0: own rephrasing a candidate and flagged; with it removed, a cross-lingual false flag
+    # item 1: own rephrasing no candidate (another row flagged instead); with it removed, an English false flag
+    # item 2: own rephrasing a candidate, not flagged; nothing flagged with it removed
+    keys = [(0, True), (0, False), (1, True), (1, False), (1, False), (2, True), (2, False)]
+    label = [True, False, False, False, False, True, False]
+    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.2, 0.1])
+    X = np.zeros((len(keys), len(FEATURES)))
+    X[1, xl] = 1.0
+    X[4, xl] = 1.0  # a cross-lingual row under the cut: no false flag
+    s = {"items": [0, 1, 2], "search": X, "search_key": keys, "search_label": np.array(label)}
+    why = search_why(s, probs, 0.5)
+    assert why == {"items": 3, "own_candidate": 2, "own_flagged": 1, "false_flag_items": 2,
+                   "false_flag_items_cross_lingual_only": 1}
