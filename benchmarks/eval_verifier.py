@@ -53,7 +53,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json")
     ap.add_argument("--testbed", help="also score decontam on ../shared/testbed (scored items only)")
-    ap.add_argument("--k", type=int, default=5, help="candidates per channel in the search protocol")
+    from decontam.check import CheckConfig
+
+    ap.add_argument("--k", type=int, default=CheckConfig().top_k,
+                    help="candidates per channel in the search protocol (default: what `decontam check` takes, its --top-k)")
     ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
     ap.add_argument("--cuts", help="with --testbed: also score the decontam model at these cuts (comma-separated), "
                                    "e.g. 0.35,0.45,0.55: the search protocol and CodeAlpaca pull the cut apart")

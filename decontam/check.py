@@ -73,6 +73,8 @@ REASON_CONTAMINATION = "benchmark_contamination"
 DEFAULT_COSINE_THRESHOLD = 0.68
 DEFAULT_CASCADE_HIGH = 0.90
 DEFAULT_CASCADE_FLOOR = 0.0
+# An item is generic when even its nearest few training texts all sit close to it (see CheckConfig).
+GENERIC_NEIGHBOURS = 5
 # A training row that the embedding stage would flag for item t is left to the item it
 # is closest to when that item beats t by more than this cosine: a copy of item u also
 # sits near u's siblings (HumanEval/1 and /6 are both about parentheses), but it is a
@@ -95,7 +97,11 @@ class CheckConfig:
     ngram_n: int = 13
     use_ngram: bool = True
     use_embeddings: bool = True
-    top_k: int = 5
+    # Candidates per item handed to the verifier. 10, not 5: in the search protocol an item's own
+    # rephrasing is among the top 5 for only 79-88 of 93-99 items in C, JS, Java, Rust and Go and 58 of
+    # 95 in US history (a perfect verifier: F1 <= .91-.94 and .76); with 10, F1 rises on each of them
+    # and no set gains a false flag (benchmarks/eval_verifier.py --testbed; docs/decontam.md).
+    top_k: int = 10
     # The pair verifier (curate.models.verify, task "decontam") decides the band: its probability is
     # the default decision, it attributes a row flagged for several items to the most likely
     # one, and only its uncertain band goes to a judge. False: the cosine cut as before.
@@ -637,11 +643,13 @@ def run_check(
 def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, config, floor, high, *, index=None, store=None):
     """Verifier decisions for every band candidate: {(bench, item, text): Decision}, the
     generic items per benchmark, and the model."""
-    from curate.models.verify import Verifier, code_score, decide, explain
+    from curate.models.verify import TextCache, Verifier, code_score, decide, explain
 
     # The tier's store: what it embedded already (the benchmark side, with the multilingual channel) is read back.
     verifier = Verifier("decontam", full_embedder=embedder, store=getattr(index, "store", None) or store)
     model = verifier.model
+    # per-pair features the model does not read are not computed (swap_words: a third of the per-pair time)
+    skip = {"swap_words"} - set(model.features)
     out: dict[tuple[int, int, int], Any] = {}
     cosines: dict[tuple[int, int, int], dict[str, float]] = {}
     generic: list[set[int]] = []
@@ -655,6 +663,8 @@ def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, confi
                 text = b.texts[i]
                 row_s = [float(x) for x, j, ch in zip(nb.scores[i], nb.indices[i], _channels(nb, i)) if j >= 0 and ch == 0]
                 # generic: a short non-code request, or one that many training texts sit close to
+                # (its nearest GENERIC_NEIGHBOURS, however many candidates the search hands over)
+                row_s = sorted(row_s, reverse=True)[:GENERIC_NEIGHBOURS]
                 if (len(text.split()) <= config.generic_max_words and code_score(text) == 0) or (
                         len(row_s) >= 3 and min(row_s) >= 0.8):
                     gen.add(i)
@@ -677,10 +687,11 @@ def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, confi
         generic.append(gen)
         if not keys:
             continue
-        probs, f = verifier.score(a, t, cos_full=cos, cos_multi=multi, gap_other=gaps)
+        cache = TextCache()  # each distinct text read once, for the features and the reasons
+        probs, f = verifier.score(a, t, cos_full=cos, cos_multi=multi, gap_other=gaps, cache=cache, skip=skip)
         for n, (key, p) in enumerate(zip(keys, probs)):
             d = decide(float(p), model, generic=key[1] in gen)
-            reason = explain({name: float(col[n]) for name, col in f.items()}, a[n], t[n])
+            reason = explain({name: float(col[n]) for name, col in f.items()}, a[n], t[n], cache=cache)
             out[key] = type(d)(d.same, d.prob, d.uncertain, d.variant, reason)
             cosines[key] = {"full": round(float(f["cos_full"][n]), 4), "multi": round(float(f["cos_multi"][n]), 4)}
     return out, generic, model, cosines

@@ -66,7 +66,7 @@ def _judge_options(f):
 @click.option("--no-ngram", is_flag=True, help="Skip the n-gram stage.")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding stage (and so the judge).")
 @click.option("--top-k", type=int, default=None,
-              help="Training neighbours per benchmark item, each judged by the pair verifier [5].")
+              help="Training neighbours per benchmark item, each judged by the pair verifier [10].")
 @click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.68).")
 @click.option("--no-attribution", is_flag=True, help="Flag a row for every item above the cut, not only for the item it is closest to.")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")

@@ -32,7 +32,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -705,6 +705,7 @@ def pair_features(
     gap_other: Sequence[float] | None = None,
     context: Sequence[str] = (),
     cache: TextCache | None = None,
+    skip: Collection[str] = (),
 ) -> dict[str, np.ndarray]:
     """The features of each pair (a[i], b[i]), one array per name in `FEATURES`.
 
@@ -713,7 +714,13 @@ def pair_features(
     benchmark item, >= 0) defaults to 0. `context` is accepted and unused (IDF is shipped).
     Each distinct text's own quantities (`TextFeatures`) are computed once, in `cache` (a
     fresh `TextCache` unless the caller shares one); only what compares two texts is per pair.
+    `skip`: per-pair features the caller will not read, left NaN (only `swap_words`, a third of
+    the per-pair time, which dedup's rules read and the decontam model does not).
     """
+    unknown = set(skip) - _SKIPPABLE
+    if unknown:
+        raise ValueError(f"cannot skip {sorted(unknown)}; only {sorted(_SKIPPABLE)}")
+    swaps = "swap_words" not in skip
     n = len(a)
     if len(b) != n:
         raise ValueError("a and b must have the same length")
@@ -730,7 +737,7 @@ def pair_features(
     for x, y in zip(a, b):
         row = memo.get((x, y))
         if row is None:
-            row = memo[(x, y)] = _pair_row(cache[x], cache[y], cache.close)
+            row = memo[(x, y)] = _pair_row(cache[x], cache[y], cache.close, swaps=swaps)
         rows.append(row)
     table = np.asarray(rows, dtype=np.float64).reshape(n, len(_PAIR_COLUMNS)).astype(np.float32)
     f.update({k: np.ascontiguousarray(table[:, j]) for j, k in enumerate(_PAIR_COLUMNS)})
@@ -750,8 +757,11 @@ _PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_d
                  "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff", "prose_name_diff")
 
 
-def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool]) -> tuple[float, ...]:
-    """The per-pair features of two texts, in `_PAIR_COLUMNS` order."""
+_SKIPPABLE = frozenset({"swap_words"})
+
+
+def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], bool], *, swaps: bool = True) -> tuple[float, ...]:
+    """The per-pair features of two texts, in `_PAIR_COLUMNS` order (`swap_words` NaN unless `swaps`)."""
     wx, wy = x.words, y.words
     inter = len(wx & wy)
     union = len(wx) + len(wy) - inter
@@ -772,7 +782,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         max(ua, ub),
         min(ua, ub),
         max(x.code, y.code),
-        _swap_words(wx, wy, close),
+        _swap_words(wx, wy, close) if swaps else math.nan,
         _diff(x.values, y.values),
         _diff_close(x.prose_names, y.prose_names, close) if x.mixed_case and y.mixed_case else 0.0,
     )

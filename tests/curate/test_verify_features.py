@@ -111,3 +111,24 @@ def test_multilingual_vectors_do_not_depend_on_the_thread_count():
     one = MultilingualEmbedder()
     assert one.threads == 1
     assert np.array_equal(one.embed(texts), MultilingualEmbedder(threads=2).embed(texts))
+
+
+def test_skipped_swap_words_leaves_every_other_feature_and_the_decontam_probability_unchanged():
+    """decontam check skips `swap_words` (its model does not read it; a third of the per-pair time)."""
+    from curate.models.verify import load_model, model_matrix
+
+    a, b = _pairs(3, 80)
+    full, skipped = pair_features(a, b), pair_features(a, b, skip={"swap_words"})
+    assert np.isnan(skipped["swap_words"]).all() and not np.isnan(full["swap_words"]).any()
+    assert len(np.unique(full["swap_words"])) > 1  # the skipped column held information
+    for k in full:
+        if k != "swap_words":
+            assert np.array_equal(full[k], skipped[k], equal_nan=True), k
+    model = load_model("decontam")
+    assert "swap_words" not in model.features
+    cos = {"cos_full": np.linspace(0.2, 0.95, len(a)), "cos_multi": np.linspace(0.9, 0.3, len(a))}
+    for f in (full, skipped):
+        f.update(cos)
+    assert np.array_equal(model.proba(model_matrix(full)), model.proba(model_matrix(skipped)))
+    with pytest.raises(ValueError, match="cannot skip"):
+        pair_features(a, b, skip={"tfidf"})

@@ -70,7 +70,7 @@ def test_demo_lake_against_humaneval_finds_planted_items(tmp_path):
     assert "ngram" in by
 
 
-@pytest.mark.parametrize("args, want", [([], 5), (["--top-k", "2"], 2)])
+@pytest.mark.parametrize("args, want", [([], 10), (["--top-k", "2"], 2)])
 def test_top_k_defaults_to_the_library_default(tmp_path, monkeypatch, args, want):
     """The CLI hands the verifier several neighbours per item, as `CheckConfig` does (it once defaulted to 1)."""
     import decontam.check
