@@ -247,16 +247,25 @@ def _xl_searches(sets: dict, pool: list[str], owner: list[tuple[str, int]], allo
     return out
 
 
-def _fit_xl(cal: list[tuple], names: tuple[str, ...], precision: float, cut_at: float) -> dict[str, float]:
+def _fit_xl(cal: list[tuple], names: tuple[str, ...], precision: float, cut_at: float,
+            generic: np.ndarray | None = None) -> dict[str, float]:
     """A pair model by feature name (`decontam.embed_search.XL_COLUMNS`): logistic weights over
     `names` on the calibration candidates, the bias moved so that the lowest cut on the item
     score (the best candidate's logit) with calibration precision >= `precision` falls on
-    probability `cut_at` (one threshold for every model)."""
-    from decontam.embed_search import XL_COLUMNS
+    probability `cut_at` (one threshold for every model). `generic[i]`: item i is a generic code
+    item, its logits lowered by XL_GENERIC_SHIFT where the row does not name its function (the cut
+    is chosen with the rule applied, as `xl_probability` applies it)."""
+    from decontam.embed_search import XL_COLUMNS, XL_GENERIC_SHIFT
 
     cols = [XL_COLUMNS.index(n) for n in names]
     w = fit_logistic(np.concatenate([r[3][:, cols] for r in cal]), [x for r in cal for x in r[4]])
-    z = [float((r[3][:, cols] @ np.asarray(w[:-1]) + w[-1]).max()) for r in cal]
+    named = XL_COLUMNS.index("name_match")
+
+    def logits(r):
+        z = r[3][:, cols] @ np.asarray(w[:-1]) + w[-1]
+        return z - XL_GENERIC_SHIFT * (r[3][:, named] == 0) if generic is not None and generic[r[1]] else z
+
+    z = [float(logits(r).max()) for r in cal]
     gold = [r[2] for r in cal]
     cut = next((c for c in sorted(set(z)) if _prf([x >= c for x in z], gold)[0] >= precision), max(z))
     model = {n: round(float(v), 4) for n, v in zip(names, w[:-1])}
@@ -273,6 +282,13 @@ XL_CODE_LOOKALIKES = Path(__file__).resolve().parent / "data" / "humaneval_xl_lo
 # MT-bench items the e2e chat log does not use: a translation (positive) and a same-topic, different-task
 # look-alike (negative) each, for the plain model's calibration
 XL_MT_CALIBRATION = Path(__file__).resolve().parent / "data" / "mtbench_xl_calibration.jsonl"
+# Short generic coding questions in other languages ("How do I read a file line by line in Python?"),
+# no HumanEval item's task: negatives of the code model's calibration (a generic question sits closest
+# to some item, as "how do I sort a list" to HumanEval/22's "filter a list for integers")
+XL_CODE_GENERIC = Path(__file__).resolve().parent / "data" / "code_generic_questions_calibration.jsonl"
+# Other generic coding questions in 12 languages, "how do I sort a list" among them (an evaluation set:
+# never fitted on)
+XL_GENERIC_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_generic_eval.jsonl"
 # 20 look-alikes of the e2e chat log translated into es/de/fr/zh (an evaluation set: never fitted on)
 XL_LOOKALIKES_EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "xl_lookalikes_eval.jsonl"
 # 14 translations of HumanEval 1-99 and MT-bench items and 20 translated same-topic look-alikes, in 13
@@ -345,7 +361,7 @@ def _mt_calibration(args: argparse.Namespace, multi, store) -> list[tuple]:
     mt = benchmarks()[1]
     rows = _read_jsonl(XL_MT_CALIBRATION)
     others = ([r["text"] for r in rows if r["kind"] == "lookalike"] + [r["text"] for r in _read_jsonl(XL_CODE_LOOKALIKES)]
-              + [r["text"] for r in _read_jsonl(XL_CODE_OTHER)])
+              + [r["text"] for r in _read_jsonl(XL_CODE_OTHER)] + [r["text"] for r in _read_jsonl(XL_CODE_GENERIC)])
     return _code_searches([r for r in rows if r["kind"] == "translation"], others, _zh_distractors(args), multi, store,
                           args.k, bench=mt, name="mt_bench")
 
@@ -363,23 +379,28 @@ def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]
     """Fit the code model on the calibration translations (HumanEval 100-163) among other requests and
     same-topic look-alikes, and score it on tests/data/xl_code_eval.jsonl (HumanEval 1-99, never fitted
     on); returns the calibration candidates' (probability, label) under the model fitted here."""
-    from decontam.embed_search import XL_CODE_FEATURES, XL_CODE_WEIGHTS, XL_CUT, xl_probability
+    from decontam.benchmarks import load_benchmark
+    from decontam.embed_search import XL_CODE_FEATURES, XL_CODE_WEIGHTS, XL_CUT, generic_code_items, xl_probability
 
     zh = _zh_distractors(args)
     cal_rows, cal_other = _read_jsonl(XL_CODE_CALIBRATION), [r["text"] for r in _read_jsonl(XL_CODE_OTHER)]
     looks = [r["text"] for r in _read_jsonl(XL_CODE_LOOKALIKES)]
     mt_looks = [r["text"] for r in _read_jsonl(XL_MT_CALIBRATION) if r["kind"] == "lookalike"]
-    cal = _code_searches(cal_rows, looks + cal_other + mt_looks, zh, multi, store, args.k)
+    generic = [r["text"] for r in _read_jsonl(XL_CODE_GENERIC)]
+    cal = _code_searches(cal_rows, looks + cal_other + mt_looks + generic, zh, multi, store, args.k)
     ev = _read_jsonl(XL_CODE_EVAL)
     ev_rows = [{"item": r["label"], "text": r["text"], "lang": r["lang"]} for r in ev if r["kind"] == "translation"]
     ev_other = [r["text"] for r in ev if r["kind"] != "translation"]
     scored = _code_searches(ev_rows, ev_other, zh, multi, store, args.k)
-    w_code = _fit_xl(cal, XL_CODE_FEATURES, args.precision, XL_CUT)
+    generic_items = generic_code_items(list(load_benchmark("humaneval").texts))
+    w_code = _fit_xl(cal, XL_CODE_FEATURES, args.precision, XL_CUT, generic=generic_items)
     print(f"\ncode model: {w_code} ({len(cal)} calibration searches, {len(cal_rows)} of them with the item's "
-          f"translation present; {len(looks)} look-alikes among the other rows)\nshipped: {XL_CODE_WEIGHTS}")
+          f"translation present; {len(looks)} look-alikes and {len(generic)} generic questions among the other rows)"
+          f"\nshipped: {XL_CODE_WEIGHTS}")
 
     def probs(r, weights):
-        return xl_probability(r[3], code=[True] * len(r[3]), code_weights=weights)
+        n = len(r[3])
+        return xl_probability(r[3], code=[True] * n, code_weights=weights, generic=[bool(generic_items[r[1]])] * n)
 
     print(f"\n### code protocol (items: HumanEval, searched by their docstring's task in words; rows: translated "
           f"chat requests)\n\nEvery HumanEval item is searched among the translations, other-language coding requests "
@@ -429,12 +450,16 @@ def _xl_false_flags(args: argparse.Namespace) -> None:
     more = _read_jsonl(XL_POOL_EVAL)
     rows += [r["text"] for r in more]
     kind += [(r["kind"], r["label"]) for r in more]
+    generic = _read_jsonl(XL_GENERIC_EVAL)
+    rows += [r["text"] for r in generic]
+    kind += [("generic_question", r["lang"]) for r in generic]
     n_e2e = len(e2e)
     t0, c0 = time.time(), time.process_time()
     res = run_check(TrainData(texts=rows, ids=[f"r{i}" for i in range(len(rows))], parents=list(range(len(rows))),
                               source="xl-pool", kind="file"), benchmarks(), CheckConfig(cache_dir=None), model_cache=False)
     print(f"{len(rows)} rows ({len(e2e)} e2e, {sum(k[0] == 'mmlu_zh' for k in kind)} Chinese MMLU, "
-          f"{sum(k[0] == 'translated_lookalike' for k in kind)} translated look-alikes, {len(more)} rows of {XL_POOL_EVAL.name}) "
+          f"{sum(k[0] == 'translated_lookalike' for k in kind)} translated look-alikes, {len(more)} rows of {XL_POOL_EVAL.name}, "
+          f"{len(generic)} generic questions) "
           f"in {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s")
     found, false = set(), []
     for b in res.benchmarks:
@@ -445,13 +470,15 @@ def _xl_false_flags(args: argparse.Namespace) -> None:
                 found.add((kind[j][0], j))
             else:
                 false.append((label, p.decided_by, p.probability, kind[j], j, rows[j][:70]))
-    for name, part in (("e2e log", range(n_e2e)), (XL_POOL_EVAL.name, range(len(rows) - len(more), len(rows)))):
+    at_more = len(rows) - len(generic) - len(more)
+    for name, part in (("e2e log", range(n_e2e)), (XL_POOL_EVAL.name, range(at_more, at_more + len(more)))):
         n_tr = sum(kind[j][0] == "translation" for j in part)
         n_found = sum(k == "translation" and j in part for k, j in found)
         print(f"{name}: translations found {n_found} of {n_tr}")
     n_look = sum(k[0] == "translated_lookalike" for k in kind)
     print(f"translated look-alikes flagged: {len({f[4] for f in false if f[3][0] == 'translated_lookalike'})} of {n_look}; "
-          f"false flags in all: {len(false)}")
+          f"generic questions flagged: {len({f[4] for f in false if f[3][0] == 'generic_question'})} of {len(generic)} "
+          f"({XL_GENERIC_EVAL.name}); false flags in all: {len(false)}")
     for j, k in enumerate(kind):
         if k[0] == "translation" and (k[0], j) not in found:
             print("   missed:", k[1], rows[j][:70])

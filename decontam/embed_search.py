@@ -411,15 +411,15 @@ XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_mi
 # (first 100 items), P/R: sociology .99/.91, US history .90/.84, abstract algebra .84/.85 (refit
 # when `num_miss` began comparing numbers as values: .91/.84 on US history before)
 # (before num_miss, row_cover and the MT-bench rows: .97/.92, .89/.84, .81/.88).
-XL_WEIGHTS = {"cos": 3.8335, "request": 7.9471, "request_gap": -12.7712, "num_miss": -2.3826,
-              "row_cover": 4.4965, "bias": -12.0094}
+XL_WEIGHTS = {"cos": 3.8402, "request": 7.9664, "request_gap": -12.7559, "num_miss": -2.4593,
+              "row_cover": 4.5005, "bias": -12.0288}
 XL_CUT = 0.4433
 # The channel's uncertain band: with a judge served, its pairs with a probability in [lo, hi) are
 # judged (the verifier's band is for channel 0). Fitted by `eval_decontam_quality.py xl` on the
 # calibration candidates of all three models, as benchmarks/fit_verifier.py fits the verifier's:
 # above hi precision stays >= .98, below lo the share of negatives stays >= .98. Below the cut
 # it stays >= .98 everywhere: a judge may clear a flag of the channel, not add one.
-XL_BAND = (0.4433, 0.9282)
+XL_BAND = (0.4433, 0.9276)
 # A multiple-choice item (stem, then lettered option lines) is matched on its options too:
 # `options` = the mean over the item's distinctive options of their best match among the row's
 # sentences and lines, `options_gap` = how much better another item's options are matched. An
@@ -453,8 +453,19 @@ XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "op
 # Without the look-alikes among its negatives, the model flagged 4 of the 24 (fitted on the other
 # half, 0 of 12 in each half) at scored recall .80 instead of .71.
 XL_CODE_FEATURES = XL_FEATURES + ("name_match",)
-XL_CODE_WEIGHTS = {"cos": 9.4952, "request": 5.4853, "request_gap": -17.4718, "num_miss": -0.4029,
-                   "row_cover": -0.9969, "name_match": 1.3948, "bias": -11.6244}
+XL_CODE_WEIGHTS = {"cos": 9.6937, "request": 5.7728, "request_gap": -16.5683, "num_miss": -0.3124,
+                   "row_cover": -1.2764, "name_match": 1.4696, "bias": -10.8815}
+
+# Generic code items: a code item whose task in words (`code_request`) has at most
+# XL_GENERIC_MAX_WORDS words (as `CheckConfig.generic_max_words` for the verifier's generic items:
+# "Return n-th Fibonacci number.", HumanEval/22's "Filter given list of any python values only for
+# integers") is what a generic how-to question in another language resembles ("Как отсортировать
+# список в Python?" scored p .69 for HumanEval/22: USE tells "sort" from "filter" little, and no other
+# item is closer). Such an item's pair is flagged only at the channel's high mark (XL_BAND[1], where
+# calibration precision stays >= .98) unless the row names the item's function (`name_match`): its logit
+# is lowered by XL_GENERIC_SHIFT. The code model's cut is chosen with the rule applied.
+XL_GENERIC_MAX_WORDS = 12
+XL_GENERIC_SHIFT = float(np.log(XL_BAND[1] / (1 - XL_BAND[1])) - np.log(XL_CUT / (1 - XL_CUT)))
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -506,6 +517,17 @@ def query_text(item: str) -> str:
     words (`code_request`), which a translated chat request resembles far more than the code
     (own row in the top 5: 62 of 64 calibration translations, 55 with the whole item), else the item."""
     return code_request(split_options(item)[0]) or item
+
+
+def generic_code_items(items: Sequence[str]) -> np.ndarray:
+    """Which items are generic code items: a task in words (`code_request`) of at most
+    XL_GENERIC_MAX_WORDS words.
+
+    >>> generic_code_items(["def fib(n):\\n    '''Return n-th Fibonacci number.'''\\n", "What is 2 + 2?"]).tolist()
+    [True, False]
+    """
+    prose = [code_request(split_options(t)[0]) for t in items]
+    return np.asarray([p is not None and len(p.split()) <= XL_GENERIC_MAX_WORDS for p in prose], dtype=bool)
 
 
 def segments(text: str, max_segments: int = 48) -> list[str]:
@@ -567,6 +589,7 @@ class CrossLingualScorer:
         # sentence or by the row as a whole (the task often takes several sentences)
         prose = [code_request(stem) for stem, _ in parts]
         self.is_code = np.asarray([p is not None for p in prose], dtype=bool)
+        self.generic = np.asarray([p is not None and len(p.split()) <= XL_GENERIC_MAX_WORDS for p in prose], dtype=bool)
         plain = [_FENCED.sub("\n", stem).strip() or stem for stem, _ in parts]
         # an item's sentences (a code item's: its prose's), which `row_cover` matches the row's with
         self._item_text = [t if p is None else p for t, p in zip(plain, prose)]
@@ -670,8 +693,9 @@ class CrossLingualScorer:
         return len(part) if whole[: len(part)] == part else None
 
     def score(self, items: Sequence[int], texts: Sequence[str], cos: Sequence[float]) -> np.ndarray:
+        at = np.asarray(items, dtype=np.int64)
         return xl_probability(self.features(items, texts, cos), self.weights, self.option_weights,
-                              code=self.is_code[np.asarray(items, dtype=np.int64)], code_weights=self.code_weights)
+                              code=self.is_code[at], code_weights=self.code_weights, generic=self.generic[at])
 
 
 def _own_and_gap(per_item: np.ndarray, i: int, left_out: Sequence[int]) -> tuple[float, float]:
@@ -697,14 +721,20 @@ def _logit(features: np.ndarray, model: XLModel) -> np.ndarray:
 
 
 def xl_probability(features: np.ndarray, weights: XLModel = XL_WEIGHTS, option_weights: XLModel = XL_OPTION_WEIGHTS,
-                   *, code: Sequence[bool] | None = None, code_weights: XLModel = XL_CODE_WEIGHTS) -> np.ndarray:
+                   *, code: Sequence[bool] | None = None, code_weights: XLModel = XL_CODE_WEIGHTS,
+                   generic: Sequence[bool] | None = None) -> np.ndarray:
     """The pair probability: the options model where a pair has option features, the code model
-    where `code[n]` (pair n's item is code), else the plain one."""
+    where `code[n]` (pair n's item is code), else the plain one; where `generic[n]` (a generic code
+    item, `generic_code_items`) and the row does not name the item's function, lowered by
+    XL_GENERIC_SHIFT on the logit."""
     f = np.asarray(features, dtype=np.float64)
     z = _logit(f, weights)
     if code is not None and np.any(code):
         is_code = np.asarray(code, dtype=bool)
         z[is_code] = _logit(f[is_code], code_weights)
+    if generic is not None and np.any(generic):
+        unnamed = np.asarray(generic, dtype=bool) & ~(f[:, XL_COLUMNS.index("name_match")] > 0)
+        z[unnamed] -= XL_GENERIC_SHIFT
     if f.shape[1] > XL_COLUMNS.index("options"):
         with_opts = ~np.isnan(f[:, XL_COLUMNS.index("options")])
         if with_opts.any():

