@@ -445,13 +445,15 @@ XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "op
 # hand-written translations of HumanEval items 100-163 (benchmarks/data/
 # humaneval_translations_calibration.jsonl, 64 rows in es/de/fr/zh/it/pt/ru/ja) among 31
 # other-language coding requests that are no HumanEval item, 24 same-topic, different-task
-# look-alikes of items 100-163 (benchmarks/data/humaneval_xl_lookalikes_calibration.jsonl), the
-# MT-bench look-alikes and the Chinese MMLU rows past 100: every item searched (an item with a
-# translation with it present and removed), 228 searches; bias shifted so that its lowest cut with
-# calibration precision >= .95 is XL_CUT. Scored on tests/data/xl_code_eval.jsonl (41 translations
-# of HumanEval 1-99 in 9 languages, 19 other requests; never fitted on): see docs/decontam.md.
-# Without the look-alikes among its negatives, the model flagged 4 of the 24 (fitted on the other
-# half, 0 of 12 in each half) at scored recall .80 instead of .71.
+# look-alikes of items 100-163 (benchmarks/data/humaneval_xl_lookalikes_calibration.jsonl), 36
+# generic how-to questions (benchmarks/data/code_generic_questions_calibration.jsonl), the MT-bench
+# look-alikes and the Chinese MMLU rows past 100: every item searched (an item with a translation
+# with it present and removed), 228 searches; bias shifted so that its lowest cut with calibration
+# precision >= .95, generic items under XL_GENERIC_SHIFT, is XL_CUT. Scored on
+# tests/data/xl_code_eval.jsonl (41 translations of HumanEval 1-99 in 9 languages, 19 other
+# requests; never fitted on): P/R .970/.780 (1.000/.707 before the generic rule: the calibration's
+# generic items held the cut up). Without the look-alikes among its negatives, the model flagged 4
+# of the 24 (fitted on the other half, 0 of 12 in each half).
 XL_CODE_FEATURES = XL_FEATURES + ("name_match",)
 XL_CODE_WEIGHTS = {"cos": 9.6937, "request": 5.7728, "request_gap": -16.5683, "num_miss": -0.3124,
                    "row_cover": -1.2764, "name_match": 1.4696, "bias": -10.8815}
