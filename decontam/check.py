@@ -100,7 +100,7 @@ class CheckConfig:
     # Candidates per item handed to the verifier. 10, not 5: in the search protocol an item's own
     # rephrasing is among the top 5 for only 79-88 of 93-99 items in C, JS, Java, Rust and Go and 58 of
     # 95 in US history (a perfect verifier: F1 <= .91-.94 and .76); with 10, F1 rises on each of them
-    # and no set gains a false flag (benchmarks/eval_verifier.py --testbed; docs/decontam.md).
+    # with no code set gaining a false flag (US history: 21 -> 22 items; benchmarks/eval_verifier.py --testbed).
     top_k: int = 10
     # The pair verifier (curate.models.verify, task "decontam") decides the band: its probability is
     # the default decision, it attributes a row flagged for several items to the most likely
