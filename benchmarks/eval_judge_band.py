@@ -64,9 +64,14 @@ def build_pairs(root: Path) -> dict:
     from benchmarks.fit_verifier import embedders, protocol_pairs
     from curate.models.verify import load_model, model_matrix, pair_features
 
+    import hashlib
+
+    from curate.models.verify import MODEL_DIR
+
     model = load_model("decontam")
     full, multi = embedders()
-    out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band)}, "splits": {}}
+    sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
+    out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band), "sha256": sha}, "splits": {}}
     for split, rng_items, ca_items in (("calibration", (100, 10**6), (100, 10**6)), ("scored", (0, 100), (0, 100))):
         prot = protocol_pairs(root, full, multi, item_range=rng_items, codealpaca_items=ca_items)
         groups = {name: parts for name, parts in prot["sets"].items()}
@@ -93,17 +98,33 @@ def build_pairs(root: Path) -> dict:
 
 
 def band_jobs(data: dict, split: str, cap: int | None, seed: int = 0, parts: tuple[str, ...] | None = None,
-              sets: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str]]:
+              sets: tuple[str, ...] | None = None, prob_range: tuple[float, float] | None = None,
+              ) -> list[tuple[str, str, str, str]]:
     """The distinct band pairs (set, data type, a, b) of `split`, each set's in a seeded random
     order (so any prefix of a set is a random sample of its band); with `cap`, the first `cap`;
-    `parts`, `sets`: only rows of those protocol parts (pos, nn, rnd, search, ca) and sets."""
+    `parts`, `sets`: only rows of those protocol parts (pos, nn, rnd, search, ca) and sets.
+
+    `prob_range` (lo, hi): the pairs with a verifier probability in [lo, hi) instead of the
+    band, so that the record also covers what a refitted verifier's band may hold. Each
+    set's band pairs then come first, interleaved two to one with the rest of the range (in
+    seeded order), so a run stopped early has judged mostly band pairs and some of the rest."""
     jobs = []
     for name, s in sorted(data["splits"][split].items()):
         if sets and name not in sets:
             continue
-        pairs = sorted({(r["a"], r["b"]) for r in s["rows"] if r["in_band"] and (not parts or r["part"] in parts)})
-        random.Random(f"{seed}:{split}:{name}").shuffle(pairs)
-        jobs += [(name, s["data_type"], a, b) for a, b in pairs[:cap]]
+        rows = [r for r in s["rows"] if not parts or r["part"] in parts]
+        band = sorted({(r["a"], r["b"]) for r in rows if r["in_band"]})
+        random.Random(f"{seed}:{split}:{name}").shuffle(band)
+        if prob_range is not None:
+            lo, hi = prob_range
+            rest = sorted({(r["a"], r["b"]) for r in rows if not r["in_band"] and lo <= r["prob"] < hi} - set(band))
+            random.Random(f"{seed}:{split}:{name}:rest").shuffle(rest)
+            mixed, k = [], 0
+            while band[2 * k:] or rest[k:]:
+                mixed += band[2 * k:2 * k + 2] + rest[k:k + 1]
+                k += 1
+            band = mixed
+        jobs += [(name, s["data_type"], a, b) for a, b in band[:cap]]
     return jobs
 
 
@@ -119,61 +140,109 @@ def round_robin(jobs: list, per_round: int) -> list[list]:
     return rounds
 
 
-def _judge(args, model: str):
-    from curate.models.llm import ChatClient, Endpoint
-    from decontam.judge import LLMJudge, VerdictCache
-
-    client = ChatClient([Endpoint(args.url, model, None)], concurrency=args.concurrency, timeout_s=900)
-    return LLMJudge(client, model=model, cache=VerdictCache(args.cache), max_tokens=args.max_tokens)
+RECORDS = REPO / "benchmarks" / "data" / "judge_verdicts"
 
 
-def cached_verdicts(cache_path: Path, model: str, jobs, max_tokens: int) -> dict[tuple[str, str], dict]:
-    """The cached verdicts of `jobs` (no calls): {(a, b): verdict dict}."""
-    from decontam.judge import LLMJudge, VerdictCache
+def record_path(args) -> Path:
+    """The verdict record: committed data, one file per judge model."""
+    return Path(args.record) if args.record else RECORDS / f"{args.model}.jsonl"
 
-    cache = VerdictCache(cache_path)
-    judge = LLMJudge(None, model=model, cache=cache, max_tokens=max_tokens)
+
+def recorded_verdicts(record, model: str, jobs, max_tokens: int, max_chars: int = 6000) -> dict[tuple[str, str], dict]:
+    """The recorded verdicts of `jobs` (no calls): {(a, b): verdict dict}."""
     out = {}
     for _, dt, a, b in jobs:
-        hit = cache.get(judge.cache_key(dt, "ab", a, b))
+        hit = record.get(record.identity(model, dt, "ab", a, b, max_chars, max_tokens))
         if hit is not None:
             out[(a, b)] = hit
     return out
 
 
-def cmd_judge(args) -> None:
-    data = json.loads(Path(args.pairs).read_text())
-    jobs = band_jobs(data, args.split, args.cap, parts=tuple(args.parts.split(",")) if args.parts else None,
-                     sets=tuple(args.sets.split(",")) if args.sets else None)
+def judge_jobs(jobs, judge, record, per_round: int, say=lambda m: None) -> dict:
+    """Ask `judge` about the `jobs` (set, data type, a, b) the record does not hold yet, in
+    rounds (`round_robin`); the record is read first and every new verdict lands in it.
+    Returns counts: pairs, recorded (read from the record), asked, errors."""
     from decontam.judge import JudgePair
 
-    judge = _judge(args, args.model)
-    t0, c0 = time.perf_counter(), time.process_time()
-    done = 0
-    for k, batch in enumerate(round_robin(jobs, args.per_round)):
+    # each distinct (data type, a, b) once: the HumanEval languages share many search pairs
+    distinct = sorted({(dt, a, b) for _, dt, a, b in jobs})
+    pairs = [JudgePair(a, b, dt) for dt, a, b in distinct]
+    judge.cache = record.cache_for(judge, pairs)
+    have = recorded_verdicts(record, judge.model_id, [(None, dt, a, b) for dt, a, b in distinct], judge.max_tokens,
+                             judge.max_chars)
+    todo, seen = [], set()
+    for j in jobs:
+        if (j[2], j[3]) not in have and (j[1], j[2], j[3]) not in seen:
+            seen.add((j[1], j[2], j[3]))
+            todo.append(j)
+    counts = {"pairs": len(distinct), "recorded": len(distinct) - len(todo), "asked": 0, "errors": 0}
+    t0 = time.perf_counter()
+    for k, batch in enumerate(round_robin(todo, per_round)):
         verdicts = judge.judge_many([JudgePair(a, b, dt) for _, dt, a, b in batch])
-        done += len(batch)
+        counts["asked"] += len(batch)
+        counts["errors"] += sum(v.label == "error" for v in verdicts)
         wall = time.perf_counter() - t0
-        print(f"{time.strftime('%H:%M:%S')} {args.split} round {k}: {len(batch)} judged "
-              f"({sum(v.label == 'error' for v in verdicts)} errors); {done}/{len(jobs)} in {wall:.0f}s "
-              f"({wall / max(done, 1):.1f} s a pair; stats {judge.stats})", file=sys.stderr, flush=True)
-    print(f"judged {len(jobs)} pairs in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here",
-          file=sys.stderr)
+        say(f"{time.strftime('%H:%M:%S')} round {k}: {len(batch)} judged ({counts['errors']} errors so far); "
+            f"{counts['asked']}/{len(todo)} in {wall:.0f}s ({wall / max(counts['asked'], 1):.1f} s a pair; "
+            f"record {len(record)})")
+    return counts
 
 
-def judged_rows(data: dict, split: str, cache: Path, model: str, max_tokens: int, cap: int | None):
-    """The cached verdicts of `split`'s band pairs ({(a, b): verdict}) and the pairs judged:
+def cmd_judge(args) -> None:
+    from curate.models.llm import ChatClient, Endpoint
+    from decontam.judge import LLMJudge, VerdictRecord
+
+    data = rescore(json.loads(Path(args.pairs).read_text()))
+    prob_range = tuple(float(x) for x in args.range.split(",")) if args.range else None
+    jobs = band_jobs(data, args.split, args.cap, parts=tuple(args.parts.split(",")) if args.parts else None,
+                     sets=tuple(args.sets.split(",")) if args.sets else None, prob_range=prob_range)
+    client = ChatClient([Endpoint(args.url, args.model, None)], concurrency=args.concurrency, timeout_s=900)
+    judge = LLMJudge(client, model=args.model, max_tokens=args.max_tokens)
+    record = VerdictRecord(record_path(args))
+    t0, c0 = time.perf_counter(), time.process_time()
+    counts = judge_jobs(jobs, judge, record, args.per_round, say=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{args.split}: {counts} in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here; "
+          f"record {record.path} holds {len(record)}", file=sys.stderr)
+
+
+def rescore(data: dict) -> dict:
+    """`data`'s verifier probabilities and band flags recomputed with the decontam model that
+    ships now (pairs.json keeps the texts and channel cosines, which no verifier refit
+    changes), so that a refit needs no new `pairs` run and a fit always reads today's band."""
+    import hashlib
+
+    from curate.models.verify import MODEL_DIR, load_model, model_matrix, pair_features
+
+    model = load_model("decontam")
+    sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
+    if data["verifier"].get("sha256") == sha:
+        return data
+    for split in data["splits"].values():
+        for s in split.values():
+            rows = s["rows"]
+            f = pair_features([r["a"] for r in rows], [r["b"] for r in rows], cos_full=[r["cos_full"] for r in rows],
+                              cos_multi=[r["cos_multi"] for r in rows], gap_other=[r["gap_other"] for r in rows])
+            lo, hi = model.band
+            for r, pr in zip(rows, model.proba(model_matrix(f))):
+                r["prob"] = round(float(pr), 6)
+                r["in_band"] = bool(lo <= pr < hi)
+    data["verifier"] = {"threshold": model.threshold, "band": list(model.band), "sha256": sha}
+    return data
+
+
+def judged_rows(data: dict, split: str, record, model: str, max_tokens: int):
+    """The recorded verdicts of `split`'s band pairs ({(a, b): verdict}) and the pairs judged:
     a run stopped early (or `cap`) scores the sample it judged, never unjudged band pairs."""
-    jobs = band_jobs(data, split, None)  # whatever sample was judged (the cache holds no errors)
-    got = cached_verdicts(cache, model, jobs, max_tokens)
+    got = recorded_verdicts(record, model, band_jobs(data, split, None), max_tokens)
     return got, set(got)
 
 
-def cmd_fit(args) -> None:
+def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda m: None):
+    """The band calibration fitted on the calibration split's band pairs that `record` holds
+    (no server): the same record and the same decontam model give the same calibration."""
     from decontam.calibrate import fit_band_calibration
 
-    data = json.loads(Path(args.pairs).read_text())
-    got, asked = judged_rows(data, "calibration", Path(args.cache), args.model, args.max_tokens, args.cap)
+    got, asked = judged_rows(data, "calibration", record, model, max_tokens)
     examples, seen = [], set()
     for name, s in sorted(data["splits"]["calibration"].items()):
         for r in s["rows"]:
@@ -183,12 +252,23 @@ def cmd_fit(args) -> None:
             seen.add((r["a"], r["b"], r["label"]))
             examples.append({"prob": r["prob"], "margin": v.get("margin"), "label": bool(r["label"]),
                              "data_type": s["data_type"], "set": name, "error": v.get("label") == "error"})
-    cal = fit_band_calibration(examples, judge_model=args.model, band=data["verifier"]["band"],
-                               verifier_cut=data["verifier"]["threshold"],
-                               progress=lambda m: print(m, file=sys.stderr))
+    band_pairs = {(r["a"], r["b"]) for s in data["splits"]["calibration"].values() for r in s["rows"] if r["in_band"]}
+    cal = fit_band_calibration(examples, judge_model=model, band=data["verifier"]["band"],
+                               verifier_cut=data["verifier"]["threshold"], progress=say)
     cal.fitted_on.update({"script": "benchmarks/eval_judge_band.py fit", "split": "test bed calibration split "
                           "(HumanEval 100-163, MMLU rows past 100, CodeAlpaca 100-163): protocol pairs in the verifier's band",
-                          "cap_per_set": args.cap, "band_pairs_asked": len(asked), "served_max_tokens": args.max_tokens})
+                          "band_pairs": len(band_pairs), "band_pairs_judged": len(asked),
+                          "served_max_tokens": max_tokens, "verifier_sha256": data["verifier"]["sha256"],
+                          "record": f"benchmarks/data/judge_verdicts/{model}.jsonl"})
+    return cal
+
+
+def cmd_fit(args) -> None:
+    from decontam.judge import VerdictRecord
+
+    data = rescore(json.loads(Path(args.pairs).read_text()))
+    cal = fit_from_record(data, VerdictRecord(record_path(args)), args.model, args.max_tokens,
+                          say=lambda m: print(m, file=sys.stderr))
     out = Path(args.out or REPO / "decontam" / "calibrations" / f"{args.model}.json")
     cal.save(out)
     print(f"{out}: {cal.fused_verifier} quality {cal.quality}")
@@ -205,12 +285,14 @@ def prf(pred, gold) -> dict:
 def cmd_report(args) -> None:
     from decontam.calibrate import Calibration
 
-    data = json.loads(Path(args.pairs).read_text())
+    from decontam.judge import VerdictRecord
+
+    data = rescore(json.loads(Path(args.pairs).read_text()))
     cal = Calibration.load(args.calibration or REPO / "decontam" / "calibrations" / f"{args.model}.json")
     cut = data["verifier"]["threshold"]
-    got, asked = judged_rows(data, "scored", Path(args.cache), args.model, args.max_tokens, args.cap)
+    got, asked = judged_rows(data, "scored", VerdictRecord(record_path(args)), args.model, args.max_tokens)
     result = {"calibration": cal.fused_verifier, "verifier_threshold": cut, "band": data["verifier"]["band"],
-              "cap_per_set": args.cap, "sets": {}}
+              "sets": {}}
 
     def decide(r, how: str) -> bool:
         """One row's decision: `verifier` alone; `judge`: the judge decides a band pair it
@@ -336,13 +418,15 @@ def main() -> None:
         q = sub.add_parser(name)
         q.add_argument("--pairs", default=str(CACHE / "pairs.json"))
         q.add_argument("--model", required=True, help="the served judge model's name")
-        q.add_argument("--cache", default=str(CACHE / "verdicts.sqlite"))
-        q.add_argument("--cap", type=int, help="at most this many distinct band pairs per set (seeded sample)")
+        q.add_argument("--record", help="the verdict record (committed data) [benchmarks/data/judge_verdicts/<model>.jsonl]")
         q.add_argument("--max-tokens", type=int, default=40,
                        help="the judge's reply length; the margin is read at the first token, so 1 gives the same "
                             "verdicts and margins without the reason, for a cheaper measurement [40]")
         if name == "judge":
             q.add_argument("--url", required=True)
+            q.add_argument("--cap", type=int, help="at most this many distinct band pairs per set (seeded sample)")
+            q.add_argument("--range", help="LO,HI: judge the pairs with a verifier probability in [LO, HI) (the band's "
+                                           "first, two to one with the rest) instead of the band alone")
             q.add_argument("--split", choices=("calibration", "scored"), required=True)
             q.add_argument("--concurrency", type=int, default=2)
             q.add_argument("--per-round", type=int, default=2, help="pairs of each set per round [2]")

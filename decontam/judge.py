@@ -188,6 +188,105 @@ class VerdictCache:
             self._db.close()
 
 
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class VerdictRecord:
+    """Judged verdicts as data that can be committed: one JSON line per (model, prompt
+    version, data type, order, max_chars, max_tokens, sha256 of each text), with the label,
+    margin, answer and reason; the texts themselves are not stored.
+
+    Where `VerdictCache` is a private, disposable cache, the record is what a later
+    calibration refit reads instead of asking the server again: a verifier refit moves its
+    band, and only pairs new to the band need the judge. Lines are kept sorted by identity
+    and rewritten atomically after each new verdict, so the same verdicts give the same
+    bytes and an interrupted run keeps what it got.
+
+    `cache_for(judge, pairs)` gives `LLMJudge` a cache view over it (the record is read
+    before any call; a new verdict lands in it as it arrives).
+
+    >>> rec = VerdictRecord("verdicts.jsonl")                                             # doctest: +SKIP
+    >>> judge = LLMJudge(client, model="qwen-coder-1.5b", max_tokens=1)                      # doctest: +SKIP
+    >>> judge.cache = rec.cache_for(judge, pairs); judge.judge_many(pairs)                   # doctest: +SKIP
+    """
+
+    FIELDS = ("model", "prompt_version", "data_type", "order", "max_chars", "max_tokens", "a_sha256", "b_sha256")
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._rows: dict[tuple, dict] = {}
+        if self.path.exists():
+            for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    self._rows[tuple(row[f] for f in self.FIELDS)] = row
+                except (ValueError, KeyError) as exc:
+                    raise JudgeError(f"{self.path}:{n}: not a verdict record line ({exc})") from exc
+
+    @staticmethod
+    def identity(model: str, data_type: str, order: str, text_a: str, text_b: str, max_chars: int,
+                 max_tokens: int, prompt_version: str = PROMPT_VERSION) -> tuple:
+        return (model, prompt_version, data_type, order, int(max_chars), int(max_tokens),
+                text_sha256(text_a), text_sha256(text_b))
+
+    def get(self, ident: tuple) -> dict | None:
+        """The verdict (`Verdict` fields) recorded under `ident`, or None."""
+        with self._lock:
+            row = self._rows.get(ident)
+        if row is None:
+            return None
+        return {"label": row["label"], "margin": row["margin"], "answer": row["answer"], "model": row["model"],
+                "prompt_version": row["prompt_version"], "data_type": row["data_type"], "reason": row.get("reason", "")}
+
+    def put(self, ident: tuple, verdict: dict) -> None:
+        """Record one verdict (errors are never recorded: a rerun asks again) and rewrite the file."""
+        if verdict.get("label") not in (TRUE, FALSE):
+            return
+        row = dict(zip(self.FIELDS, ident))
+        row.update(label=verdict["label"], margin=verdict.get("margin"), answer=verdict.get("answer", ""),
+                   reason=verdict.get("reason", ""))
+        with self._lock:
+            self._rows[ident] = row
+            self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        lines = (json.dumps(self._rows[k], sort_keys=True, ensure_ascii=False) for k in sorted(self._rows))
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def cache_for(self, judge: LLMJudge, pairs: Sequence[JudgePair]) -> _RecordCache:
+        """A `VerdictCache` stand-in for `judge` over `pairs`: it maps the judge's cache keys of
+        both orders of each pair to their record identities."""
+        idents = {}
+        for p in pairs:
+            for order, (a, b) in (("ab", (p.test_text, p.train_text)), ("ba", (p.train_text, p.test_text))):
+                idents[judge.cache_key(p.data_type, order, a, b)] = self.identity(
+                    judge.model_id, p.data_type, order, a, b, judge.max_chars, judge.max_tokens)
+        return _RecordCache(self, idents)
+
+
+class _RecordCache:
+    def __init__(self, record: VerdictRecord, idents: dict[str, tuple]):
+        self.record, self.idents = record, idents
+
+    def get(self, key: str) -> dict | None:
+        ident = self.idents.get(key)
+        return None if ident is None else self.record.get(ident)
+
+    def put(self, key: str, value: dict) -> None:
+        if key in self.idents:
+            self.record.put(self.idents[key], value)
+
+
 @dataclass
 class JudgeStats:
     calls: int = 0
