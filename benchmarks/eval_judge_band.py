@@ -8,23 +8,31 @@ verifier decides alone. This script measures exactly that, on the reference tool
     pairs      every protocol pair of the calibration items (HumanEval 100-163, MMLU rows past
                100, CodeAlpaca neighbours of HumanEval 100-163) and of the scored items (0-99;
                CodeAlpaca 0-99 against GPT-4's verdicts), with its verifier probability; the
-               band pairs are what the judge is asked about
+               band pairs are what the judge is asked about. judge, fit and report rescore
+               it with the decontam.json that ships now (the texts and cosines stay; a
+               verifier refit needs no new `pairs` run)
     judge      asks a served judge (an OpenAI-compatible URL, as `curate serve-model` serves)
-               about the band pairs, calibration split first; verdicts go to a SQLite cache,
-               so an interrupted run resumes. `--cap N` judges a seeded sample of at most N
-               distinct band pairs per set and split
-    fit        fits the judge's calibration on the calibration split's judged band pairs only
-               (`decontam.calibrate.fit_band_calibration`) and writes it
-               (default: decontam/calibrations/<model>.json, which `decontam check` loads by the
-               judge's model name)
+               about the band pairs, calibration split first. Every verdict lands in the
+               verdict record, benchmarks/data/judge_verdicts/<model>.jsonl (committed data:
+               the pair by the sha256 of its texts, model, prompt version, max_tokens,
+               margin, answer; `decontam.judge.VerdictRecord`), which is read before the
+               server is asked: only pairs it lacks cost a call. `--cap N` judges a seeded
+               sample of at most N distinct band pairs per set; `--range LO,HI` judges the
+               pairs with a verifier probability in [LO, HI) (band pairs first, two to one),
+               so the record also covers the band of a later verifier refit
+    fit        fits the judge's calibration on the calibration split's band pairs that the
+               record holds (`decontam.calibrate.fit_band_calibration`), no server needed,
+               and writes it (default: decontam/calibrations/<model>.json, which `decontam
+               check` loads by the judge's model name). The same record and the same
+               decontam.json give the same bytes
     report     F1 per set on the scored items, the verifier alone and with the judge deciding
                its band, judge calls per item, next to the paper's GPT-4 column
 
     .venv/bin/python benchmarks/eval_judge_band.py pairs --out .cache/judge_band/pairs.json
-    .venv/bin/python benchmarks/eval_judge_band.py judge --pairs .cache/judge_band/pairs.json \\
-        --url http://127.0.0.1:8000/v1 --model qwen-coder-1.5b --split calibration --cap 12
-    .venv/bin/python benchmarks/eval_judge_band.py fit --pairs .cache/judge_band/pairs.json --model qwen-coder-1.5b
-    .venv/bin/python benchmarks/eval_judge_band.py report --pairs .cache/judge_band/pairs.json --model qwen-coder-1.5b
+    .venv/bin/python benchmarks/eval_judge_band.py judge --url http://127.0.0.1:8091/v1 \\
+        --model qwen-coder-1.5b --split calibration --range 0.15,0.8 --max-tokens 1
+    .venv/bin/python benchmarks/eval_judge_band.py fit --model qwen-coder-1.5b --max-tokens 1
+    .venv/bin/python benchmarks/eval_judge_band.py report --model qwen-coder-1.5b --max-tokens 1
 """
 
 from __future__ import annotations
@@ -192,7 +200,7 @@ def cmd_judge(args) -> None:
     from curate.models.llm import ChatClient, Endpoint
     from decontam.judge import LLMJudge, VerdictRecord
 
-    data = rescore(json.loads(Path(args.pairs).read_text()))
+    data = load_pairs(args.pairs)
     prob_range = tuple(float(x) for x in args.range.split(",")) if args.range else None
     jobs = band_jobs(data, args.split, args.cap, parts=tuple(args.parts.split(",")) if args.parts else None,
                      sets=tuple(args.sets.split(",")) if args.sets else None, prob_range=prob_range)
@@ -203,6 +211,16 @@ def cmd_judge(args) -> None:
     counts = judge_jobs(jobs, judge, record, args.per_round, say=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"{args.split}: {counts} in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here; "
           f"record {record.path} holds {len(record)}", file=sys.stderr)
+
+
+def load_pairs(path: str | Path) -> dict:
+    """pairs.json, rescored with today's decontam model (and written back when that changed it)."""
+    data = json.loads(Path(path).read_text())
+    sha = data["verifier"].get("sha256")
+    data = rescore(data)
+    if data["verifier"]["sha256"] != sha:
+        Path(path).write_text(json.dumps(data) + "\n")
+    return data
 
 
 def rescore(data: dict) -> dict:
@@ -266,7 +284,7 @@ def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda 
 def cmd_fit(args) -> None:
     from decontam.judge import VerdictRecord
 
-    data = rescore(json.loads(Path(args.pairs).read_text()))
+    data = load_pairs(args.pairs)
     cal = fit_from_record(data, VerdictRecord(record_path(args)), args.model, args.max_tokens,
                           say=lambda m: print(m, file=sys.stderr))
     out = Path(args.out or REPO / "decontam" / "calibrations" / f"{args.model}.json")
@@ -287,7 +305,7 @@ def cmd_report(args) -> None:
 
     from decontam.judge import VerdictRecord
 
-    data = rescore(json.loads(Path(args.pairs).read_text()))
+    data = load_pairs(args.pairs)
     cal = Calibration.load(args.calibration or REPO / "decontam" / "calibrations" / f"{args.model}.json")
     cut = data["verifier"]["threshold"]
     got, asked = judged_rows(data, "scored", VerdictRecord(record_path(args)), args.model, args.max_tokens)

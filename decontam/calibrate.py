@@ -248,11 +248,19 @@ def fit_band_calibration(examples: Sequence[dict], *, judge_model: str, band: Se
     scores = [w[0] * lp + w[1] * m + w[2] for lp, m in zip(logits, margins)]
     cut, quality["fused_f1"] = fit_threshold(scores, labels)
     quality["fused_auc"] = auc(scores, labels)
-    if verifier_cut is not None:  # the verifier alone on the same pairs, at its own cut
-        pred = [e["prob"] >= verifier_cut for e in ok]
-        tp = sum(p and y for p, y in zip(pred, labels))
-        quality["verifier_f1"] = 2 * tp / (sum(pred) + sum(labels))
-    # what the verifier alone does on the same pairs, at its own cut, for comparison
+    def f1(pred, gold) -> float:
+        tp = sum(p and y for p, y in zip(pred, gold))
+        return 2 * tp / (sum(pred) + sum(gold)) if sum(pred) + sum(gold) else 0.0
+
+    fused_pred = [s >= cut for s in scores]
+    verifier_pred = [e["prob"] >= verifier_cut for e in ok] if verifier_cut is not None else None
+    if verifier_pred is not None:  # the verifier alone on the same pairs, at its own cut
+        quality["verifier_f1"] = f1(verifier_pred, labels)
+    for dt in sorted({e["data_type"] for e in ok}):  # per data type, at the one shared cut
+        idx = [k for k, e in enumerate(ok) if e["data_type"] == dt]
+        quality[f"fused_f1_{dt}"] = f1([fused_pred[k] for k in idx], [labels[k] for k in idx])
+        if verifier_pred is not None:
+            quality[f"verifier_f1_{dt}"] = f1([verifier_pred[k] for k in idx], [labels[k] for k in idx])
     fitted_on = {"pairs": len(examples), "judged": len(ok), "positives": sum(labels),
                  "per_data_type": {dt: sum(e["data_type"] == dt for e in ok) for dt in sorted({e["data_type"] for e in ok})}}
     fused: list[float] | None = [w[0], w[1], w[2], cut]
