@@ -166,9 +166,11 @@ def recorded_verdicts(record, model: str, jobs, max_tokens: int, max_chars: int 
     return out
 
 
-def judge_jobs(jobs, judge, record, per_round: int, say=lambda m: None) -> dict:
+def judge_jobs(jobs, judge, record, per_round: int, say=lambda m: None, by_text: bool = False) -> dict:
     """Ask `judge` about the `jobs` (set, data type, a, b) the record does not hold yet, in
     rounds (`round_robin`); the record is read first and every new verdict lands in it.
+    `by_text`: in text order instead, in batches of `per_round` (for judging a whole group: a
+    benchmark item's pairs in a row share the prompt's prefix, which vLLM's prefix cache reuses).
     Returns counts: pairs, recorded (read from the record), asked, errors."""
     from decontam.judge import JudgePair
 
@@ -185,7 +187,12 @@ def judge_jobs(jobs, judge, record, per_round: int, say=lambda m: None) -> dict:
             todo.append(j)
     counts = {"pairs": len(distinct), "recorded": len(distinct) - len(todo), "asked": 0, "errors": 0}
     t0 = time.perf_counter()
-    for k, batch in enumerate(round_robin(todo, per_round)):
+    if by_text:
+        todo.sort(key=lambda j: (j[1], j[2], j[3]))
+        rounds = [todo[k:k + per_round] for k in range(0, len(todo), per_round)]
+    else:
+        rounds = round_robin(todo, per_round)
+    for k, batch in enumerate(rounds):
         verdicts = judge.judge_many([JudgePair(a, b, dt) for _, dt, a, b in batch])
         counts["asked"] += len(batch)
         counts["errors"] += sum(v.label == "error" for v in verdicts)
@@ -208,7 +215,8 @@ def cmd_judge(args) -> None:
     judge = LLMJudge(client, model=args.model, max_tokens=args.max_tokens)
     record = VerdictRecord(record_path(args))
     t0, c0 = time.perf_counter(), time.process_time()
-    counts = judge_jobs(jobs, judge, record, args.per_round, say=lambda m: print(m, file=sys.stderr, flush=True))
+    counts = judge_jobs(jobs, judge, record, args.per_round, say=lambda m: print(m, file=sys.stderr, flush=True),
+                        by_text=args.by_text)
     print(f"{args.split}: {counts} in {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.1f} CPU s here; "
           f"record {record.path} holds {len(record)}", file=sys.stderr)
 
@@ -308,6 +316,15 @@ def cmd_report(args) -> None:
     data = load_pairs(args.pairs)
     cal = Calibration.load(args.calibration or REPO / "decontam" / "calibrations" / f"{args.model}.json")
     cut = data["verifier"]["threshold"]
+    if args.floor is not None:
+        # a lower band floor: the judge (its fusion, fitted on the band, read below it) also
+        # decides the recorded pairs in [floor, band low); the verifier keeps the rest
+        hi = data["verifier"]["band"][1]
+        for split in data["splits"].values():
+            for s in split.values():
+                for r in s["rows"]:
+                    r["in_band"] = args.floor <= r["prob"] < hi
+        data["verifier"]["band"] = [args.floor, hi]
     got, asked = judged_rows(data, "scored", VerdictRecord(record_path(args)), args.model, args.max_tokens)
     result = {"calibration": cal.fused_verifier, "verifier_threshold": cut, "band": data["verifier"]["band"],
               "sets": {}}
@@ -327,11 +344,7 @@ def cmd_report(args) -> None:
         return bool(cal.band_says(r["prob"], v["margin"], args.model))
 
     def figures(rows, how: str, weight=lambda r: 1.0) -> dict:
-        """F1 per protocol. `weight`: a sampled band pair stands for the band pairs of its set
-        that were not judged (inverse sampling probability), unjudged ones for none: an
-        estimate of the figure with every band pair judged. The search protocol flags per
-        search (any candidate), which a weight cannot split: there, unjudged band pairs keep
-        the verifier's decision (the judge's effect on the sample only)."""
+        """F1 per protocol (`weight`: how much each row counts; 1 throughout here)."""
         by_part = {p: [r for r in rows if r["part"] == p] for p in (*PARTS, "ca")}
 
         def wprf(part_rows) -> dict:
@@ -365,17 +378,13 @@ def cmd_report(args) -> None:
     for name, s in sorted(data["splits"]["scored"].items()):
         band_all = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"]}
         judged = band_all & asked
-        # the pairs protocol, NN negatives and CodeAlpaca (judged in full where time allowed: then
-        # every weight is 1 and the figure is exact) apart from the search protocol's sample
+        # every figure "with the judge" is exact for what was judged: a band pair the record has
+        # no verdict for keeps the verifier's decision (no estimate from a sample); `judged_share`
+        # says how much of each group's band that covers (1.0: the figure is the judge's alone)
         scale = {}
         for grp, parts in (("pairs", ("pos", "nn", "rnd", "ca")), ("search", ("search",))):
             band_g = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"] and r["part"] in parts}
-            scale[grp] = len(band_g) / len(band_g & judged) if band_g & judged else 0.0
-
-        def weight(r, judged=judged, scale=scale) -> float:
-            if not r["in_band"]:
-                return 1.0
-            return scale["search" if r["part"] == "search" else "pairs"] if (r["a"], r["b"]) in judged else 0.0
+            scale[grp] = round(len(band_g & judged) / len(band_g), 3) if band_g else 1.0
 
         search = [r for r in s["rows"] if r["part"] in ("search", "ca")]
         band_search = {(r["a"], r["b"]) for r in search if r["in_band"]}
@@ -391,33 +400,34 @@ def cmd_report(args) -> None:
         for k2, v2 in on_band.items():
             pooled.setdefault(group, {}).setdefault(k2, 0)
             pooled[group][k2] += v2
-        res = {"verifier": figures(s["rows"], "verifier"), "with_judge": figures(s["rows"], "judge", weight),
+        res = {"verifier": figures(s["rows"], "verifier"), "with_judge": figures(s["rows"], "judge"),
                "ideal_judge": figures(s["rows"], "ideal"), "judged_band_pairs": on_band,
                "items": len(s["items"]), "band_pairs": len(band_all), "band_pairs_judged": len(judged),
-               "weights": scale,
+               "judged_share": scale,
                # what a check meets: the search protocol's candidates (CodeAlpaca: its one neighbour per item)
                "judge_calls_per_item_search": round(len(band_search) / n_items, 3),
                "judge_calls_saved_search": round(1 - len(band_search) / max(len({(r['a'], r['b']) for r in search}), 1), 3),
                "paper_gpt4": PAPER_GPT4.get(name)}
         result["sets"][name] = res
         calls = f"{res['judge_calls_per_item_search']:.2f}"
+        share = f"{scale['pairs']:.2f} / {scale['search']:.2f}"
         right = f"{on_band['verifier_right']} / {on_band['judge_right']} of {on_band['pairs']} ({on_band['positives']} pos)"
         if name == "codealpaca":
             fmt = lambda d: f"{d['agreement']:.1%}, F1 {d['f1']:.3f}, flags {d['flagged']:g}, keeps {d['true_kept']:g}"  # noqa: E731
             lines.append(f"| CodeAlpaca 0-99 vs GPT-4 | {fmt(res['verifier']['codealpaca'])} | {fmt(res['with_judge']['codealpaca'])} "
-                         f"| {fmt(res['ideal_judge']['codealpaca'])} | | | {right} | {calls} | |")
+                         f"| {share} | {fmt(res['ideal_judge']['codealpaca'])} | | | {right} | {calls} | |")
             continue
         g = res["paper_gpt4"]
         gtxt = "" if g is None else (f"{g[0]:.3f}" if g[0] == g[1] else f"{g[0]:.2f}-{g[1]:.2f}")
         v, j, i = res["verifier"], res["with_judge"], res["ideal_judge"]
-        lines.append(f"| {name} | {cell(v['pairs_protocol'])} | **{cell(j['pairs_protocol'])}** | {cell(i['pairs_protocol'])} | "
+        lines.append(f"| {name} | {cell(v['pairs_protocol'])} | **{cell(j['pairs_protocol'])}** | {share} | {cell(i['pairs_protocol'])} | "
                      f"{cell(v['nn_negatives'])} -> {cell(j['nn_negatives'])} | "
                      f"{cell(v['search_protocol'])} -> {cell(j['search_protocol'])} | {right} | {calls} | {gtxt} |")
     result["judged_band_pairs_pooled"] = pooled
-    print("| set | pairs protocol: verifier | with the judge on its band (est.) | a perfect judge on the band | "
-          "NN negatives: verifier -> with judge (est.) | search protocol: verifier -> judge on the sample | "
+    print("| set | pairs protocol: verifier | with the judge on its band (unjudged: the verifier) | share of the band judged (pairs/search) | a perfect judge on the band | "
+          "NN negatives: verifier -> with judge | search protocol: verifier -> judge on the sample | "
           "judged band pairs right: verifier / judge | judge calls per item (search) | paper GPT-4 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
     for group, c in sorted(pooled.items()):
         print(f"{group}: judged band pairs {c['pairs']} ({c['positives']} positive): verifier right on {c['verifier_right']}, "
@@ -451,11 +461,15 @@ def main() -> None:
             q.add_argument("--parts", help="only band pairs of these protocol parts, e.g. pos,nn,rnd,ca (the pairs "
                                            "protocol, NN negatives and CodeAlpaca, judged in full before the search sample)")
             q.add_argument("--sets", help="only these sets, comma-separated")
+            q.add_argument("--by-text", action="store_true", help="judge in text order, in batches of --per-round "
+                                                                  "(all of a group: shared prompt prefixes)")
         if name == "fit":
             q.add_argument("--out")
         if name == "report":
             q.add_argument("--calibration")
             q.add_argument("--json")
+            q.add_argument("--floor", type=float, help="judge from this verifier probability up (a band floor below "
+                                                        "the model's), where the record has verdicts")
     args = ap.parse_args()
     if args.cmd == "pairs":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -80,3 +80,23 @@ def test_run_check_applies_the_shipped_band_calibration(tmp_path, monkeypatch):
     [b] = run_check(str(path), [_bench("v", V_TEST)], config, embedder=BagOfWordsEmbedder(), judge=judge).benchmarks
     assert b.judge_calibrated
     assert {(p.test_index, p.train_id, p.decided_by) for p in b.flagged} == {(1, "t1", "judge")}
+
+
+def test_the_shipped_band_calibration_was_fitted_on_the_shipped_verifier():
+    # Fails when decontam.json is refitted and the judge's band calibration is not (it was stale
+    # for three verifier refits once). Refit it from the committed verdict record, no server:
+    #   benchmarks/eval_judge_band.py pairs (once), then fit --model <model> --max-tokens 1
+    import hashlib
+    from pathlib import Path
+
+    from curate.models import verify
+    from decontam.judge import VerdictRecord
+
+    model = _run_model()
+    cal = shipped(model)
+    shipped_verifier = verify.MODEL_DIR / "decontam.json"
+    assert cal.band == list(verify.load_model("decontam").band)
+    assert cal.fitted_on["verifier_sha256"] == hashlib.sha256(shipped_verifier.read_bytes()).hexdigest()
+    # the record it was fitted from ships too, and holds at least the pairs it was fitted on
+    record = VerdictRecord(Path(__file__).resolve().parents[2] / cal.fitted_on["record"])
+    assert len(record) >= cal.fitted_on["judged"]
