@@ -79,7 +79,8 @@ def build_pairs(root: Path) -> dict:
     model = load_model("decontam")
     full, multi = embedders()
     sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
-    out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band), "sha256": sha}, "splits": {}}
+    out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band), "sha256": sha,
+                              "features_sha256": _features_sha()}, "splits": {}}
     for split, rng_items, ca_items in (("calibration", (100, 10**6), (100, 10**6)), ("scored", (0, 100), (0, 100))):
         prot = protocol_pairs(root, full, multi, item_range=rng_items, codealpaca_items=ca_items)
         groups = {name: parts for name, parts in prot["sets"].items()}
@@ -224,9 +225,9 @@ def cmd_judge(args) -> None:
 def load_pairs(path: str | Path) -> dict:
     """pairs.json, rescored with today's decontam model (and written back when that changed it)."""
     data = json.loads(Path(path).read_text())
-    sha = data["verifier"].get("sha256")
+    sha = (data["verifier"].get("sha256"), data["verifier"].get("features_sha256"))
     data = rescore(data)
-    if data["verifier"]["sha256"] != sha:
+    if (data["verifier"]["sha256"], data["verifier"].get("features_sha256")) != sha:
         Path(path).write_text(json.dumps(data) + "\n")
     return data
 
@@ -241,7 +242,8 @@ def rescore(data: dict) -> dict:
 
     model = load_model("decontam")
     sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
-    if data["verifier"].get("sha256") == sha:
+    code = _features_sha()
+    if data["verifier"].get("sha256") == sha and data["verifier"].get("features_sha256") == code:
         return data
     for split in data["splits"].values():
         for s in split.values():
@@ -252,8 +254,17 @@ def rescore(data: dict) -> dict:
             for r, pr in zip(rows, model.proba(model_matrix(f))):
                 r["prob"] = round(float(pr), 6)
                 r["in_band"] = bool(lo <= pr < hi)
-    data["verifier"] = {"threshold": model.threshold, "band": list(model.band), "sha256": sha}
+    data["verifier"] = {"threshold": model.threshold, "band": list(model.band), "sha256": sha, "features_sha256": code}
     return data
+
+
+def _features_sha() -> str:
+    """The feature code's hash: a change there (not only in decontam.json) may move the probabilities."""
+    import hashlib
+
+    import curate.models.verify as verify
+
+    return hashlib.sha256(Path(verify.__file__).read_bytes()).hexdigest()
 
 
 def judged_rows(data: dict, split: str, record, model: str, max_tokens: int):
