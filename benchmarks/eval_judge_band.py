@@ -49,6 +49,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from decontam.judge import DEFAULT_MAX_CHARS  # noqa: E402
+
 TESTBED = REPO.parent / "shared" / "testbed"
 CACHE = REPO / ".cache" / "judge_band"
 
@@ -67,22 +69,19 @@ def _data_type(set_name: str) -> str:
     return "code" if set_name.startswith("humaneval") or set_name == "codealpaca" else "knowledge"
 
 
-def build_pairs(root: Path) -> dict:
-    """Every protocol pair of both splits, with its verifier probability and band flag."""
+def build_pairs(root: Path, k: int = 5) -> dict:
+    """Every protocol pair of both splits, with its verifier probability and band flag; the
+    search protocol hands over the top `k` candidates of each channel."""
     from benchmarks.fit_verifier import embedders, protocol_pairs
     from curate.models.verify import load_model, model_matrix, pair_features
 
-    import hashlib
-
-    from curate.models.verify import MODEL_DIR
-
     model = load_model("decontam")
     full, multi = embedders()
-    sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
+    sha = _verifier_sha()
     out: dict = {"verifier": {"threshold": model.threshold, "band": list(model.band), "sha256": sha,
-                              "features_sha256": _features_sha()}, "splits": {}}
+                              "features_sha256": _features_sha()}, "top_k": k, "splits": {}}
     for split, rng_items, ca_items in (("calibration", (100, 10**6), (100, 10**6)), ("scored", (0, 100), (0, 100))):
-        prot = protocol_pairs(root, full, multi, item_range=rng_items, codealpaca_items=ca_items)
+        prot = protocol_pairs(root, full, multi, k=k, item_range=rng_items, codealpaca_items=ca_items)
         groups = {name: parts for name, parts in prot["sets"].items()}
         groups["codealpaca"] = {"items": sorted({p["item"] for p in prot["codealpaca"]}), "ca": prot["codealpaca"]}
         sets = {}
@@ -157,7 +156,7 @@ def record_path(args) -> Path:
     return Path(args.record) if args.record else RECORDS / f"{args.model}.jsonl"
 
 
-def recorded_verdicts(record, model: str, jobs, max_tokens: int, max_chars: int = 6000) -> dict[tuple[str, str], dict]:
+def recorded_verdicts(record, model: str, jobs, max_tokens: int, max_chars: int = DEFAULT_MAX_CHARS) -> dict[tuple[str, str], dict]:
     """The recorded verdicts of `jobs` (no calls): {(a, b): verdict dict}."""
     out = {}
     for _, dt, a, b in jobs:
@@ -228,7 +227,9 @@ def load_pairs(path: str | Path) -> dict:
     sha = (data["verifier"].get("sha256"), data["verifier"].get("features_sha256"))
     data = rescore(data)
     if (data["verifier"]["sha256"], data["verifier"].get("features_sha256")) != sha:
-        Path(path).write_text(json.dumps(data) + "\n")
+        tmp = Path(path).with_name(Path(path).name + ".tmp")  # atomic: an interrupt leaves the old cache
+        tmp.write_text(json.dumps(data) + "\n")
+        tmp.replace(path)
     return data
 
 
@@ -236,12 +237,10 @@ def rescore(data: dict) -> dict:
     """`data`'s verifier probabilities and band flags recomputed with the decontam model that
     ships now (pairs.json keeps the texts and channel cosines, which no verifier refit
     changes), so that a refit needs no new `pairs` run and a fit always reads today's band."""
-    import hashlib
-
-    from curate.models.verify import MODEL_DIR, load_model, model_matrix, pair_features
+    from curate.models.verify import load_model, model_matrix, pair_features
 
     model = load_model("decontam")
-    sha = hashlib.sha256((MODEL_DIR / "decontam.json").read_bytes()).hexdigest()
+    sha = _verifier_sha()
     code = _features_sha()
     if data["verifier"].get("sha256") == sha and data["verifier"].get("features_sha256") == code:
         return data
@@ -258,13 +257,24 @@ def rescore(data: dict) -> dict:
     return data
 
 
-def _features_sha() -> str:
-    """The feature code's hash: a change there (not only in decontam.json) may move the probabilities."""
+def _sha256(path: Path) -> str:
     import hashlib
 
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _verifier_sha() -> str:
+    """The shipped decontam model's hash (a calibration records the one it was fitted on)."""
+    from curate.models.verify import MODEL_DIR
+
+    return _sha256(MODEL_DIR / "decontam.json")
+
+
+def _features_sha() -> str:
+    """The feature code's hash: a change there (not only in decontam.json) may move the probabilities."""
     import curate.models.verify as verify
 
-    return hashlib.sha256(Path(verify.__file__).read_bytes()).hexdigest()
+    return _sha256(Path(verify.__file__))
 
 
 def judged_rows(data: dict, split: str, record, model: str, max_tokens: int):
@@ -296,6 +306,8 @@ def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda 
                           "(HumanEval 100-163, MMLU rows past 100, CodeAlpaca 100-163): protocol pairs in the verifier's band",
                           "band_pairs": len(band_pairs), "band_pairs_judged": len(asked),
                           "served_max_tokens": max_tokens, "verifier_sha256": data["verifier"]["sha256"],
+                          # the search protocol's candidates per channel (pairs.json before the option: 5)
+                          "top_k": data.get("top_k", 5),
                           "record": f"benchmarks/data/judge_verdicts/{model}.jsonl"})
     return cal
 
@@ -338,7 +350,7 @@ def cmd_report(args) -> None:
         data["verifier"]["band"] = [args.floor, hi]
     got, asked = judged_rows(data, "scored", VerdictRecord(record_path(args)), args.model, args.max_tokens)
     result = {"calibration": cal.fused_verifier, "verifier_threshold": cut, "band": data["verifier"]["band"],
-              "sets": {}}
+              "top_k": data.get("top_k", 5), "sets": {}}
 
     def decide(r, how: str) -> bool:
         """One row's decision: `verifier` alone; `judge`: the judge decides a band pair it
@@ -393,7 +405,7 @@ def cmd_report(args) -> None:
         # no verdict for keeps the verifier's decision (no estimate from a sample); `judged_share`
         # says how much of each group's band that covers (1.0: the figure is the judge's alone)
         scale = {}
-        for grp, parts in (("pairs", ("pos", "nn", "rnd", "ca")), ("search", ("search",))):
+        for grp, parts in (("pairs", ("pos", "rnd", "ca")), ("nn", ("nn",)), ("search", ("search",))):
             band_g = {(r["a"], r["b"]) for r in s["rows"] if r["in_band"] and r["part"] in parts}
             scale[grp] = round(len(band_g & judged) / len(band_g), 3) if band_g else 1.0
 
@@ -415,13 +427,14 @@ def cmd_report(args) -> None:
                "ideal_judge": figures(s["rows"], "ideal"), "judged_band_pairs": on_band,
                "items": len(s["items"]), "band_pairs": len(band_all), "band_pairs_judged": len(judged),
                "judged_share": scale,
-               # what a check meets: the search protocol's candidates (CodeAlpaca: its one neighbour per item)
+               # the search protocol's band candidates per item at its top_k (CodeAlpaca: its one
+               # neighbour per item); a check with a larger top_k meets more
                "judge_calls_per_item_search": round(len(band_search) / n_items, 3),
                "judge_calls_saved_search": round(1 - len(band_search) / max(len({(r['a'], r['b']) for r in search}), 1), 3),
                "paper_gpt4": PAPER_GPT4.get(name)}
         result["sets"][name] = res
         calls = f"{res['judge_calls_per_item_search']:.2f}"
-        share = f"{scale['pairs']:.2f} / {scale['search']:.2f}"
+        share = f"{scale['pairs']:.2f} / {scale['nn']:.2f} / {scale['search']:.2f}"
         right = f"{on_band['verifier_right']} / {on_band['judge_right']} of {on_band['pairs']} ({on_band['positives']} pos)"
         if name == "codealpaca":
             fmt = lambda d: f"{d['agreement']:.1%}, F1 {d['f1']:.3f}, flags {d['flagged']:g}, keeps {d['true_kept']:g}"  # noqa: E731
@@ -435,9 +448,9 @@ def cmd_report(args) -> None:
                      f"{cell(v['nn_negatives'])} -> {cell(j['nn_negatives'])} | "
                      f"{cell(v['search_protocol'])} -> {cell(j['search_protocol'])} | {right} | {calls} | {gtxt} |")
     result["judged_band_pairs_pooled"] = pooled
-    print("| set | pairs protocol: verifier | with the judge on its band (unjudged: the verifier) | share of the band judged (pairs/search) | a perfect judge on the band | "
+    print("| set | pairs protocol: verifier | with the judge on its band (unjudged: the verifier) | share of the band judged (pairs/NN/search) | a perfect judge on the band | "
           "NN negatives: verifier -> with judge | search protocol: verifier -> judge on the sample | "
-          "judged band pairs right: verifier / judge | judge calls per item (search) | paper GPT-4 |")
+          "judged band pairs right: verifier / judge | judge calls per item (search protocol, its top_k) | paper GPT-4 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
     for group, c in sorted(pooled.items()):
@@ -453,6 +466,8 @@ def main() -> None:
     p = sub.add_parser("pairs")
     p.add_argument("--testbed", default=str(TESTBED))
     p.add_argument("--out", default=str(CACHE / "pairs.json"))
+    p.add_argument("--k", type=int, default=5, help="search-protocol candidates per channel [5: the shipped calibration's; "
+                                                    "`decontam check` takes CheckConfig().top_k = 10]")
     for name in ("judge", "fit", "report"):
         q = sub.add_parser(name)
         q.add_argument("--pairs", default=str(CACHE / "pairs.json"))
@@ -485,7 +500,7 @@ def main() -> None:
     if args.cmd == "pairs":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         t0, c0 = time.perf_counter(), time.process_time()
-        data = build_pairs(Path(args.testbed))
+        data = build_pairs(Path(args.testbed), k=args.k)
         Path(args.out).write_text(json.dumps(data) + "\n")
         print(f"{args.out}: {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.0f} CPU s", file=sys.stderr)
     else:

@@ -37,6 +37,8 @@ _ANSWER_REASON = re.compile(r"^\s*[\"'`*]{0,2}(true|false)[\"'`*]{0,2}\s*[-:—�
 _LEAD = "Ġ▁ \t\n\"'`*"
 # The verdict word, then a one-line reason of at most 15 words (the prompt asks for that).
 DEFAULT_MAX_TOKENS = 40
+# Each text is cut to this many characters in the prompt.
+DEFAULT_MAX_CHARS = 6000
 
 
 def parse_answer(text: str | None) -> bool | None:
@@ -195,13 +197,15 @@ def text_sha256(text: str) -> str:
 class VerdictRecord:
     """Judged verdicts as data that can be committed: one JSON line per (model, prompt
     version, data type, order, max_chars, max_tokens, sha256 of each text), with the label,
-    margin, answer and reason; the texts themselves are not stored.
+    margin, answer and reason. The texts are stored only as hashes, but a reason (a reply
+    longer than one token) is the model's free text and may quote them.
 
     Where `VerdictCache` is a private, disposable cache, the record is what a later
     calibration refit reads instead of asking the server again: a verifier refit moves its
     band, and only pairs new to the band need the judge. Lines are kept sorted by identity
     and rewritten atomically after each new verdict, so the same verdicts give the same
-    bytes and an interrupted run keeps what it got.
+    bytes and an interrupted run keeps what it got. One writer at a time: the file is read
+    once and rewritten whole (fine for the hundreds of verdicts a CPU judges, not for 10^4).
 
     `cache_for(judge, pairs)` gives `LLMJudge` a cache view over it (the record is read
     before any call; a new verdict lands in it as it arrives).
@@ -311,7 +315,7 @@ class LLMJudge:
         cache: VerdictCache | None = None,
         logprobs: int | None = 10,
         max_parse_retries: int = 2,
-        max_chars: int = 6000,
+        max_chars: int = DEFAULT_MAX_CHARS,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         request_type: Callable[..., Any] | None = None,
     ):
