@@ -29,8 +29,12 @@ Fitting data, never the pairs any evaluation scores:
   surface area?") and other values as negatives; and the calibration split's English
   rephrasings with 1-2 typos as positives (`typo_rephrasing_pairs`); word swaps and qualifier
   twins (`swap_twin_pairs`, `real_word_swap_pairs`); the template pairs with their numbers
-  spelled out, label kept (`spelled_number_pairs`). The near and semantic models read
-  `value_diff` (numbers as values) instead of `num_diff` (`DEDUP_FEATURES`).
+  spelled out, label kept (`spelled_number_pairs`); the template pairs with their durations
+  written another way ("30 minutes" / "half an hour"), label kept, and clock times in digits
+  and in words (`unit_pairs`, `CLOCK_TEMPLATES`); a question about one exception reworded as
+  positives, about another exception as negatives (`error_twin_pairs`). The near and semantic
+  models read `value_diff` (numbers as values) and `qty_diff` (durations, clock times and
+  units as quantities) instead of `num_diff` (`DEDUP_FEATURES`).
 - for the decontam model only (likewise after the IDF fit): generic frames (`DECONTAM_FRAMES`), a
   benchmark-style request against short chat requests in the same frame wording on another
   subject, as negatives ("Explain the difference between a process and a thread." is not
@@ -315,6 +319,15 @@ def spell_numbers(text: str, rng: random.Random) -> str:
     return re.sub(r"(?<![\d.,:])\b\d{1,4}\b(?![.,:]\d)", sub, text)
 
 
+def _template_pairs(pairs: list[dict]):
+    """The template pairs (`FIT_TEMPLATES`, `DEDUP_TEMPLATES`: rewordings, typos, twins) with an
+    ASCII first text, which `spelled_number_pairs` and `unit_pairs` rewrite."""
+    for p in pairs:
+        if p.get("src") in ("template", "dedup_template") and p.get("kind") in (
+                "reworded", "reworded_typo", "typo", "twin", "twin_reworded") and p["a"].isascii():
+            yield p
+
+
 def spelled_number_pairs(pairs: list[dict], *, seed: int = 41) -> list[dict]:
     """For the near and semantic models: the template pairs (`FIT_TEMPLATES`, `DEDUP_TEMPLATES`)
     whose second text has whole numbers, with those numbers written out and the label kept:
@@ -322,15 +335,114 @@ def spelled_number_pairs(pairs: list[dict], *, seed: int = 41) -> list[dict]:
     fifteen-minute timer" another (`value_diff` reads both as values)."""
     rng = random.Random(seed)
     out = []
-    for p in pairs:
-        if p.get("src") not in ("template", "dedup_template") or p.get("kind") not in (
-                "reworded", "reworded_typo", "typo", "twin", "twin_reworded"):
-            continue
-        if not p["a"].isascii() or not re.search(r"\d", p["b"]):
+    for p in _template_pairs(pairs):
+        if not re.search(r"\d", p["b"]):
             continue
         b = spell_numbers(p["b"], rng)
         if b != p["b"]:
             out.append({"src": "dedup_template", "a": p["a"], "b": b, "label": p["label"], "kind": f"{p['kind']}_spelled"})
+    return out
+
+
+# Durations another way, by (unit, count): what a chat user writes instead ("30 minutes" / "half
+# an hour", "5 years" / "60 months"); `unit_pairs` rewrites the template pairs with them.
+_SAME_DURATION = {
+    ("minute", 15): ["a quarter of an hour"], ("minute", 30): ["half an hour"], ("minute", 45): ["three quarters of an hour"],
+    ("minute", 60): ["an hour", "one hour"], ("minute", 90): ["an hour and a half", "1.5 hours"],
+    ("minute", 120): ["two hours"], ("hour", 1): ["60 minutes"], ("hour", 2): ["120 minutes"], ("hour", 3): ["180 minutes"],
+    ("hour", 24): ["a day"], ("hour", 48): ["two days"], ("day", 1): ["24 hours"], ("day", 2): ["48 hours"],
+    ("day", 3): ["72 hours"], ("day", 7): ["a week", "one week"], ("day", 14): ["two weeks", "a fortnight"],
+    ("week", 1): ["seven days"], ("week", 2): ["14 days"], ("week", 4): ["28 days"], ("month", 6): ["half a year"],
+    ("month", 12): ["a year", "one year"], ("month", 24): ["two years"], ("month", 36): ["three years"],
+    ("year", 1): ["12 months"], ("year", 2): ["24 months"], ("year", 3): ["36 months"], ("year", 5): ["60 months"],
+    ("year", 10): ["a decade", "120 months"], ("year", 20): ["240 months", "two decades"],
+}
+_DURATION = re.compile(r"\b(\d+)(-| )(minute|hour|day|week|month|year)(s?)\b")
+# Clock times in digits and in words, for `clock_pairs`.
+_CLOCK_WORDS = [("7:30", "half past seven"), ("8:15", "a quarter past eight"), ("5:45", "a quarter to six"),
+                ("9:00", "nine o'clock"), ("10:30", "half past ten"), ("11:45", "a quarter to twelve"), ("4:15", "quarter past four")]
+CLOCK_TEMPLATES = [
+    ("Remind me to call the pharmacy at {t}.", "At {t}, ping me to phone the pharmacy."),
+    ("Book a table for two at {t} on Saturday.", "Can you reserve dinner for 2 people this Saturday at {t}?"),
+    ("My train leaves at {t}. When should I leave home if the station is 20 minutes away?",
+     "The station is a 20-minute walk and my train is at {t}; what time do I need to head out?"),
+    ("Schedule a team call for {t} on Thursday and invite Priya.", "Set up a Thursday meeting with Priya at {t}."),
+]
+
+
+# Error twins (dedup only; written for fitting, distinct from every evaluation's texts): one
+# question about an error, reworded, is the same request; about another error (another
+# identifier in the same frame) it is another.
+ERROR_FRAMES = [
+    ("My {lang} program crashes with {err}. What causes it?", "What usually causes {err} in {lang}? My program keeps crashing with it."),
+    ("How do I debug a {err} in {lang}?", "Tips for tracking down a {err} in {lang} code?"),
+    ("What does {err} mean in {lang}, and how do I avoid it?", "{lang}: explain {err} and how to prevent it."),
+]
+ERRORS = {"Java": ["NullPointerException", "ArrayIndexOutOfBoundsException", "ClassCastException", "ConcurrentModificationException"],
+          "JavaScript": ["ReferenceError", "RangeError", "UnhandledPromiseRejection", "SyntaxError"],
+          "Python": ["RecursionError", "UnicodeDecodeError", "ModuleNotFoundError", "FileNotFoundError"],
+          "C#": ["InvalidOperationException", "ArgumentNullException", "StackOverflowException", "FormatException"]}
+
+
+def error_twin_pairs(*, seed: int = 47) -> list[dict]:
+    """Pairs for the near and semantic models from `ERROR_FRAMES`: a question about an error and
+    its rewording (also with typos) as positives; the same frame about another error of the same
+    language, and the rewording against it, as negatives."""
+    rng = random.Random(seed)
+    src = {"src": "dedup_template"}
+    out = []
+    for a_t, r_t in ERROR_FRAMES:
+        for lang, errs in sorted(ERRORS.items()):
+            for i, err in enumerate(errs):
+                other = errs[(i + 1) % len(errs)]
+                a, r = a_t.format(lang=lang, err=err), r_t.format(lang=lang, err=err)
+                out += [{**src, "a": a, "b": r, "label": True, "kind": "reworded"},
+                        {**src, "a": a, "b": typo(r, rng, k=1), "label": True, "kind": "reworded_typo"},
+                        {**src, "a": a, "b": a_t.format(lang=lang, err=other), "label": False, "kind": "error_twin"},
+                        {**src, "a": r, "b": a_t.format(lang=lang, err=other), "label": False, "kind": "error_twin_reworded"}]
+    return out
+
+
+def convert_units(text: str, rng: random.Random) -> str:
+    """`text` with each duration `_SAME_DURATION` knows written another way ("a 30-minute walk" ->
+    "a half an hour walk" is clumsy, so hyphenated forms keep a number: "a 2-day trip" -> "a
+    48-hour trip")."""
+    def sub(m: re.Match) -> str:
+        n, sep, unit = int(m.group(1)), m.group(2), m.group(3)
+        other = _SAME_DURATION.get((unit, n))
+        if not other:
+            return m.group(0)
+        if sep == "-":
+            numeric = [o for o in other if o.split()[0].isdigit()]
+            if not numeric:
+                return m.group(0)
+            count, word = numeric[0].split()
+            return f"{count}-{word.rstrip('s')}"
+        return rng.choice(other)
+    return _DURATION.sub(sub, text)
+
+
+def unit_pairs(pairs: list[dict], *, seed: int = 43) -> list[dict]:
+    """For the near and semantic models: the template pairs whose second text holds a duration,
+    with that duration written another way (`convert_units`), label kept: "... in half an hour"
+    is the same request as "... in 30 minutes", "... in 45 minutes" another (`qty_diff` reads
+    both as durations); and `CLOCK_TEMPLATES` with clock times in digits and in words (the same
+    time: the same request; another time: another)."""
+    rng = random.Random(seed)
+    out = []
+    for p in _template_pairs(pairs):
+        b = convert_units(p["b"], rng)
+        if b != p["b"]:
+            out.append({"src": "dedup_template", "a": p["a"], "b": b, "label": p["label"], "kind": f"{p['kind']}_units"})
+    for a_t, r_t in CLOCK_TEMPLATES:
+        for i, (digits, words) in enumerate(_CLOCK_WORDS):
+            other_digits, other_words = _CLOCK_WORDS[(i + 1) % len(_CLOCK_WORDS)]
+            a = a_t.format(t=digits)
+            for b, label, kind in ((r_t.format(t=words), True, "clock_reworded"), (a_t.format(t=words), True, "clock_words"),
+                                   (r_t.format(t=digits), True, "reworded"), (a_t.format(t=other_digits), False, "twin"),
+                                   (r_t.format(t=other_words), False, "clock_twin_reworded"),
+                                   (a_t.format(t=other_words), False, "clock_twin")):
+                out.append({"src": "dedup_template", "a": a, "b": b, "label": label, "kind": kind})
     return out
 
 
@@ -1046,6 +1158,7 @@ def main() -> None:
     pairs = pairs + dedup_template_pairs() + typo_rephrasing_pairs(pairs) + swap_twin_pairs()
     pairs = pairs + real_word_swap_pairs(pairs)
     pairs = pairs + spelled_number_pairs(pairs)
+    pairs = pairs + unit_pairs(pairs) + error_twin_pairs()
     # decontam-only pairs, likewise after the IDF fit: neither idf.json nor the dedup models change with them
     pairs = pairs + frame_pairs()
     y_all = np.array([p["label"] for p in pairs], dtype=int)

@@ -22,6 +22,14 @@ from curate.cli.ingest import embed_runtime_option, embed_threads_option, get_la
 @click.option("--near/--no-near", default=True, show_default=True, help="Near duplicates (MinHash LSH).")
 @click.option("--semantic/--no-semantic", default=True, show_default=True, help="Semantic duplicates (embeddings + faiss).")
 @click.option("--near-threshold", type=float, default=0.65, show_default=True, help="Jaccard similarity for near duplicates.")
+@click.option("--near-short-threshold", type=float, default=0.5, show_default=True,
+              help="With the verifier: texts of at most --near-short-chars characters are also near candidates from "
+                   "this Jaccard (a few typos cost a short prompt many shingles); 0: off.")
+@click.option("--near-short-chars", type=int, default=100, show_default=True,
+              help="What counts as a short text for --near-short-threshold (normalised characters).")
+@click.option("--near-max-swaps", type=int, default=0, show_default=True,
+              help="With the verifier: words on one side only, not typos of a word on the other side, that a near "
+                   "duplicate may have ('explain' / 'fix'); -1: no limit (the near model alone decides).")
 @click.option("--num-perm", type=int, default=128, show_default=True, help="MinHash permutations.")
 @click.option("--shingle", type=click.Choice(["char", "word"]), default="char", show_default=True,
               help="Shingles: byte n-grams of the normalised text, or word n-grams.")
@@ -39,8 +47,9 @@ from curate.cli.ingest import embed_runtime_option, embed_threads_option, get_la
 @embed_runtime_option
 @click.option("--table", default="dedup", show_default=True, help="Annotation table to write.")
 @json_option
-def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm, shingle, ngram,
-          semantic_threshold, model, semantic_multilingual, frequency_cap, frequency_cap_percentile, table, as_json):
+def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, near_short_threshold, near_short_chars,
+          near_max_swaps, num_perm, shingle, ngram, semantic_threshold, model, semantic_multilingual, frequency_cap,
+          frequency_cap_percentile, table, as_json):
     """Find exact, near and semantic duplicates; write the `dedup` annotation table.
 
     Only conversations not yet in the table are processed, checked against each other and
@@ -48,6 +57,7 @@ def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm,
 
     Example: curate dedup --lake lake --keep longest --frequency-cap 100
              curate dedup --lake lake --no-semantic-multilingual
+             curate dedup --lake lake --near-max-swaps -1 --near-short-threshold 0
     """
     from curate.dedup.dedup import DedupConfig, run_dedup
     from curate.dedup.minhash import MinHashConfig
@@ -58,6 +68,8 @@ def dedup(lake_root, key, keep, exact, near, semantic, near_threshold, num_perm,
         minhash=MinHashConfig(threshold=near_threshold, num_perm=num_perm, shingle=shingle, ngram=ngram),
         semantic_config=SemanticConfig(threshold=semantic_threshold, model=model, multilingual=semantic_multilingual),
         frequency_cap=frequency_cap, frequency_cap_percentile=frequency_cap_percentile, table=table,
+        near_short_threshold=near_short_threshold or None, near_short_chars=near_short_chars,
+        near_max_swaps=None if near_max_swaps == -1 else near_max_swaps,
     )
     lake = get_lake(lake_root)
     err = Console(stderr=True)

@@ -682,8 +682,9 @@ def _multilingual_pairs(folder: Path, keys: list[str], texts: list[str], store, 
             continue
         seen.add(pair)
         if verify:
-            if not pair_languages_differ(words[a], words[b]):
-                continue  # one language: the full model's channel covers the pair
+            same_cut = sc.multi_same_language
+            if not pair_languages_differ(words[a], words[b]) and (same_cut is None or s < same_cut - 1e-6):
+                continue  # one language: the full model's channel covers the pair, unless USE finds it much closer
         elif (script_language(words[a]) is None) == (script_language(words[b]) is None):
             continue  # without the verifier the channel's cut was fitted on pairs in two scripts only
         fa, fb = store.known(emb.model_id, a), store.known(emb.model_id, b)

@@ -78,6 +78,16 @@ class SemanticConfig:
     multilingual: bool | None = None
     multi_candidate: float = 0.53
     multi_threshold: float = 0.872
+    # With the verifier: a USE-multilingual neighbour pair in ONE language (as far as
+    # `pair_languages_differ` tells) is a candidate too from this cosine, which MiniLM missed
+    # (below `DedupConfig.semantic_candidate`): a loose rewording ("... center a div
+    # horizontally and vertically" / "... the exact middle of the page, both axes": MiniLM .51,
+    # USE .77) or a translation the stop words do not tell (short Italian or German prompts).
+    # None (the default): only pairs whose languages differ. At .75 the labelled dedup set's
+    # reworded recall rose .671 -> .684 but the chat set lost a request more (the verifier took
+    # "Explain the difference between a Roth IRA and a traditional IRA." / "Explain how to open
+    # a Roth IRA."): off until the verifier tells such pairs apart (docs/dedup.md).
+    multi_same_language: float | None = None
     # The last-line channel (with the verifier): a multi-line prompt's last line (its question,
     # after a passage, code or a quoted text), at least `last_line_words` words, is embedded on
     # its own and searched against whole prompts (and whole prompts against the last lines), at
@@ -96,8 +106,9 @@ class SemanticConfig:
             raise ConfigError(f"propose_loose must lie in [-1, 1], got {self.propose_loose}")
         if not -1.0 <= self.loose <= self.accept <= 1.01:
             raise ConfigError(f"need -1 <= loose <= accept <= 1.01, got loose={self.loose}, accept={self.accept}")
-        if not -1.0 <= self.multi_candidate <= 1.0 or not -1.0 <= self.multi_threshold <= 1.0:
-            raise ConfigError("multi_candidate and multi_threshold must lie in [-1, 1]")
+        if not -1.0 <= self.multi_candidate <= 1.0 or not -1.0 <= self.multi_threshold <= 1.0 or not (
+                self.multi_same_language is None or -1.0 <= self.multi_same_language <= 1.0):
+            raise ConfigError("multi_candidate, multi_threshold and multi_same_language must lie in [-1, 1]")
         if self.exact_max < 1 or self.hnsw_m < 4 or self.ef_search < 1:
             raise ConfigError("exact_max >= 1, hnsw_m >= 4 and ef_search >= 1 are required")
 

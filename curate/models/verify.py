@@ -50,7 +50,7 @@ FEATURES = (
     "cos_full", "cos_multi", "tfidf", "word_jaccard", "containment", "len_ratio",
     "num_diff", "name_diff", "ident_diff", "cross_lingual", "short", "gap_other",
     "xl_multi", "same_tfidf", "unmatched_max", "unmatched_min", "code", "seg_tfidf", "seg_last",
-    "swap_words", "value_diff", "prose_name_diff",
+    "swap_words", "value_diff", "prose_name_diff", "qty_diff",
 )
 
 _NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:\.\d+)?")
@@ -182,7 +182,12 @@ def _number_word_values(low: str) -> list[float]:
     25, "two hundred and fifty" 250, "a thousand" 1000; separate numbers stay separate ("three
     and four" 3 and 4, "five six-letter words" 5 and 6). A lone "one" is a pronoun as often as a
     number ("which one"), so it counts only in a compound or hyphenated to a word ("one-day")."""
-    out: list[float] = []
+    return [v for _, _, v in _number_word_spans(low)]
+
+
+def _number_word_spans(low: str) -> list[tuple[int, int, float]]:
+    """`_number_word_values` with where each number stands: (start, end, value) in `low`."""
+    out: list[tuple[int, int, float]] = []
     found = list(_LETTERS.finditer(low))
     words = [m.group(0) for m in found]
     gaps = [low[x.end():y.start()] for x, y in zip(found, found[1:])]  # gaps[j]: between words j and j + 1
@@ -220,8 +225,29 @@ def _number_word_values(low: str) -> list[float]:
             j -= 1
         hyphenated = j < len(words) and gaps[j - 1][:1] == "-"
         if not (w == "one" and run == 1 and not hyphenated):
-            out.append(float(total + current))
+            out.append((found[k].start(), found[max(j - 1, k)].end(), float(total + current)))
         k = max(j, k + 1)
+    return out
+
+
+def _digit_spans(low: str) -> list[tuple[int, int, float]]:
+    """The numbers written in digits in a lower-cased text, as (start, end, value): thousands
+    separators dropped, a decimal comma read as a point, a thousands "k" ("18k") multiplied
+    (its end after the "k")."""
+    out = []
+    thousands = {m.start() for m in _THOUSANDS_K.finditer(low)}
+    for m in _NUM.finditer(low):  # positions in `low`, like the "k" suffixes ("İ" lengthens when lowered)
+        v = m.group(0).lstrip("+")
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
+            v = v.replace(",", "")
+        try:
+            x = float(v.replace(",", "."))
+        except ValueError:
+            continue
+        end = m.end()
+        if m.start() in thousands and low[end:end + 1] == "k":
+            x, end = x * 1000, end + 1
+        out.append((m.start(), end, x))
     return out
 
 
@@ -234,20 +260,139 @@ def number_values(text: str) -> set[str]:
     ['1500', '18000', '25', '3']
     """
     low = (text or "").lower()
-    out: set[str] = set()
-    thousands = {m.start() for m in _THOUSANDS_K.finditer(low)}
-    for m in _NUM.finditer(low):  # positions in `low`, like the "k" suffixes ("İ" lengthens when lowered)
-        v = m.group(0).lstrip("+")
-        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", v):
-            v = v.replace(",", "")
-        try:
-            x = float(v.replace(",", "."))
-        except ValueError:
-            continue
-        if m.start() in thousands and low[m.end():m.end() + 1] == "k":
-            x *= 1000
-        out.add(format(x, ".12g"))
+    out = {format(x, ".12g") for _, _, x in _digit_spans(low)}
     out.update(format(x, ".12g") for x in _number_word_values(low))
+    return out
+
+
+# Time units as quantities (`quantities`): a duration in seconds up to weeks, in months from a
+# month up (a month is no whole number of days or weeks).
+_TIME_UNITS = {
+    **dict.fromkeys(("second", "seconds", "sec", "secs"), ("s", 1)),
+    **dict.fromkeys(("minute", "minutes", "min", "mins"), ("s", 60)),
+    **dict.fromkeys(("hour", "hours", "hr", "hrs"), ("s", 3600)),
+    **dict.fromkeys(("day", "days"), ("s", 86400)),
+    **dict.fromkeys(("week", "weeks", "wk", "wks"), ("s", 604800)),
+    **dict.fromkeys(("fortnight", "fortnights"), ("s", 1209600)),
+    **dict.fromkeys(("month", "months"), ("mo", 1)),
+    **dict.fromkeys(("year", "years", "yr", "yrs"), ("mo", 12)),
+    **dict.fromkeys(("decade", "decades"), ("mo", 120)),
+}
+_UNIT_ALT = "|".join(sorted(_TIME_UNITS, key=lambda u: (-len(u), u)))
+# Other units after a number, by what they measure: "12 ounces" and "12 pounds" are other
+# quantities, "36 g" and "36 grams" one (no conversion between units: "12 oz" is not "340 g").
+_MEASURES = {
+    **dict.fromkeys(("g", "gram", "grams", "gramme", "grammes"), "g"),
+    **dict.fromkeys(("kg", "kilo", "kilos", "kilogram", "kilograms", "kilogramme", "kilogrammes"), "kg"),
+    **dict.fromkeys(("mg", "milligram", "milligrams"), "mg"),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), "lb"), **dict.fromkeys(("oz", "ounce", "ounces"), "oz"),
+    **dict.fromkeys(("meter", "meters", "metre", "metres"), "m"),
+    **dict.fromkeys(("km", "kilometer", "kilometers", "kilometre", "kilometres"), "km"),
+    **dict.fromkeys(("cm", "centimeter", "centimeters", "centimetre", "centimetres"), "cm"),
+    **dict.fromkeys(("mm", "millimeter", "millimeters", "millimetre", "millimetres"), "mm"),
+    **dict.fromkeys(("mile", "miles"), "mi"), **dict.fromkeys(("ft", "foot", "feet"), "ft"),
+    **dict.fromkeys(("inch", "inches"), "in"), **dict.fromkeys(("yard", "yards"), "yd"),
+    **dict.fromkeys(("liter", "liters", "litre", "litres"), "l"),
+    **dict.fromkeys(("ml", "milliliter", "milliliters", "millilitre", "millilitres"), "ml"),
+    **dict.fromkeys(("gallon", "gallons"), "gal"), **dict.fromkeys(("cup", "cups"), "cup"),
+    **dict.fromkeys(("tbsp", "tablespoon", "tablespoons"), "tbsp"), **dict.fromkeys(("tsp", "teaspoon", "teaspoons"), "tsp"),
+    **dict.fromkeys(("kb", "kilobyte", "kilobytes"), "kb"), **dict.fromkeys(("mb", "megabyte", "megabytes"), "mb"),
+    **dict.fromkeys(("gb", "gigabyte", "gigabytes"), "gb"), **dict.fromkeys(("tb", "terabyte", "terabytes"), "tb"),
+    **dict.fromkeys(("fahrenheit", "°f", "degrees fahrenheit", "degree fahrenheit", "degrees f"), "°f"),
+    **dict.fromkeys(("celsius", "°c", "degrees celsius", "degree celsius", "degrees c", "centigrade"), "°c"),
+}
+_MEASURE_AFTER = re.compile(r"(?:\s*-\s*|\s*)(" + "|".join(re.escape(u) for u in sorted(_MEASURES, key=lambda u: (-len(u), u)))
+                            + r")(?![\w])")
+_AFTER_NUMBER = re.compile(rf"(?:\s*-\s*|\s*)({_UNIT_ALT})\b(\s+and\s+a\s+half\b)?")
+_FRACTION_OF = re.compile(rf"\b(?:(?:a|one)\s+)?(half|quarter|three\s+quarters)(?:\s+of)?(?:\s+an?\s+|\s*-\s*)({_UNIT_ALT})\b")
+# "an hour" is a duration after "in", "for", "within"... ("in an hour"), not a rate ("$200 a month")
+_ONE_UNIT = re.compile(rf"\b(?:in|for|within|after|over|under|about|around|than|of|takes?|lasts?|only|just)\s+"
+                       rf"(?:an?|one)\s+({_UNIT_ALT})\b(\s+and\s+a\s+half\b)?")
+_CLOCK = re.compile(r"(?<![\w.:])(\d{1,2}):(\d{2})(?![\d:])(?:\s*([ap])\.?m\b\.?)?|(?<![\w.:])(\d{1,2})\s*(?:([ap])\.?m\b\.?|o'clock\b)")
+_SPOKEN_CLOCK = re.compile(r"\b(?:a\s+)?(quarter|half|twenty|ten|five)\s+(past|to)\s+([a-z]+|\d{1,2})\b"
+                           r"|\b([a-z]+|\d{1,2})(?:\s+o'clock\b|(?=\s+in\s+the\s+(?:morning|afternoon|evening)\b))")
+_FRACTIONS = {"half": 0.5, "quarter": 0.25}
+_CLOCK_MINUTES = {"quarter": 15, "half": 30, "twenty": 20, "ten": 10, "five": 5}
+
+
+def _clock(hour: int, minute: int, half: str | None = None) -> str | None:
+    if not (0 <= hour <= 24 and 0 <= minute < 60):
+        return None
+    if half == "p" and hour < 12:
+        hour += 12
+    return f"t:{hour % 12}:{minute:02d}"  # 12-hour reading: "a quarter to seven" is 6:45 and 18:45
+
+
+def quantities(text: str) -> set[str]:
+    """`number_values` with durations, clock times and units as quantities: a number followed by
+    a time unit is that duration ("30 minutes", "half an hour" and "a 30-minute" are `s:1800`;
+    "5 years" and "60 months" `mo:60`), a clock time is a time of day ("6:45", "a quarter to
+    seven" and "6:45 pm" are `t:6:45`), a number with another unit keeps it ("12 ounces" `oz:12`,
+    "12 lbs" `lb:12`); other numbers are their values. For the `qty_diff` feature.
+
+    >>> sorted(quantities("Cook it for half an hour, then 2 days in the fridge; alarm at a quarter to seven"))
+    ['s:172800', 's:1800', 't:6:45']
+    >>> quantities("at 9 am") == quantities("at nine in the morning") == quantities("at 9 in the morning") == {"t:9:00"}
+    True
+    >>> sorted(quantities("18k car loan at 5.9 percent over 60 months")), sorted(quantities("18000 at 5.9% over 5 years"))
+    (['18000', '5.9', 'mo:60'], ['18000', '5.9', 'mo:60'])
+    >>> sorted(quantities("Convert 12 ounces to grams, 36g and 98 °F")), sorted(quantities("12 pounds, 36 grams, 98 degrees Fahrenheit"))
+    (['g:36', 'oz:12', '°f:98'], ['g:36', 'lb:12', '°f:98'])
+    """
+    low = (text or "").lower()
+    out: set[str] = set()
+    used: list[tuple[int, int]] = []  # spans already read as a quantity
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in used)
+
+    def duration(value: float, unit: str, half: str | None) -> str:
+        base, factor = _TIME_UNITS[unit]
+        return f"{base}:{format((value + (0.5 if half else 0.0)) * factor, '.12g')}"
+
+    for m in _CLOCK.finditer(low):
+        if m.group(1) is not None:
+            t = _clock(int(m.group(1)), int(m.group(2)), m.group(3))
+        else:
+            t = _clock(int(m.group(4)), 0, m.group(5))
+        if t is not None:
+            out.add(t)
+            used.append(m.span())
+    words = {w: v for w, v in _UNIT_WORDS.items() if v} | {str(h): h for h in range(1, 13)}
+    for m in _SPOKEN_CLOCK.finditer(low):
+        if m.group(4) is not None:
+            hour, minute = words.get(m.group(4)), 0
+        else:
+            hour, minute = words.get(m.group(3)), _CLOCK_MINUTES[m.group(1)]
+            if hour is not None and m.group(2) == "to":
+                hour, minute = hour - 1, 60 - minute
+        if hour is not None and free(*m.span()):
+            out.add(_clock(hour, minute))
+            used.append(m.span())
+    for m in _FRACTION_OF.finditer(low):
+        if free(*m.span()):
+            frac = 0.75 if m.group(1).startswith("three") else _FRACTIONS[m.group(1)]
+            out.add(duration(frac, m.group(2), None))
+            used.append(m.span())
+    spans = _digit_spans(low) + _number_word_spans(low)
+    for start, end, x in sorted(spans):
+        if not free(start, end):
+            continue
+        unit = _AFTER_NUMBER.match(low, end)
+        measure = _MEASURE_AFTER.match(low, end) if unit is None else None
+        if unit is not None:
+            out.add(duration(x, unit.group(1), unit.group(2)))
+            used.append((start, unit.end()))
+        elif measure is not None:
+            out.add(f"{_MEASURES[measure.group(1)]}:{format(x, '.12g')}")
+            used.append((start, measure.end()))
+        else:
+            out.add(format(x, ".12g"))
+            used.append((start, end))
+    for m in _ONE_UNIT.finditer(low):
+        if free(*m.span()):
+            out.add(duration(1.0, m.group(1), m.group(2)))
+            used.append(m.span())
     return out
 
 
@@ -612,7 +757,7 @@ class TextFeatures:
     neighbours). To add a per-text quantity, add a slot here and compute it in `__init__`;
     `pair_features` combines two of these per pair."""
 
-    __slots__ = ("norm", "words", "shingles", "numbers", "values", "names", "prose_names", "mixed_case", "identifiers", "lang", "code",
+    __slots__ = ("norm", "words", "shingles", "numbers", "values", "names", "prose_names", "mixed_case", "identifiers", "lang", "code", "quantities",
                  "content", "content_set", "content_weights", "content_total", "words_by_len", "segments")
 
     def __init__(self, text: str, word_weight: WordWeights):
@@ -622,6 +767,7 @@ class TextFeatures:
         self.shingles = _shingles_of(norm)
         self.numbers = numbers(text)
         self.values = number_values(text)
+        self.quantities = quantities(text)
         self.names = names(text)
         self.prose_names = prose_names(text)
         self.mixed_case = _mixed_case(text)
@@ -754,7 +900,8 @@ def pair_features(
 
 
 _PAIR_COLUMNS = ("word_jaccard", "containment", "len_ratio", "num_diff", "name_diff", "ident_diff", "cross_lingual",
-                 "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff", "prose_name_diff")
+                 "short", "unmatched_max", "unmatched_min", "code", "swap_words", "value_diff", "prose_name_diff",
+                 "qty_diff")
 
 
 _SKIPPABLE = frozenset({"swap_words"})
@@ -785,6 +932,7 @@ def _pair_row(x: TextFeatures, y: TextFeatures, close: dict[tuple[str, str], boo
         _swap_words(wx, wy, close) if swaps else math.nan,
         _diff(x.values, y.values),
         _diff_close(x.prose_names, y.prose_names, close) if x.mixed_case and y.mixed_case else 0.0,
+        _diff(x.quantities, y.quantities),
     )
 
 

