@@ -38,6 +38,7 @@ import functools
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -414,7 +415,7 @@ def _dedup_batch(lake, con, new: pa.Table, config: DedupConfig, stats: DedupStat
                                 ids, has_table)
             found = _verify_pairs("semantic", found, text_of, stats, variant_links, once=config.pairs_once,
                                   store=store, exclusive=config.exclusive_links,
-                                  units=_copy_units(edges, n + len(node_of), sem_keys, ids, _order_info(con, ids, config))
+                                  units=_copy_units(con, config, edges, node_of, sem_keys, prompts, ids, old)
                                   if config.exclusive_links else None)
         sem_links = {(a, b) for a, b, _ in found} | {(b, a) for a, b, _ in found}
         for a, b, s in found:
@@ -779,10 +780,10 @@ def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, st
     "... by Friday" and "... by Monday", and its translation must not join the cluster of the
     twin it resembles less. Returns the links kept and how many pairs were dropped.
 
-    `units` (text -> copy unit, unit -> its first text; `_copy_units`: texts that are exact or
-    near copies of each other) makes the copies of one text one node, whose verdict against
-    another node is the verdict on the two nodes' first texts where the verifier scored that
-    pair (else: the same request when any pair of their texts was called so). Without it, a
+    `units` (text -> copy unit, unit -> its head; `_copy_units`: texts that are exact or near
+    copies of each other, the head the most readable) makes the copies of one text one node,
+    whose verdict against another node is the verdict on the two nodes' heads where the
+    verifier scored that pair (else: the same request when any pair of their texts was called so). Without it, a
     rewording linked to a text and to its upper-case or mistyped copy, with the copy's pair to
     the rewording rejected (p .1-.5: the verifier reads such copies less well), lost its link to
     the text itself; and a twin linked to a mistyped copy of the other twin only (the clean
@@ -837,21 +838,48 @@ def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, st
     return out, len({frozenset(c[:2]) for c in kept} - {frozenset(c[:2]) for c in out})
 
 
-def _copy_units(edges: dict[str, list[tuple[int, int]]], nodes: int, sem_keys: list, ids: list[str],
-                order: dict) -> tuple[dict[str, int], dict[int, str]]:
-    """Semantic key -> its copy unit (the exact and near component of this batch's rows with
-    that first prompt), and unit -> the key of its first row in keep order: `exclusive_links`
-    treats a unit's texts as one, and reads the verdicts on its first text."""
+def _copy_units(con, config: DedupConfig, edges: dict[str, list[tuple[int, int]]], node_of: dict, sem_keys: list,
+                prompts: list, ids: list[str], old) -> tuple[dict[str, int], dict[int, str]]:
+    """Semantic key -> its copy unit (the exact and near component of the rows with that first
+    prompt: this batch's, and the lake's rows that share an exact or near node with them), and
+    unit -> the key of its most readable text (`_readability`; keep order breaks ties):
+    `exclusive_links` treats a unit's texts as one and reads the verdicts on that text."""
     arr = np.array(edges["exact"] + edges["near"], dtype=np.int64).reshape(-1, 2)
-    lab = components(nodes, arr)
+    lab = components(len(ids) + len(node_of), arr)
+    members: list[tuple[int, str, str, str]] = []  # (unit, key, text, conversation id)
+    for i, k in enumerate(sem_keys):
+        if k is not None:
+            members.append((int(lab[i]), k, prompts[i] or "", ids[i]))
+    if old is not None and old.num_rows:
+        # earlier runs' rows whose text (hash node) is in this batch's exact/near graph: a copy
+        # run on its own before must count as one (the result must not depend on the batches)
+        hashes, keys, cids = (old.column(c).to_pylist() for c in ("exact_hash", "semantic_key", "conversation_id"))
+        linked = [(int(lab[node_of[("hash", h)]]), k, cid) for h, k, cid in zip(hashes, keys, cids)
+                  if k is not None and ("hash", h) in node_of]
+        if linked:
+            text_of = _texts_by(con, config, "semantic_key", {k for _, k, _ in linked}, [], [], [], True)
+            members += [(u, k, text_of.get(k, ""), cid) for u, k, cid in linked]
+    order = _order_info(con, sorted({m[3] for m in members}), config)
     unit_of: dict[str, int] = {}
     first: dict[int, str] = {}
-    for i in sorted(range(len(ids)), key=lambda i: (order[ids[i]], ids[i])):
-        k = sem_keys[i]
-        if k is not None:
-            unit_of.setdefault(k, int(lab[i]))
-            first.setdefault(int(lab[i]), k)
+    best: dict[int, tuple] = {}
+    for u, k, text, cid in sorted(members, key=lambda m: (order.get(m[3], ()), m[3])):
+        unit_of.setdefault(k, u)
+        rank = (_readability(text), order.get(cid, ()), cid)
+        if u not in best or rank < best[u]:
+            best[u], first[u] = rank, k
     return unit_of, first
+
+
+def _readability(text: str) -> tuple[int, int]:
+    """Smaller is easier for the verifier to read: a text in capitals only, then the number of
+    words that are no word of the embedding model's vocabulary (typos: "leavse", "commti")."""
+    from curate.models.verify import _vocabulary
+
+    vocab = _vocabulary()
+    words = re.findall(r"[a-z]{3,}", text.lower())
+    shouting = int(any(c.isalpha() for c in text) and text == text.upper())
+    return shouting, sum(w not in vocab for w in words)
 
 
 def split_clusters(clusters: list[tuple[Any, list[Any]]], linked: Callable[[Any, Any], bool],
@@ -931,11 +959,19 @@ def _split_by_representative(con, config: DedupConfig, lab: np.ndarray, ids: lis
     if not clusters:
         return lab
 
+    keys_of_near: dict[int, set] = {}  # near label -> the first prompts of its rows (the copies of a text)
+    for i in range(n):
+        keys_of_near.setdefault(near_of[hashes[i]], set()).add(sem_keys[i])
+
     def linked(u, r) -> bool:
         if u[0] == r[0] or u[1] == r[1] or (u[1], r[1]) in sem_links:
             return True
         nu, nr = near_of.get(u[0]), near_of.get(r[0])
-        return nu is not None and nu == nr
+        if nu is not None and nu == nr:
+            return True
+        # verified against an exact or near copy of the representative (an upper-case or
+        # mistyped copy may be the representative; the verifier reads the clean text better)
+        return nr is not None and any((u[1], k) in sem_links for k in keys_of_near.get(nr, ()))
 
     keys_needed = {k for rep, us in clusters for u in (rep, *us) for k in (u[1],) if k is not None}
     text_of = _texts_by(con, config, "semantic_key", keys_needed, sem_keys, prompts, ids, has_table)

@@ -601,6 +601,28 @@ def test_a_rewording_keeps_its_link_when_only_an_upper_case_copy_of_its_text_is_
     assert stats.verified["semantic"].get("dropped_conflicting", 0) == 0
 
 
+@pytest.mark.parametrize("order", ["copy_first", "two_runs"])
+def test_a_copy_unit_reads_its_most_readable_text_in_any_order_and_across_runs(lake, tmp_path, monkeypatch, order):
+    """The same three texts as above, with the upper-case copy earlier in keep order, or the text
+    deduplicated in an earlier run and its copy and the rewording in this one: the unit's
+    verdict is still that of the readable text (before: of the first copy in this batch)."""
+    text = "Write an email to my landlord asking him to fix the broken heater by Friday."
+    copy = text.upper()
+    reworded = "Email my landlord asking him to fix the broken heater by Friday please."
+    _verifier_with_probabilities(monkeypatch, {frozenset((text, reworded)): 0.8, frozenset((copy, reworded)): 0.2,
+                                               frozenset((text, copy)): 0.95})
+    if order == "copy_first":
+        ingest(lake, [write_log(tmp_path / "a.jsonl", [copy, text, reworded])])
+    else:
+        ingest(lake, [write_log(tmp_path / "a.jsonl", [text])])
+        _run(lake, near=False)
+        ingest(lake, [write_log(tmp_path / "b.jsonl", [copy, reworded], start=1)])
+    stats, _ = _run(lake, near=False)
+    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
+    assert rows["c2"]["duplicate_of"] == "c0" and rows["c2"]["duplicate_kind"] == "semantic"
+    assert stats.verified["semantic"].get("dropped_conflicting", 0) == 0
+
+
 def test_a_twin_linked_to_a_mistyped_copy_of_the_other_twin_stays_apart(lake, tmp_path, monkeypatch):
     """The verifier calls two twins different (p .2) but a mistyped copy of one the same request
     as the other (p .8): the copy unit's verdict is that of its first text, the clean twin."""
