@@ -81,6 +81,7 @@ def per_pair_features(a: Sequence[str], b: Sequence[str]) -> dict[str, np.ndarra
         cols["code"][i] = max(verify.code_score(x), verify.code_score(y))
         cols["swap_words"][i] = verify._swap_words(wx, wy, {})
         cols["value_diff"][i] = verify._diff(verify.number_values(x), verify.number_values(y))
+        cols["qty_diff"][i] = verify._diff(verify.quantities(x), verify.quantities(y))
     f.update(cols)
     f["gap_other"] = np.zeros(n, np.float32)
     f["seg_tfidf"], f["seg_last"] = np.zeros(n, np.float32), np.zeros(n, np.float32)
