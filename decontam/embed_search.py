@@ -528,7 +528,12 @@ def generic_code_items(items: Sequence[str]) -> np.ndarray:
     >>> generic_code_items(["def fib(n):\\n    '''Return n-th Fibonacci number.'''\\n", "What is 2 + 2?"]).tolist()
     [True, False]
     """
-    prose = [code_request(split_options(t)[0]) for t in items]
+    return _generic_prose([code_request(split_options(t)[0]) for t in items])
+
+
+def _generic_prose(prose: Sequence[str | None]) -> np.ndarray:
+    """Per item, whether its code task in words (`code_request`, None for a non-code item) has at
+    most XL_GENERIC_MAX_WORDS words: `generic_code_items` and `CrossLingualScorer` share it."""
     return np.asarray([p is not None and len(p.split()) <= XL_GENERIC_MAX_WORDS for p in prose], dtype=bool)
 
 
@@ -591,7 +596,7 @@ class CrossLingualScorer:
         # sentence or by the row as a whole (the task often takes several sentences)
         prose = [code_request(stem) for stem, _ in parts]
         self.is_code = np.asarray([p is not None for p in prose], dtype=bool)
-        self.generic = np.asarray([p is not None and len(p.split()) <= XL_GENERIC_MAX_WORDS for p in prose], dtype=bool)
+        self.generic = _generic_prose(prose)
         plain = [_FENCED.sub("\n", stem).strip() or stem for stem, _ in parts]
         # an item's sentences (a code item's: its prose's), which `row_cover` matches the row's with
         self._item_text = [t if p is None else p for t, p in zip(plain, prose)]
