@@ -9,6 +9,9 @@ Backends:
 The server runs in its own process group; `stop()` sends SIGTERM to the group,
 then SIGKILL after a grace period, then kills any descendant that left the group
 (vLLM's engine and resource tracker), so nothing is left holding the port.
+A server never outlives the process that started it: SIGTERM or SIGHUP to that process
+stops its servers before it exits (an atexit hook does not run on a signal), and on Linux
+the server gets SIGTERM from the kernel when its parent dies, even by SIGKILL.
 
 Example:
     >>> with ModelServer(ServeConfig(model="smollm2")) as srv:
@@ -26,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -107,6 +111,45 @@ _LIVE: weakref.WeakSet[ModelServer] = weakref.WeakSet()
 def _stop_all() -> None:
     for srv in list(_LIVE):
         srv.stop()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_HANDLED: dict[int, object] = {}  # signal -> the handler ours replaced
+
+
+def _on_stop_signal(signum: int, frame) -> None:
+    """Stop every live server, then do what the replaced handler would have done."""
+    _stop_all()
+    previous = _HANDLED.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    else:  # SIG_DFL terminates: exit with the shell's status for it, unwinding `with` blocks
+        raise SystemExit(128 + signum)
+
+
+def _install_stop_handlers() -> None:
+    """Stop the servers on SIGTERM/SIGHUP too (idempotent; only the main thread may set handlers).
+
+    A handler someone installed before (the `serve-model` CLI's, Prefect's) still runs after ours;
+    an ignored signal stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _STOP_SIGNALS:
+        current = signal.getsignal(sig)
+        if current is _on_stop_signal or current == signal.SIG_IGN or current is None:
+            continue
+        _HANDLED[sig] = current
+        signal.signal(sig, _on_stop_signal)
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: ask the kernel for SIGTERM when the parent dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def has_gpu() -> bool:
@@ -235,9 +278,10 @@ class ModelServer:
         log.info("starting %s server for %s on %s (log: %s)", cfg.backend, cfg.name, self.base_url, self.log_path)
         log.debug("command: %s", " ".join(cmd))
         self.started_at = time.monotonic()
+        _install_stop_handlers()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         _LIVE.add(self)
         try:

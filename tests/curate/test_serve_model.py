@@ -201,3 +201,38 @@ def test_fetch_model_rejects_a_file_that_is_not_gguf(tmp_path, monkeypatch):
     with pytest.raises(LLMError, match="bad magic"):
         fm.fetch_model("tiny-bad", models_dir=tmp_path, convert=False)
     assert not (tmp_path / "tiny-bad" / "tiny-bad.gguf").exists()
+
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from curate.models.serve_model import ModelServer, ServeConfig
+srv = ModelServer(ServeConfig(backend="vllm", model=sys.argv[1], served_name="tiny", python=sys.executable,
+                              startup_timeout_s=30, stop_grace_s=5)).start()
+print(srv.proc.pid, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_server_does_not_outlive_the_process_that_started_it(hf_dir, sig):
+    # The server has a session of its own; before, a SIGTERM'd or killed owner left it running.
+    import signal
+
+    owner = subprocess.Popen([sys.executable, "-c", STARTER, str(hf_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        server = int(owner.stdout.readline())
+        assert alive(server)
+        owner.send_signal(getattr(signal, sig))
+        code = owner.wait(30)
+    finally:
+        owner.kill()
+    if sig != "SIGKILL":  # stopped in order, with the shell's status for the signal
+        assert code == 128 + getattr(signal, sig)
+    deadline = time.monotonic() + 15
+    while alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = alive(server)
+    if left:  # never leave it behind, whatever the test says
+        os.kill(server, signal.SIGKILL)
+    assert not left
