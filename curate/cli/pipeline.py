@@ -215,6 +215,9 @@ def pipeline_cmd(inputs, lake_root, out, benchmark, llm, llm_url, llm_model, nam
     Example: curate pipeline --lake out/lake --out out --llm serve --llm-model qwen-coder-1.5b --no-judge
     """
     _prefect_logs_its_own_way()
+    from curate.models.serve_model import stop_servers_on_signals
+
+    stop_servers_on_signals()  # SIGTERM/SIGHUP unwind the run: its model server and Prefect's API server stop
     import flows  # noqa: F401 - sets the offline Prefect defaults before prefect is imported
     from curate.core.execution import ray_address as ray_address_of
     from flows import progress

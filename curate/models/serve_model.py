@@ -114,33 +114,36 @@ def _stop_all() -> None:
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-_HANDLED: dict[int, object] = {}  # signal -> the handler ours replaced
 
 
-def _on_stop_signal(signum: int, frame) -> None:
-    """Stop every live server, then do what the replaced handler would have done."""
-    _stop_all()
-    previous = _HANDLED.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    else:  # SIG_DFL terminates: exit with the shell's status for it, unwinding `with` blocks
-        raise SystemExit(128 + signum)
+def _stop_then(previous):
+    """A handler that stops every live server, then does what `previous` would have done."""
+    def handler(signum, frame):
+        _stop_all()
+        if callable(previous):
+            previous(signum, frame)
+        else:  # SIG_DFL terminates: exit with the shell's status for it, unwinding `with` blocks and atexit
+            raise SystemExit(128 + signum)
+    handler.stops_model_servers = True
+    return handler
 
 
-def _install_stop_handlers() -> None:
-    """Stop the servers on SIGTERM/SIGHUP too (idempotent; only the main thread may set handlers).
+def stop_servers_on_signals() -> None:
+    """Stop this process's model servers on SIGTERM/SIGHUP, then exit (main thread only; idempotent).
 
-    A handler someone installed before (the `serve-model` CLI's, Prefect's) still runs after ours;
-    an ignored signal stays ignored.
+    `ModelServer.start` calls it; a command calls it first too (`curate pipeline` does) so that
+    the signal unwinds the process instead of killing it: Prefect answers SIGTERM by re-sending it
+    to the handler that was there before its flow, and with the default one atexit hooks (its own
+    API server's stop among them) never run. A handler installed before ours (the `serve-model`
+    CLI's, Prefect's) still runs after ours; an ignored signal stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in _STOP_SIGNALS:
         current = signal.getsignal(sig)
-        if current is _on_stop_signal or current == signal.SIG_IGN or current is None:
+        if getattr(current, "stops_model_servers", False) or current == signal.SIG_IGN or current is None:
             continue
-        _HANDLED[sig] = current
-        signal.signal(sig, _on_stop_signal)
+        signal.signal(sig, _stop_then(current))
 
 
 def _die_with_parent() -> None:
@@ -278,7 +281,7 @@ class ModelServer:
         log.info("starting %s server for %s on %s (log: %s)", cfg.backend, cfg.name, self.base_url, self.log_path)
         log.debug("command: %s", " ".join(cmd))
         self.started_at = time.monotonic()
-        _install_stop_handlers()
+        stop_servers_on_signals()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
             start_new_session=True, preexec_fn=_die_with_parent,
