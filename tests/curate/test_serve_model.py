@@ -204,9 +204,11 @@ def test_fetch_model_rejects_a_file_that_is_not_gguf(tmp_path, monkeypatch):
 
 
 STARTER = """
-import sys, time
-from pathlib import Path
+import signal, sys, time
 from curate.models.serve_model import ModelServer, ServeConfig
+# as from a terminal: a test run under nohup would hand its SIG_IGN for SIGHUP down, and an ignored
+# signal stays ignored (by design)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 srv = ModelServer(ServeConfig(backend="vllm", model=sys.argv[1], served_name="tiny", python=sys.executable,
                               startup_timeout_s=30, stop_grace_s=5)).start()
 print(srv.proc.pid, flush=True)
