@@ -466,8 +466,8 @@ def main() -> None:
     p = sub.add_parser("pairs")
     p.add_argument("--testbed", default=str(TESTBED))
     p.add_argument("--out", default=str(CACHE / "pairs.json"))
-    p.add_argument("--k", type=int, default=5, help="search-protocol candidates per channel [5: the shipped calibration's; "
-                                                    "`decontam check` takes CheckConfig().top_k = 10]")
+    p.add_argument("--k", type=int, help="search-protocol candidates per channel [CheckConfig().top_k: what "
+                                         "`decontam check` sends; the calibration records it as fitted_on.top_k]")
     for name in ("judge", "fit", "report"):
         q = sub.add_parser(name)
         q.add_argument("--pairs", default=str(CACHE / "pairs.json"))
@@ -500,6 +500,10 @@ def main() -> None:
     if args.cmd == "pairs":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         t0, c0 = time.perf_counter(), time.process_time()
+        if args.k is None:
+            from decontam.check import CheckConfig
+
+            args.k = CheckConfig().top_k
         data = build_pairs(Path(args.testbed), k=args.k)
         Path(args.out).write_text(json.dumps(data) + "\n")
         print(f"{args.out}: {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.0f} CPU s", file=sys.stderr)
