@@ -59,8 +59,8 @@ CACHE = REPO / ".cache" / "judge_band"
 PAPER_GPT4 = {
     "humaneval_python": (0.995, 0.995), "humaneval_c": (0.974, 0.974), "humaneval_js": (0.980, 0.980),
     "mmlu_abstract_algebra_english": (0.94, 0.97), "mmlu_sociology_english": (0.94, 0.97),
-    "mmlu_us_history_english": (0.94, 0.97), "mmlu_abstract_algebra_chinese": (0.95, 0.99),
-    "mmlu_sociology_chinese": (0.95, 0.99), "mmlu_us_history_chinese": (0.95, 0.99),
+    "mmlu_high_school_us_history_english": (0.94, 0.97), "mmlu_abstract_algebra_chinese": (0.95, 0.99),
+    "mmlu_sociology_chinese": (0.95, 0.99), "mmlu_high_school_us_history_chinese": (0.95, 0.99),
 }
 PARTS = ("pos", "nn", "rnd", "search")
 

@@ -125,3 +125,14 @@ def test_a_higher_verifier_probability_never_lowers_the_band_score():
     cal = fit_band_calibration(ex, judge_model="q", band=[0.27, 0.62])
     assert cal.fused_verifier[0] == 0.0 and cal.quality["verifier_weight_dropped"] == 1.0
     assert cal.band_says(0.6, 3.0, "q") and not cal.band_says(0.6, -3.0, "q")
+
+
+def test_the_paper_gpt4_column_names_sets_of_the_protocol():
+    # eval_judge_band.report looks the GPT-4 figure up by set name; a key no set has (it was
+    # "mmlu_us_history_*" for "mmlu_high_school_us_history_*") silently drops that column
+    from benchmarks.eval_judge_band import PAPER_GPT4
+    from decontam.testbed import CODE_LANGS, MMLU_SUBJECTS
+
+    names = {f"humaneval_{lang}" for lang in CODE_LANGS}
+    names |= {f"mmlu_{s}_{lang}" for s in MMLU_SUBJECTS for lang in ("english", "chinese")}
+    assert set(PAPER_GPT4) == names
