@@ -97,6 +97,11 @@ def test_the_shipped_band_calibration_was_fitted_on_the_shipped_verifier():
     shipped_verifier = verify.MODEL_DIR / "decontam.json"
     assert cal.band == list(verify.load_model("decontam").band)
     assert cal.fitted_on["verifier_sha256"] == hashlib.sha256(shipped_verifier.read_bytes()).hexdigest()
+    # ... and on the candidates a check sends: `pairs --k CheckConfig().top_k` (candidates 6-10
+    # of a top_k 10 check have lower cosines than a top-5 fit ever saw)
+    from decontam.check import CheckConfig
+
+    assert cal.fitted_on["top_k"] == CheckConfig().top_k
     # the record it was fitted from ships too, and holds at least the pairs it was fitted on
     record = VerdictRecord(Path(__file__).resolve().parents[2] / cal.fitted_on["record"])
     assert len(record) >= cal.fitted_on["judged"]
