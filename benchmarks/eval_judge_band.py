@@ -284,7 +284,26 @@ def judged_rows(data: dict, split: str, record, model: str, max_tokens: int):
     return got, set(got)
 
 
-def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda m: None):
+def leave_one_out(examples: list[dict], model: str, band, verifier_cut: float) -> str:
+    """F1 of the band fusion on each example fitted without it (fusion and cut refitted), per data type."""
+    from decontam.calibrate import fit_band_calibration
+
+    ok = [e for e in examples if e.get("margin") is not None and not e.get("error")]
+    pred = []
+    for k, e in enumerate(ok):
+        cal = fit_band_calibration(ok[:k] + ok[k + 1:], judge_model=model, band=band, verifier_cut=verifier_cut)
+        pred.append(bool(cal.band_says(e["prob"], e["margin"], model)))
+
+    def f1(idx) -> float:
+        tp = sum(pred[k] and ok[k]["label"] for k in idx)
+        return 2 * tp / max(sum(pred[k] for k in idx) + sum(ok[k]["label"] for k in idx), 1)
+
+    per = ", ".join(f"{dt} {f1([k for k, e in enumerate(ok) if e['data_type'] == dt]):.3f}"
+                    for dt in sorted({e["data_type"] for e in ok}))
+    return f"leave-one-out over {len(ok)} band pairs: F1 {f1(range(len(ok))):.3f} ({per})"
+
+
+def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda m: None, loo: bool = False):
     """The band calibration fitted on the calibration split's band pairs that `record` holds
     (no server): the same record and the same decontam model give the same calibration."""
     from decontam.calibrate import fit_band_calibration
@@ -300,6 +319,8 @@ def fit_from_record(data: dict, record, model: str, max_tokens: int, say=lambda 
             examples.append({"prob": r["prob"], "margin": v.get("margin"), "label": bool(r["label"]),
                              "data_type": s["data_type"], "set": name, "error": v.get("label") == "error"})
     band_pairs = {(r["a"], r["b"]) for s in data["splits"]["calibration"].values() for r in s["rows"] if r["in_band"]}
+    if loo:
+        say(leave_one_out(examples, model, data["verifier"]["band"], data["verifier"]["threshold"]))
     cal = fit_band_calibration(examples, judge_model=model, band=data["verifier"]["band"],
                                verifier_cut=data["verifier"]["threshold"], progress=say)
     cal.fitted_on.update({"script": "benchmarks/eval_judge_band.py fit", "split": "test bed calibration split "
@@ -317,7 +338,7 @@ def cmd_fit(args) -> None:
 
     data = load_pairs(args.pairs)
     cal = fit_from_record(data, VerdictRecord(record_path(args)), args.model, args.max_tokens,
-                          say=lambda m: print(m, file=sys.stderr))
+                          say=lambda m: print(m, file=sys.stderr), loo=args.loo)
     out = Path(args.out or REPO / "decontam" / "calibrations" / f"{args.model}.json")
     cal.save(out)
     print(f"{out}: {cal.fused_verifier} quality {cal.quality}")
@@ -491,6 +512,7 @@ def main() -> None:
                                                                   "(all of a group: shared prompt prefixes)")
         if name == "fit":
             q.add_argument("--out")
+            q.add_argument("--loo", action="store_true", help="also print the leave-one-out F1 (a fit per pair)")
         if name == "report":
             q.add_argument("--calibration")
             q.add_argument("--json")

@@ -136,3 +136,14 @@ def test_the_paper_gpt4_column_names_sets_of_the_protocol():
     names = {f"humaneval_{lang}" for lang in CODE_LANGS}
     names |= {f"mmlu_{s}_{lang}" for s in MMLU_SUBJECTS for lang in ("english", "chinese")}
     assert set(PAPER_GPT4) == names
+
+
+def test_leave_one_out_scores_each_pair_with_a_fit_that_never_saw_it():
+    from benchmarks.eval_judge_band import leave_one_out
+
+    assert "over 60 band pairs: F1 1.000 (code 1.000)" in leave_one_out(_examples(), "q", [0.27, 0.62], 0.5)
+    # a positive whose margin says "no" is fitted right in-sample only if the cut bends to it;
+    # held out, it is missed: F1 below 1
+    bent = _examples() + [{"prob": 0.45, "margin": -4.0, "label": True, "data_type": "knowledge"}]
+    text = leave_one_out(bent, "q", [0.27, 0.62], 0.5)
+    assert "over 61 band pairs" in text and "F1 1.000 (" not in text and "knowledge 0.000" in text
