@@ -11,7 +11,8 @@ then SIGKILL after a grace period, then kills any descendant that left the group
 (vLLM's engine and resource tracker), so nothing is left holding the port.
 A server never outlives the process that started it: SIGTERM or SIGHUP to that process
 stops its servers before it exits (an atexit hook does not run on a signal), and on Linux
-the server gets SIGTERM from the kernel when its parent dies, even by SIGKILL.
+a server started from the main thread gets SIGTERM from the kernel when its parent dies,
+even by SIGKILL.
 
 Example:
     >>> with ModelServer(ServeConfig(model="smollm2")) as srv:
@@ -119,7 +120,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def _stop_then(previous):
     """A handler that stops every live server, then does what `previous` would have done."""
     def handler(signum, frame):
-        _stop_all()
+        _stop_all()  # a second signal while it runs enters it again: stopping a stopped server is harmless
         if callable(previous):
             previous(signum, frame)
         else:  # SIG_DFL terminates: exit with the shell's status for it, unwinding `with` blocks and atexit
@@ -146,13 +147,33 @@ def stop_servers_on_signals() -> None:
         signal.signal(sig, _stop_then(current))
 
 
-def _die_with_parent() -> None:
-    """In the server's process, before exec: ask the kernel for SIGTERM when the parent dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _parent_death_signal():
+    """A `preexec_fn` that has the kernel SIGTERM the server when its parent dies, or None.
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    Linux only, and only from the main thread: the kernel sends the signal when the THREAD that
+    started the child ends, so a server started from a worker thread would die with that thread
+    (such a server is stopped by `stop()`, the signal handlers and the atexit hook instead).
+    Everything is resolved here, in the parent: between fork and exec the child may only call
+    what needs no lock (no imports, no dlopen). If the parent died before prctl took effect the
+    child exits at once.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    import ctypes
+    import functools
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return functools.partial(_die_with, prctl, os.getpid())
+
+
+def _die_with(prctl, parent: int) -> None:
+    PR_SET_PDEATHSIG = 1
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent is already gone: no signal will come
+        os._exit(1)
 
 
 def has_gpu() -> bool:
@@ -284,7 +305,7 @@ class ModelServer:
         stop_servers_on_signals()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=_parent_death_signal(),
         )
         _LIVE.add(self)
         try:

@@ -238,3 +238,20 @@ def test_a_server_does_not_outlive_the_process_that_started_it(hf_dir, sig):
     if left:  # never leave it behind, whatever the test says
         os.kill(server, signal.SIGKILL)
     assert not left
+
+
+def test_a_server_started_from_a_worker_thread_outlives_the_thread(hf_dir):
+    # The kernel's parent-death signal follows the thread that started the child: set from a
+    # worker thread, it would SIGTERM the server as soon as that thread returned.
+    import threading
+
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("srv", ModelServer(config(hf_dir)).start()))
+    worker.start()
+    worker.join()
+    srv = box["srv"]
+    try:
+        time.sleep(1.0)
+        assert srv.running and alive(srv.proc.pid)
+    finally:
+        srv.stop()
