@@ -253,17 +253,16 @@ def _fit_xl(cal: list[tuple], names: tuple[str, ...], precision: float, cut_at: 
     `names` on the calibration candidates, the bias moved so that the lowest cut on the item
     score (the best candidate's logit) with calibration precision >= `precision` falls on
     probability `cut_at` (one threshold for every model). `generic[i]`: item i is a generic code
-    item, its logits lowered by XL_GENERIC_SHIFT where the row does not name its function (the cut
+    item, its logits lowered by XL_GENERIC_SHIFT where `generic_held` holds the pair (the cut
     is chosen with the rule applied, as `xl_probability` applies it)."""
-    from decontam.embed_search import XL_COLUMNS, XL_GENERIC_SHIFT
+    from decontam.embed_search import XL_COLUMNS, XL_GENERIC_SHIFT, generic_held
 
     cols = [XL_COLUMNS.index(n) for n in names]
     w = fit_logistic(np.concatenate([r[3][:, cols] for r in cal]), [x for r in cal for x in r[4]])
-    named = XL_COLUMNS.index("name_match")
 
     def logits(r):
         z = r[3][:, cols] @ np.asarray(w[:-1]) + w[-1]
-        return z - XL_GENERIC_SHIFT * (r[3][:, named] == 0) if generic is not None and generic[r[1]] else z
+        return z - XL_GENERIC_SHIFT * generic_held(r[3], [generic is not None and generic[r[1]]] * len(z))
 
     z = [float(logits(r).max()) for r in cal]
     gold = [r[2] for r in cal]
@@ -392,7 +391,9 @@ def _xl_code(args: argparse.Namespace, multi, store) -> list[tuple[float, bool]]
     ev_rows = [{"item": r["label"], "text": r["text"], "lang": r["lang"]} for r in ev if r["kind"] == "translation"]
     ev_other = [r["text"] for r in ev if r["kind"] != "translation"]
     scored = _code_searches(ev_rows, ev_other, zh, multi, store, args.k)
-    generic_items = generic_code_items(list(load_benchmark("humaneval").texts))
+    from decontam.check import CheckConfig
+
+    generic_items = generic_code_items(list(load_benchmark("humaneval").texts), CheckConfig().generic_max_words)
     w_code = _fit_xl(cal, XL_CODE_FEATURES, args.precision, XL_CUT, generic=generic_items)
     print(f"\ncode model: {w_code} ({len(cal)} calibration searches, {len(cal_rows)} of them with the item's "
           f"translation present; {len(looks)} look-alikes and {len(generic)} generic questions among the other rows)"

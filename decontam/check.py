@@ -37,6 +37,7 @@ import numpy as np
 from decontam.benchmarks import Benchmark, load_benchmark
 from decontam.calibrate import Calibration
 from decontam.embed_search import (
+    DEFAULT_GENERIC_MAX_WORDS,
     DEFAULT_MULTI_K,
     DEFAULT_PROPOSE_K,
     INDEX_TYPES,
@@ -115,8 +116,9 @@ class CheckConfig:
     index_type: str = "flat"
     cache_dir: Path | None = Path(".cache/decontam")
     # Generic benchmark items (short, non-code requests such as "What is the capital of
-    # France?") get the verifier's stricter cut; the report lists them.
-    generic_max_words: int = 12
+    # France?") get the verifier's stricter cut; the report lists them. The multilingual channel's
+    # generic code items (a task in words this short) use the same setting.
+    generic_max_words: int = DEFAULT_GENERIC_MAX_WORDS
     max_chars: int = 2000
     chunk_size: int = 4096
     calibration: Calibration | None = None
@@ -405,6 +407,7 @@ def run_check(
                 uniq_texts, embedder, static_embedder, cache_dir=config.cache_dir, index_type=config.index_type,
                 max_chars=config.max_chars, store=embedding_store, propose_k=config.propose_k, multi=multi_embedder,
                 langs=langs, bench_lang=config.bench_lang, multi_k=config.multi_k,
+                generic_max_words=config.generic_max_words,
                 progress=lambda done, total: say(f"embedding training side (static): {done}/{total}"),
             )
             index.query_store = bench_store

