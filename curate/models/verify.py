@@ -155,25 +155,6 @@ _LETTERS = re.compile(r"[a-z]+")
 _THOUSANDS_K = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)k\b")
 
 
-# Small cardinals in the Latin-script languages of `language` (es, pt, fr, it, de), read as
-# numbers on their own (no compounds): a translation keeps its numbers ("five novels" /
-# "cinco romances", "a 4-week plan" / "ein Vier-Wochen-Plan"). Left out: the words for one
-# (articles), and those that are English words or names too ("due", "sept", "elf", "otto", "sei").
-_FOREIGN_NUMBER_WORDS = {
-    **{w: 2 for w in ("dos", "dois", "duas", "deux", "zwei")},
-    **{w: 3 for w in ("tres", "três", "trois", "drei", "tre")},
-    **{w: 4 for w in ("cuatro", "quatro", "quatre", "quattro", "vier")},
-    **{w: 5 for w in ("cinco", "cinq", "cinque", "fünf")},
-    **{w: 6 for w in ("seis", "sechs")},
-    **{w: 7 for w in ("siete", "sete", "sette", "sieben")},
-    **{w: 8 for w in ("ocho", "oito", "huit", "acht")},
-    **{w: 9 for w in ("nueve", "nove", "neuf", "neun")},
-    **{w: 10 for w in ("diez", "dez", "dix", "dieci", "zehn")},
-    **{w: 12 for w in ("doce", "doze", "douze", "dodici", "zwölf")},
-}
-_LATIN_WORD = re.compile(r"[^\W\d_]+")
-
-
 def _number_word_kind(w: str) -> str | None:
     if w in _UNIT_WORDS:
         return "unit"
@@ -246,10 +227,6 @@ def _number_word_spans(low: str) -> list[tuple[int, int, float]]:
         if not (w == "one" and run == 1 and not hyphenated):
             out.append((found[k].start(), found[max(j - 1, k)].end(), float(total + current)))
         k = max(j, k + 1)
-    if not low.isascii() or any(w in _FOREIGN_NUMBER_WORDS for w in words):
-        out += [(m.start(), m.end(), float(_FOREIGN_NUMBER_WORDS[m.group(0)])) for m in _LATIN_WORD.finditer(low)
-                if m.group(0) in _FOREIGN_NUMBER_WORDS]
-        out.sort()
     return out
 
 

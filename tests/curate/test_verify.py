@@ -46,22 +46,6 @@ def test_value_diff_reads_spelled_out_numbers_as_values():
     assert number_values("İİ 18k") == {"18000"}  # "k" read where lowering shifts positions
 
 
-def test_value_diff_reads_small_numbers_of_other_languages_so_a_translation_keeps_its_values():
-    """"cinco" is 5 and "Vier-Wochen" 4: a translation of a request has its values (before:
-    value_diff 1.0 for these pairs, which the semantic model reads as other values); another
-    number in the translation still differs, and English words that look alike are no numbers."""
-    a = ["Recommend five science fiction novels for someone who loved Dune.",
-         "What's a good 4-week beginner plan to run my first 5 km?",
-         "Recommend five science fiction novels for someone who loved Dune."]
-    b = ["Recomende cinco romances de ficção científica para quem adorou Duna.",
-         "Was ist ein guter Vier-Wochen-Plan für Anfänger, um meine ersten 5 km zu laufen?",
-         "Recomende seis romances de ficção científica para quem adorou Duna."]
-    f = pair_features(a, b)
-    assert f["value_diff"].tolist() == [0.0, 0.0, 1.0]
-    assert number_values("Zwölf Tage in Rom, drei Nächte") == {"12", "3"}
-    assert number_values("The rent is due on the 5th; Otto and the elf") == {"5"}
-
-
 def test_qty_diff_reads_durations_clock_times_and_units():
     a = ["Remind me to stretch in 30 minutes", "Budget for a 5 year loan", "Wake me at 7:45", "Convert 12 ounces to grams",
          "Remind me to stretch in 30 minutes", "Steep it for 3 minutes", "Call me at 9 am"]
