@@ -728,7 +728,7 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
     features are symmetric, the clusters and variants are those of scoring both.
     `store` (the lake's `EmbeddingStore`): the multilingual channel's vectors are kept there, so
     decontam's channels read the first prompts' vectors back instead of embedding them again."""
-    from curate.models.verify import TextCache, Verifier, _swap_words, language
+    from curate.models.verify import TextCache, Verifier, _swap_words
 
     cand = sorted(c for c in cand if c[0] in text_of and c[1] in text_of)
     if once:
@@ -766,22 +766,10 @@ def _verify_pairs(kind: str, cand: list[tuple[str, str, float]], text_of: dict[s
         prob = {(c[0], c[1]): d.prob for c, d in zip(cand, decisions)}
         same = {frozenset(c[:2]) for c, d in zip(cand, decisions) if d.same}
         different = {frozenset(c[:2]) for c in cand} - same
-        # a "different" verdict across two languages is no conflict: a rewording and a
-        # translation of one text are two hops apart, and the verifier rejects most such pairs
-        # (p .1-.5 on the labelled set), which dropped the rewording's or the translation's
-        # link to the text itself (12 of the 13 links exclusive_links dropped there)
-        lang = {t: language(t) for pair in different for t in (text_of[k] for k in pair)}
-        different = {pair for pair in different if not _cross_lingual(*(lang[text_of[k]] for k in pair))}
         kept, dropped = exclusive_links(kept, prob, different, units=units)
         if dropped:
             st["dropped_conflicting"] = st.get("dropped_conflicting", 0) + dropped
     return kept
-
-
-def _cross_lingual(a: str, b: str) -> bool:
-    """Two `verify.language` tags of different languages (as the verifier's `cross_lingual`
-    feature reads them: `und` is no language)."""
-    return a != b and "und" not in (a, b)
 
 
 def exclusive_links(kept: list[tuple[str, str, float]], prob: dict[tuple[str, str], float],

