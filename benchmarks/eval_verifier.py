@@ -57,6 +57,8 @@ def main() -> None:
 
     ap.add_argument("--k", type=int, default=CheckConfig().top_k,
                     help="candidates per channel in the search protocol (default: what `decontam check` takes, its --top-k)")
+    ap.add_argument("--lexical-k", type=int, default=CheckConfig().lexical_k,
+                    help="the lexical channel's candidates per item in the search protocol (default: `decontam check`'s, its --lexical-k; 0: off)")
     ap.add_argument("--models", help="score the verifier models in this folder (as benchmarks/fit_verifier.py --out writes them) instead of the shipped ones")
     ap.add_argument("--cuts", help="with --testbed: also score the decontam model at these cuts (comma-separated), "
                                    "e.g. 0.35,0.45,0.55: the search protocol and CodeAlpaca pull the cut apart")
@@ -100,11 +102,12 @@ def main() -> None:
     if args.testbed:
         from curate.models.verify import load_model
 
-        matrices, model = testbed_matrices(Path(args.testbed), k=args.k), load_model("decontam")
+        matrices, model = testbed_matrices(Path(args.testbed), k=args.k, lexical_k=args.lexical_k), load_model("decontam")
         tb = score_testbed(matrices, model)
         result["decontam_testbed"] = tb
         print(f"\ndecontam verifier (cut {tb['threshold']}), F1 (precision/recall):")
-        print("| set | pairs protocol | nearest-neighbour negatives | search protocol, top-%d per channel |\n|---|---|---|---|" % args.k)
+        print("| set | pairs protocol | nearest-neighbour negatives | search protocol, top-%d per channel, %d lexical |\n|---|---|---|---|"
+              % (args.k, args.lexical_k))
         for name, res in tb["sets"].items():
             print(f"| {name} | " + " | ".join(f"{res[c]['f1']:.3f} ({res[c]['precision']:.2f}/{res[c]['recall']:.2f})"
                                               for c in ("pairs_protocol", "nn_negatives", "search_protocol")) + " |")
@@ -143,16 +146,17 @@ def decontam_testbed(root: Path, k: int = 5, model=None) -> dict:
     return score_testbed(testbed_matrices(root, k=k), model or load_model("decontam"))
 
 
-def testbed_matrices(root: Path, k: int = 5, item_range: tuple[int, int] = (0, 100)) -> dict:
+def testbed_matrices(root: Path, k: int = 5, item_range: tuple[int, int] = (0, 100), lexical_k: int = 0) -> dict:
     """The scored testbed pairs as model matrices (first 100 items of each set; CodeAlpaca),
     so that several models can be scored on the same features (`score_testbed`). `item_range`
-    (100, 10**6): the same protocols on the calibration items (what the fit uses)."""
+    (100, 10**6): the same protocols on the calibration items (what the fit uses). `lexical_k`:
+    the lexical channel's candidates per item, added to the search protocol's."""
     from benchmarks.fit_verifier import embedders, protocol_pairs
     from curate.models.verify import model_matrix, pair_features
 
     full, multi = embedders()
     # CodeAlpaca: every item for the figures (which also report items 0-99 alone), else the same range
-    prot = protocol_pairs(root, full, multi, k=k, item_range=item_range,
+    prot = protocol_pairs(root, full, multi, k=k, item_range=item_range, lexical_k=lexical_k,
                           codealpaca_items=(0, 10**6) if item_range == (0, 100) else None)
 
     def matrix(pairs: list[dict]) -> np.ndarray:

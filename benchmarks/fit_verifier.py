@@ -680,7 +680,7 @@ def rephrasing_pool(sets: dict, family: dict) -> tuple[list[str], list[tuple[str
     return pool, owner, pool_set
 
 def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int, int] = (0, 100),
-                   codealpaca_items: tuple[int, int] | None = None) -> dict:
+                   codealpaca_items: tuple[int, int] | None = None, lexical_k: int = 0) -> dict:
     """The decontam protocols' pairs for items `item_range` of each set (eval_verifier scores
     items 0-99; the fit reads the same protocols on the calibration items, 100 onwards):
 
@@ -689,7 +689,8 @@ def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int
     - `search`: what a top-k search hands the verifier: the top `k` of each channel among all
       ~2,200 published rephrasings, once with this set's rephrasing of i present (`key`
       (i, True); the item's other rephrasings removed) and once with all of them removed
-      ((i, False)); label True only for i's own rephrasing;
+      ((i, False)); label True only for i's own rephrasing; with `lexical_k`, also the top
+      `lexical_k` of the lexical channel (decontam.lexical, as `decontam check` adds them);
     - `codealpaca`: the reference tool's CodeAlpaca neighbour of each HumanEval item in the
       range, labelled with GPT-4's verdict (all 18 True are items 10-60; items 100-163 give
       real-neighbour negatives); `codealpaca_items`: its item range, if not `item_range`.
@@ -704,6 +705,10 @@ def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int
     om = {f: multi.embed(o) for f, o in originals.items()}
     owner_arr = np.array([f"{f}:{i}" for f, i in owner])
     pool_set_arr = np.array(pool_set)
+    if lexical_k:
+        from decontam.lexical import LexicalIndex
+
+        lexical = LexicalIndex.build(pool)
 
     def pairs_for(fam: str, items: list[int], rows: list[int], masks: list, labels: list, keys: list | None = None) -> list[dict]:
         to_items = pf[rows] @ of[fam].T
@@ -752,6 +757,9 @@ def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int
                 for s in (pf @ of[fam][i], pm @ om[fam][i]):
                     s = np.where(allowed, s, -2.0)
                     cand |= {int(j) for j in np.argsort(-s, kind="stable")[:k]}
+                if lexical_k:  # its ranking over the allowed rows: search past the masked ones
+                    found = lexical.search([originals[fam][i]], k=lexical_k + int((~allowed).sum()))[0]
+                    cand |= set([int(j) for j in found if j >= 0 and allowed[j]][:lexical_k])
                 for j in sorted(cand):
                     s_items.append(i)
                     s_rows.append(j)

@@ -103,6 +103,10 @@ class CheckConfig:
     # 95 in US history (a perfect verifier: F1 <= .91-.94 and .76); with 10, F1 rises on each of them
     # with no code set gaining a false flag (US history: 21 -> 22 items; benchmarks/eval_verifier.py --testbed).
     top_k: int = 10
+    # The lexical channel (decontam.lexical): the `lexical_k` training rows sharing the most rare
+    # words with each item join its candidates (0: off). A rephrasing that keeps an item's rare words
+    # but ranks below top_k by cosine is otherwise never seen by the verifier.
+    lexical_k: int = 5
     # The pair verifier (curate.models.verify, task "decontam") decides the band: its probability is
     # the default decision, it attributes a row flagged for several items to the most likely
     # one, and only its uncertain band goes to a judge. False: the cosine cut as before.
@@ -141,6 +145,8 @@ class CheckConfig:
             raise DecontamError("ngram_n must be at least 1 (13 is the usual choice)")
         if self.top_k < 1:
             raise DecontamError("top_k must be at least 1")
+        if self.lexical_k < 0:
+            raise DecontamError("lexical_k must be at least 0 (0: no lexical candidates)")
         if not (-1.0 <= self.cascade_floor <= self.cascade_high <= 1.0001):
             raise DecontamError("need -1 <= cascade_floor <= cascade_high <= 1 (e.g. 0.0 and 0.90)")
         if self.cosine_threshold is not None and not -1.0 <= self.cosine_threshold <= 1.0:
@@ -429,6 +435,17 @@ def run_check(
                 neighbours[k] = index.search(bench_vecs[k], k=config.top_k)
         timings["embed_search"] = time.perf_counter() - t
         say(f"embedding stage done in {timings['embed_index'] + timings['embed_search']:.1f}s")
+        if config.lexical_k and config.verifier:
+            t = time.perf_counter()
+            from decontam.lexical import LexicalIndex
+
+            lexical = LexicalIndex.build(uniq_texts, max_chars=config.max_chars)
+            for k, b in enumerate(benches):
+                if neighbours[k] is not None:
+                    neighbours[k] = _add_lexical(neighbours[k], lexical.search(list(b.texts), k=config.lexical_k),
+                                                 bench_vecs[k], index)
+            timings["lexical"] = time.perf_counter() - t
+            say(f"lexical channel done in {timings['lexical']:.1f}s")
 
     cos_cut = config.effective_cosine(embed_model)
     high, floor = (config.cascade_high, config.cascade_floor) if config.cascade else (np.inf, -np.inf)
@@ -698,6 +715,30 @@ def _verify_candidates(benches, neighbours, closest, uniq_texts, embedder, confi
             out[key] = type(d)(d.same, d.prob, d.uncertain, d.variant, reason)
             cosines[key] = {"full": round(float(f["cos_full"][n]), 4), "multi": round(float(f["cos_multi"][n]), 4)}
     return out, generic, model, cosines
+
+
+def _add_lexical(nb: Neighbours, lex: np.ndarray, bench_vecs: np.ndarray, index) -> Neighbours:
+    """`nb` with the lexical channel's rows `lex` (items x k) appended as channel-0 candidates,
+    scored by the embedder's cosine like the others; a row already among an item's channel-0
+    candidates is not added twice (-1)."""
+    lex = lex.copy()
+    for i in range(len(lex)):
+        have = {int(j) for j, ch in zip(nb.indices[i], _channels(nb, i)) if j >= 0 and ch == 0}
+        lex[i] = [j if j >= 0 and int(j) not in have else -1 for j in lex[i]]
+    rows = sorted({int(j) for j in lex.ravel() if j >= 0})
+    scores = np.full(lex.shape, -2.0, np.float32)
+    if rows:
+        sims = index.vectors(rows) @ bench_vecs.T  # rows x items
+        pos = {j: r for r, j in enumerate(rows)}
+        for i, c in zip(*np.nonzero(lex >= 0)):
+            scores[i, c] = sims[pos[int(lex[i, c])], i]
+    extra = {"scores": np.concatenate([nb.scores, scores], axis=1), "indices": np.concatenate([nb.indices, lex], axis=1)}
+    if getattr(nb, "channels", None) is not None:  # TierNeighbours: channel 0, no static or multilingual score
+        nan = np.full(lex.shape, np.nan, np.float32)
+        extra["channels"] = np.concatenate([nb.channels, np.zeros(lex.shape, np.uint8)], axis=1)
+        extra["static"] = np.concatenate([nb.static, nan], axis=1) if nb.static is not None else None
+        extra["multi"] = np.concatenate([nb.multi, nan], axis=1) if nb.multi is not None else None
+    return replace(nb, **extra)
 
 
 def _closest_item_cosines(nb: Neighbours, bench_vecs: np.ndarray, index: TrainIndex) -> dict[int, tuple[float, int]]:

@@ -271,3 +271,35 @@ def test_verifier_band_limits_judge_calls(tmp_path, monkeypatch, band, judged):
         assert b.counts["verifier_pairs"] > 0 and client.calls == b.counts["verifier_pairs"]
     elif judged == "none":
         assert client.calls == 0 and b.counts["judge_calls_saved"] == b.counts["verifier_pairs"] > 0
+
+
+class _ArbitraryEmbedder:
+    """Unrelated unit vectors (seeded by the text): the embedding ranking says nothing."""
+
+    model_id = "fake-arbitrary"
+
+    def embed(self, texts):
+        import hashlib
+
+        import numpy as np
+
+        out = np.stack([np.random.default_rng(int(hashlib.md5(t.encode()).hexdigest()[:8], 16)).normal(size=64)
+                        for t in texts]).astype(np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("lexical_k", [0, 1])
+def test_lexical_channel_hands_the_verifier_a_copy_the_embedding_search_missed(tmp_path, lexical_k):
+    """An item's copy that the embedding search ranks below top_k reaches the verifier through
+    the lexical channel (the rows sharing the item's rarest words), and is flagged."""
+    item = "write a function fizzbuzz_variant that prints quux for multiples of seven and zork for eleven"
+    train = [f"unrelated filler row number {n} about gardening and tea" for n in range(30)]
+    train.insert(17, "please write a function fizzbuzz_variant that prints quux for multiples of seven and zork for eleven")
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(train)))
+    config = CheckConfig(cache_dir=tmp_path / "cache", top_k=1, cascade_high=1.0, cascade_floor=-1.0, use_ngram=False,
+                         lexical_k=lexical_k, tier=False, multilingual=False)
+    res = run_check(str(path), [_bench("lx", [item])], config, embedder=_ArbitraryEmbedder())
+    [b] = res.benchmarks
+    assert b.counts["candidates"] == 1 + lexical_k
+    assert [p.train_id for p in b.flagged] == (["t17"] if lexical_k else [])
