@@ -67,6 +67,8 @@ def _judge_options(f):
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding stage (and so the judge).")
 @click.option("--top-k", type=int, default=None,
               help="Training neighbours per benchmark item, each judged by the pair verifier [10].")
+@click.option("--lexical-k", type=int, default=None,
+              help="Also hand the verifier the rows sharing the most rare words with each item (0: off) [5].")
 @click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.68).")
 @click.option("--no-attribution", is_flag=True, help="Flag a row for every item above the cut, not only for the item it is closest to.")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")
@@ -88,7 +90,7 @@ def _judge_options(f):
 @click.option("--fail-over", type=float, help="Exit 1 when any benchmark's contamination rate exceeds this percentage.")
 @click.option("--limit", type=int, help="Use only the first N items of each benchmark.")
 def check(train_spec, train_field, benchmarks, text_field, template, data_type, ngram_n, no_ngram, no_embeddings,
-          top_k, cosine_threshold, no_attribution, no_cascade, cascade_high, cascade_floor, use_judge, judge_url, judge_model,
+          top_k, lexical_k, cosine_threshold, no_attribution, no_cascade, cascade_high, cascade_floor, use_judge, judge_url, judge_model,
           concurrency, both_orders, calibration, index_type, multilingual, bench_lang, cache_dir, out_dir, as_json,
           write_clean, fail_over, limit):
     """Check training data for benchmark contamination.
@@ -115,7 +117,7 @@ def check(train_spec, train_field, benchmarks, text_field, template, data_type, 
     cache = Path(cache_dir) if cache_dir else None
     config = CheckConfig(
         ngram_n=ngram_n, use_ngram=not no_ngram, use_embeddings=not no_embeddings,
-        **({} if top_k is None else {"top_k": top_k}),
+        **({} if top_k is None else {"top_k": top_k}), **({} if lexical_k is None else {"lexical_k": lexical_k}),
         cosine_threshold=cosine_threshold, cascade=not no_cascade,
         attribution_tolerance=None if no_attribution else DEFAULT_ATTRIBUTION_TOLERANCE,
         cascade_high=DEFAULT_CASCADE_HIGH if cascade_high is None else cascade_high,
