@@ -690,7 +690,7 @@ def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int
       ~2,200 published rephrasings, once with this set's rephrasing of i present (`key`
       (i, True); the item's other rephrasings removed) and once with all of them removed
       ((i, False)); label True only for i's own rephrasing; with `lexical_k`, also the top
-      `lexical_k` of the lexical channel (decontam.lexical, as `decontam check` adds them);
+      `lexical_k` of the lexical channel (decontam.ngram.LexicalIndex, as `decontam check` adds them);
     - `codealpaca`: the reference tool's CodeAlpaca neighbour of each HumanEval item in the
       range, labelled with GPT-4's verdict (all 18 True are items 10-60; items 100-163 give
       real-neighbour negatives); `codealpaca_items`: its item range, if not `item_range`.
@@ -706,7 +706,7 @@ def protocol_pairs(root: Path, full, multi, *, k: int = 5, item_range: tuple[int
     owner_arr = np.array([f"{f}:{i}" for f, i in owner])
     pool_set_arr = np.array(pool_set)
     if lexical_k:
-        from decontam.lexical import LexicalIndex
+        from decontam.ngram import LexicalIndex
 
         lexical = LexicalIndex.build(pool)
 

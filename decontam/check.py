@@ -103,10 +103,12 @@ class CheckConfig:
     # 95 in US history (a perfect verifier: F1 <= .91-.94 and .76); with 10, F1 rises on each of them
     # with no code set gaining a false flag (US history: 21 -> 22 items; benchmarks/eval_verifier.py --testbed).
     top_k: int = 10
-    # The lexical channel (decontam.lexical): the `lexical_k` training rows sharing the most rare
-    # words with each item join its candidates (0: off). A rephrasing that keeps an item's rare words
-    # but ranks below top_k by cosine is otherwise never seen by the verifier.
-    lexical_k: int = 5
+    # The lexical channel (decontam.ngram.LexicalIndex): the `lexical_k` training rows sharing the most rare
+    # words with each item join its candidates. A rephrasing that keeps an item's rare words but ranks
+    # below top_k by cosine is otherwise never seen by the verifier. Off by default (opt-in, e.g. 5): on
+    # the search protocol it lifts recall, but US history's false-flag items rise 22 -> 38, and the
+    # served judge's band calibration was fitted without lexical candidates (docs/decontam.md).
+    lexical_k: int = 0
     # The pair verifier (curate.models.verify, task "decontam") decides the band: its probability is
     # the default decision, it attributes a row flagged for several items to the most likely
     # one, and only its uncertain band goes to a judge. False: the cosine cut as before.
@@ -437,7 +439,7 @@ def run_check(
         say(f"embedding stage done in {timings['embed_index'] + timings['embed_search']:.1f}s")
         if config.lexical_k and config.verifier:
             t = time.perf_counter()
-            from decontam.lexical import LexicalIndex
+            from decontam.ngram import LexicalIndex
 
             lexical = LexicalIndex.build(uniq_texts, max_chars=config.max_chars)
             for k, b in enumerate(benches):

@@ -68,7 +68,7 @@ def _judge_options(f):
 @click.option("--top-k", type=int, default=None,
               help="Training neighbours per benchmark item, each judged by the pair verifier [10].")
 @click.option("--lexical-k", type=int, default=None,
-              help="Also hand the verifier the rows sharing the most rare words with each item (0: off) [5].")
+              help="Also hand the verifier the N rows sharing the most rare words with each item, e.g. 5 [0: off].")
 @click.option("--cosine-threshold", type=float, help="Embedding decision cut-off (default: calibration's, else 0.68).")
 @click.option("--no-attribution", is_flag=True, help="Flag a row for every item above the cut, not only for the item it is closest to.")
 @click.option("--no-cascade", is_flag=True, help="Send every candidate to the judge.")
