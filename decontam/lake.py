@@ -54,6 +54,8 @@ def check_key(benchmarks: list[str], config: Any, judge_model: str | None) -> st
     """What makes two checks comparable: benchmarks, check settings and the judge model."""
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
     cfg.pop("cache_dir", None)
+    if cfg.get("lexical_k") == 0:  # off (the default): the key a check had before the channel existed, so its lake rows stay valid
+        cfg.pop("lexical_k")
     blob = json.dumps([sorted(benchmarks), cfg, judge_model], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

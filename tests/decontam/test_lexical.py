@@ -29,3 +29,20 @@ def test_blocks_do_not_change_the_result(monkeypatch):
     whole = index.search(QUERIES, k=4)
     monkeypatch.setattr(lexical, "CELLS", 1)  # blocks of 1,000 training rows
     assert index.search(QUERIES, k=4).tolist() == whole.tolist()
+
+
+def test_a_check_without_the_lexical_channel_keeps_its_lake_key():
+    """Rows a check wrote to the lake before the channel existed stay valid when it is off (the
+    default); turning it on is another check."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from decontam.check import CheckConfig
+    from decontam.lake import check_key
+
+    cfg = dataclasses.asdict(CheckConfig())
+    cfg.pop("cache_dir"), cfg.pop("lexical_k")
+    before = hashlib.sha256(json.dumps([["humaneval"], cfg, None], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert check_key(["humaneval"], CheckConfig(), None) == before
+    assert check_key(["humaneval"], CheckConfig(lexical_k=5), None) != before
