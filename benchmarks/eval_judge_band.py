@@ -69,9 +69,14 @@ def _data_type(set_name: str) -> str:
     return "code" if set_name.startswith("humaneval") or set_name == "codealpaca" else "knowledge"
 
 
-def build_pairs(root: Path, k: int = 5) -> dict:
+def build_pairs(root: Path, k: int | None = None) -> dict:
     """Every protocol pair of both splits, with its verifier probability and band flag; the
-    search protocol hands over the top `k` candidates of each channel."""
+    search protocol hands over the top `k` candidates of each channel (default
+    `CheckConfig().top_k`, what `decontam check` sends)."""
+    if k is None:
+        from decontam.check import CheckConfig
+
+        k = CheckConfig().top_k
     from benchmarks.fit_verifier import embedders, protocol_pairs
     from curate.models.verify import load_model, model_matrix, pair_features
 
@@ -522,10 +527,6 @@ def main() -> None:
     if args.cmd == "pairs":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         t0, c0 = time.perf_counter(), time.process_time()
-        if args.k is None:
-            from decontam.check import CheckConfig
-
-            args.k = CheckConfig().top_k
         data = build_pairs(Path(args.testbed), k=args.k)
         Path(args.out).write_text(json.dumps(data) + "\n")
         print(f"{args.out}: {time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.0f} CPU s", file=sys.stderr)
